@@ -1,0 +1,398 @@
+//! Ed25519 node keys, their files, and the signature type that goes on the wire.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use rand_core::{CryptoRngCore, OsRng};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroizing;
+
+use crate::Domain;
+
+/// First line of every key file, so a wrong file is recognised as such.
+const KEY_FILE_HEADER: &str = "generals-ed25519-secret-key-v1";
+
+/// A node's secret signing key.
+pub struct NodeKey {
+    signing: SigningKey,
+}
+
+impl fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never print the secret.
+        f.debug_struct("NodeKey")
+            .field("public", &self.public())
+            .finish()
+    }
+}
+
+impl NodeKey {
+    pub fn generate() -> NodeKey {
+        NodeKey::generate_with(&mut OsRng)
+    }
+
+    pub fn generate_with(rng: &mut impl CryptoRngCore) -> NodeKey {
+        NodeKey {
+            signing: SigningKey::generate(rng),
+        }
+    }
+
+    /// A key from a 32-byte secret seed (tests and the simulator use fixed seeds).
+    pub fn from_seed(seed: [u8; 32]) -> NodeKey {
+        NodeKey {
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key())
+    }
+
+    /// Signs `domain`'s tag followed by `parts`.
+    pub fn sign(&self, domain: Domain, parts: &[&[u8]]) -> Sig {
+        let mut msg = Vec::with_capacity(64 + parts.iter().map(|p| p.len()).sum::<usize>());
+        msg.extend_from_slice(domain.tag());
+        for p in parts {
+            msg.extend_from_slice(p);
+        }
+        self.sign_prepared(&msg)
+    }
+
+    /// Signs a message that already starts with its domain tag.
+    pub(crate) fn sign_prepared(&self, msg: &[u8]) -> Sig {
+        Sig(self.signing.sign(msg).to_bytes())
+    }
+
+    /// Writes the key to a new file with mode 0600. An existing file is never
+    /// overwritten: losing a key (or its signing history) is worse than an error.
+    pub fn save(&self, path: &Path) -> Result<(), KeyFileError> {
+        let io = |source| KeyFileError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    KeyFileError::Exists {
+                        path: path.to_owned(),
+                    }
+                } else {
+                    io(e)
+                }
+            })?;
+        let secret = Zeroizing::new(hex::encode(self.signing.to_bytes()));
+        let body = Zeroizing::new(format!("{KEY_FILE_HEADER}\n{}\n", secret.as_str()));
+        file.write_all(body.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(())
+    }
+
+    /// Reads a key file. A file that others can read is refused: the key may
+    /// already be compromised, and the operator has to decide, not us.
+    pub fn load(path: &Path) -> Result<NodeKey, KeyFileError> {
+        let io = |source| KeyFileError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let meta = fs::metadata(path).map_err(io)?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyFileError::Permissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        let text = Zeroizing::new(fs::read_to_string(path).map_err(io)?);
+        let format = |reason: &str| KeyFileError::Format {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let mut lines = text.lines();
+        if lines.next() != Some(KEY_FILE_HEADER) {
+            return Err(format(&format!(
+                "the first line is not {KEY_FILE_HEADER:?}"
+            )));
+        }
+        let hex_seed = lines
+            .next()
+            .ok_or_else(|| format("the secret line is missing"))?;
+        let mut seed = Zeroizing::new([0u8; 32]);
+        hex::decode_to_slice(hex_seed.trim(), seed.as_mut())
+            .map_err(|_| format("the secret is not 64 hexadecimal digits"))?;
+        if lines.any(|l| !l.trim().is_empty()) {
+            return Err(format("unexpected text after the secret"));
+        }
+        Ok(NodeKey::from_seed(*seed))
+    }
+}
+
+/// Why a key file could not be written or read. Every message names the file
+/// and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    #[error("key file {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("key file {path} already exists; refusing to overwrite a key (move it away first)")]
+    Exists { path: PathBuf },
+    #[error(
+        "key file {path} has mode {mode:04o}, so other users can read it; \
+         run `chmod 600 {path}` (and replace the key if it may have leaked)"
+    )]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("key file {path} is not a generals key: {reason}; create one with `generals keygen --out FILE`")]
+    Format { path: PathBuf, reason: String },
+}
+
+/// A node's public key. Text form: 64 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(VerifyingKey);
+
+impl PublicKey {
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<PublicKey, PublicKeyError> {
+        VerifyingKey::from_bytes(bytes)
+            .map(PublicKey)
+            .map_err(|_| PublicKeyError::NotOnCurve)
+    }
+
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// Checks `sig` over `domain`'s tag followed by `parts`, strictly (no
+    /// malleable or small-order encodings).
+    pub fn verify(&self, domain: Domain, parts: &[&[u8]], sig: &Sig) -> bool {
+        let mut msg = Vec::with_capacity(64 + parts.iter().map(|p| p.len()).sum::<usize>());
+        msg.extend_from_slice(domain.tag());
+        for p in parts {
+            msg.extend_from_slice(p);
+        }
+        self.verify_prepared(&msg, sig)
+    }
+
+    pub(crate) fn verify_prepared(&self, msg: &[u8], sig: &Sig) -> bool {
+        let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
+        self.0.verify_strict(msg, &sig).is_ok()
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0.as_bytes()))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl FromStr for PublicKey {
+    type Err = PublicKeyError;
+    fn from_str(s: &str) -> Result<PublicKey, PublicKeyError> {
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(s.trim(), &mut bytes).map_err(|_| PublicKeyError::NotHex)?;
+        PublicKey::from_bytes(&bytes)
+    }
+}
+
+/// A public key that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublicKeyError {
+    #[error("a public key is 64 hexadecimal digits (32 bytes); `generals keygen` prints one")]
+    NotHex,
+    #[error("those 32 bytes are not a valid Ed25519 public key")]
+    NotOnCurve,
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&self.to_string())
+        } else {
+            self.to_bytes().serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PublicKey, D::Error> {
+        use serde::de::Error;
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            s.parse().map_err(D::Error::custom)
+        } else {
+            let b = <[u8; 32]>::deserialize(d)?;
+            PublicKey::from_bytes(&b).map_err(D::Error::custom)
+        }
+    }
+}
+
+/// A 64-byte Ed25519 signature as it travels: raw bytes in binary formats,
+/// hex in human-readable ones (evidence files, JSON).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Sig(pub [u8; 64]);
+
+impl fmt::Debug for Sig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sig({}..)", hex::encode(&self.0[..8]))
+    }
+}
+
+impl Serialize for Sig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        if s.is_human_readable() {
+            return s.serialize_str(&hex::encode(self.0));
+        }
+        // A fixed-size tuple: 64 bytes, no length prefix.
+        let mut t = s.serialize_tuple(64)?;
+        for b in &self.0 {
+            t.serialize_element(b)?;
+        }
+        t.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Sig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Sig, D::Error> {
+        use serde::de::{Error, SeqAccess, Visitor};
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            let mut b = [0u8; 64];
+            hex::decode_to_slice(&s, &mut b)
+                .map_err(|_| D::Error::custom("a signature is 128 hexadecimal digits"))?;
+            return Ok(Sig(b));
+        }
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Sig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("64 signature bytes")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Sig, A::Error> {
+                let mut b = [0u8; 64];
+                for (i, slot) in b.iter_mut().enumerate() {
+                    *slot = seq
+                        .next_element()?
+                        .ok_or_else(|| A::Error::invalid_length(i, &self))?;
+                }
+                Ok(Sig(b))
+            }
+        }
+        d.deserialize_tuple(64, V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> tempfile::TempDir {
+        tempfile::tempdir().unwrap()
+    }
+
+    #[test]
+    fn key_file_round_trips_with_mode_0600() {
+        let d = dir();
+        let path = d.path().join("node.key");
+        let key = NodeKey::generate();
+        key.save(&path).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = NodeKey::load(&path).unwrap();
+        assert_eq!(loaded.public(), key.public());
+    }
+
+    #[test]
+    fn save_refuses_to_overwrite() {
+        let d = dir();
+        let path = d.path().join("node.key");
+        NodeKey::generate().save(&path).unwrap();
+        let err = NodeKey::generate().save(&path).unwrap_err();
+        assert!(matches!(err, KeyFileError::Exists { .. }), "{err}");
+        assert!(err.to_string().contains("refusing to overwrite"));
+    }
+
+    #[test]
+    fn readable_key_file_is_refused_with_the_fix() {
+        let d = dir();
+        let path = d.path().join("node.key");
+        NodeKey::generate().save(&path).unwrap();
+        for mode in [0o640, 0o604, 0o644] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = NodeKey::load(&path).unwrap_err();
+            match &err {
+                KeyFileError::Permissions { mode: m, .. } => assert_eq!(*m, mode),
+                other => panic!("expected a permissions error, got {other}"),
+            }
+            let text = err.to_string();
+            assert!(text.contains("chmod 600"), "{text}");
+            assert!(text.contains(&path.display().to_string()), "{text}");
+        }
+    }
+
+    #[test]
+    fn malformed_key_files_name_the_problem() {
+        let d = dir();
+        let cases: &[(&str, &str)] = &[
+            ("hello\n", "first line"),
+            ("generals-ed25519-secret-key-v1\n", "secret line is missing"),
+            ("generals-ed25519-secret-key-v1\nzz\n", "64 hexadecimal"),
+            (
+                "generals-ed25519-secret-key-v1\n0000000000000000000000000000000000000000000000000000000000000000\nextra\n",
+                "unexpected text",
+            ),
+        ];
+        for (i, (body, want)) in cases.iter().enumerate() {
+            let path = d.path().join(format!("k{i}"));
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .unwrap();
+            f.write_all(body.as_bytes()).unwrap();
+            let err = NodeKey::load(&path).unwrap_err();
+            assert!(matches!(err, KeyFileError::Format { .. }), "{err}");
+            assert!(
+                err.to_string().contains(want),
+                "{err} should mention {want}"
+            );
+        }
+        let missing = NodeKey::load(&d.path().join("absent")).unwrap_err();
+        assert!(matches!(missing, KeyFileError::Io { .. }), "{missing}");
+    }
+
+    #[test]
+    fn domain_separation_prevents_cross_use() {
+        let key = NodeKey::from_seed([7; 32]);
+        let sig = key.sign(Domain::Report, &[b"x"]);
+        assert!(key.public().verify(Domain::Report, &[b"x"], &sig));
+        assert!(!key.public().verify(Domain::Chain, &[b"x"], &sig));
+        assert!(!key.public().verify(Domain::Report, &[b"y"], &sig));
+    }
+
+    #[test]
+    fn public_key_text_form_round_trips_and_errors() {
+        let pk = NodeKey::from_seed([1; 32]).public();
+        assert_eq!(pk.to_string().parse::<PublicKey>().unwrap(), pk);
+        assert_eq!("abc".parse::<PublicKey>(), Err(PublicKeyError::NotHex));
+        assert!(PublicKeyError::NotHex
+            .to_string()
+            .contains("generals keygen"));
+    }
+}
