@@ -24,10 +24,7 @@ impl fmt::Display for NodeId {
 
 /// The two orders a commander can give. RETREAT is the default that every
 /// missing, late or malformed value turns into.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
-)]
-#[serde(into = "u8", try_from = "u8")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub enum Order {
     #[default]
     Retreat = 0,
@@ -78,6 +75,29 @@ impl TryFrom<u8> for Order {
             other => Err(format!(
                 "order byte must be 0 (retreat) or 1 (attack), got {other}"
             )),
+        }
+    }
+}
+
+// One byte in binary formats, "attack"/"retreat" in human-readable ones.
+impl Serialize for Order {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(self.as_str())
+        } else {
+            s.serialize_u8(self.as_byte())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Order {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Order, D::Error> {
+        use serde::de::Error;
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            s.parse().map_err(D::Error::custom)
+        } else {
+            Order::try_from(u8::deserialize(d)?).map_err(D::Error::custom)
         }
     }
 }

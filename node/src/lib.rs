@@ -1,0 +1,9 @@
+//! generals-node: Lamport's Byzantine Generals as a running system.
+//!
+//! [`protocol`] holds the sans-IO OM(m) and SM(m) state machines and the
+//! lock-step round driver; [`sim`] drives them over a deterministic virtual
+//! network; the `generals` binary (src/main.rs, src/cli/) is the operator
+//! CLI.
+
+pub mod protocol;
+pub mod sim;

@@ -1,0 +1,496 @@
+//! Traitor behaviour, for tests and demonstrations only.
+//!
+//! A traitor runs the loyal state machine; a [`Coalition`] then rewrites what
+//! it sends, as a proxy on its outgoing frames. The protocol code has no
+//! `if traitor` branches. The coalition holds every traitor's key, because
+//! the model lets traitors collude.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use generals_crypto::{InstanceId, NodeId, NodeKey, Order, Sig, SignedOrder};
+use generals_wire::{InstanceSpec, OralBits, Protocol, RoundBody};
+use rand_chacha::ChaCha8Rng;
+use rand_core::{RngCore, SeedableRng};
+
+/// A traitor's strategy. Names match the `[fault] strategy` config values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Strategy {
+    /// Invert every value it sends (SM lieutenant: tamper with the value).
+    Flip,
+    /// Different values to different receivers: odd ids (or the targets) get
+    /// the inverted value. For SM commanders this is equivocation.
+    Split,
+    /// Alias of split for commanders; SM lieutenants relay to half only.
+    Equivocate,
+    /// Random behaviour for every value or frame.
+    Random,
+    /// Sends nothing at all.
+    Silent,
+    /// Silent to odd ids (or the targets), loyal to the rest.
+    Partial,
+    /// SM: chains with a tampered value, a bad signature, a signature under
+    /// the wrong key, or a signature replayed from another instance.
+    /// OM: frames of the wrong size.
+    Forge,
+    /// SM: the commander and up to m-1 traitor lieutenants hold a second
+    /// value back and reveal it as late as the round rule allows, and once
+    /// more too late. OM: behaves as delay.
+    LateReveal,
+    /// Sends everything after the receiver's round deadline.
+    Delay,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 9] = [
+        Strategy::Flip,
+        Strategy::Split,
+        Strategy::Equivocate,
+        Strategy::Random,
+        Strategy::Silent,
+        Strategy::Partial,
+        Strategy::Forge,
+        Strategy::LateReveal,
+        Strategy::Delay,
+    ];
+    /// The strategies the exhaustive tests enumerate per protocol.
+    pub const ORAL: [Strategy; 6] = [
+        Strategy::Flip,
+        Strategy::Split,
+        Strategy::Random,
+        Strategy::Silent,
+        Strategy::Partial,
+        Strategy::Forge,
+    ];
+    pub const SIGNED: [Strategy; 8] = [
+        Strategy::Equivocate,
+        Strategy::Flip,
+        Strategy::Random,
+        Strategy::Silent,
+        Strategy::Partial,
+        Strategy::Forge,
+        Strategy::LateReveal,
+        Strategy::Delay,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Flip => "flip",
+            Strategy::Split => "split",
+            Strategy::Equivocate => "equivocate",
+            Strategy::Random => "random",
+            Strategy::Silent => "silent",
+            Strategy::Partial => "partial",
+            Strategy::Forge => "forge",
+            Strategy::LateReveal => "late-reveal",
+            Strategy::Delay => "delay",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Strategy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Strategy, String> {
+        Strategy::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Strategy::ALL.iter().map(|x| x.as_str()).collect();
+                format!(
+                    "unknown strategy {s:?}; valid strategies: {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// What a traitor actually sends on one link.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// None: nothing at all (the receiver waits for its deadline).
+    pub body: Option<RoundBody>,
+    /// Extra delay before it is sent.
+    pub delay: Duration,
+}
+
+/// The traitors of a run, their strategies and keys.
+#[derive(Debug)]
+pub struct Coalition {
+    strategies: BTreeMap<NodeId, Strategy>,
+    keys: BTreeMap<NodeId, Arc<NodeKey>>,
+    targets: BTreeSet<NodeId>,
+    rng: ChaCha8Rng,
+    /// A commander signature from another instance, "captured earlier", for
+    /// replay forgeries.
+    captured: Option<SignedOrder>,
+    delay: Duration,
+    pub signatures_made: u64,
+}
+
+impl Coalition {
+    pub fn new(
+        strategies: BTreeMap<NodeId, Strategy>,
+        keys: BTreeMap<NodeId, Arc<NodeKey>>,
+        seed: u64,
+    ) -> Coalition {
+        Coalition {
+            strategies,
+            keys,
+            targets: BTreeSet::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            captured: None,
+            delay: Duration::from_secs(10),
+            signatures_made: 0,
+        }
+    }
+
+    /// Receivers that split and partial single out, instead of odd ids.
+    pub fn with_targets(mut self, targets: impl IntoIterator<Item = NodeId>) -> Coalition {
+        self.targets = targets.into_iter().collect();
+        self
+    }
+
+    pub fn with_captured(mut self, chain: SignedOrder) -> Coalition {
+        self.captured = Some(chain);
+        self
+    }
+
+    /// How late "delay" frames are (should exceed the receiver's deadline).
+    pub fn with_delay(mut self, delay: Duration) -> Coalition {
+        self.delay = delay;
+        self
+    }
+
+    pub fn is_traitor(&self, id: NodeId) -> bool {
+        self.strategies.contains_key(&id)
+    }
+
+    pub fn traitors(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.strategies.keys().copied()
+    }
+
+    fn singled_out(&self, to: NodeId) -> bool {
+        if self.targets.is_empty() {
+            to.0 % 2 == 1
+        } else {
+            self.targets.contains(&to)
+        }
+    }
+
+    /// Rewrites the frame traitor `from` would loyally send `to` in `round`.
+    pub fn rewrite(
+        &mut self,
+        spec: &InstanceSpec,
+        from: NodeId,
+        to: NodeId,
+        round: u8,
+        body: RoundBody,
+    ) -> Outgoing {
+        let send = |body| Outgoing {
+            body: Some(body),
+            delay: Duration::ZERO,
+        };
+        let Some(&strategy) = self.strategies.get(&from) else {
+            return send(body);
+        };
+        let strategy = match strategy {
+            Strategy::Random => self.random_strategy(spec.protocol),
+            s => s,
+        };
+        match strategy {
+            Strategy::Silent => Outgoing {
+                body: None,
+                delay: Duration::ZERO,
+            },
+            Strategy::Partial if self.singled_out(to) => Outgoing {
+                body: None,
+                delay: Duration::ZERO,
+            },
+            Strategy::Partial => send(body),
+            Strategy::Delay => Outgoing {
+                body: Some(body),
+                delay: self.delay,
+            },
+            _ => match spec.protocol {
+                Protocol::Oral => send(self.oral(strategy, to, body)),
+                Protocol::Signed => match self.signed(spec, strategy, from, to, round, body) {
+                    Some(b) => send(b),
+                    None => Outgoing {
+                        body: None,
+                        delay: Duration::ZERO,
+                    },
+                },
+            },
+        }
+    }
+
+    fn random_strategy(&mut self, protocol: Protocol) -> Strategy {
+        // Per-frame choice; Random itself is re-read below as per-value noise.
+        let pool: &[Strategy] = match protocol {
+            Protocol::Oral => &[
+                Strategy::Flip,
+                Strategy::Split,
+                Strategy::Silent,
+                Strategy::Random,
+                Strategy::Forge,
+            ],
+            Protocol::Signed => &[
+                Strategy::Flip,
+                Strategy::Equivocate,
+                Strategy::Silent,
+                Strategy::Forge,
+                Strategy::Delay,
+                Strategy::Random,
+            ],
+        };
+        pool[(self.rng.next_u32() as usize) % pool.len()]
+    }
+
+    fn oral(&mut self, strategy: Strategy, to: NodeId, body: RoundBody) -> RoundBody {
+        let RoundBody::Oral(mut bits) = body else {
+            return body;
+        };
+        match strategy {
+            Strategy::Flip => bits.invert(),
+            Strategy::Split | Strategy::Equivocate if self.singled_out(to) => bits.invert(),
+            Strategy::Random => {
+                for i in 0..bits.len() as usize {
+                    bits.set(i, self.rng.next_u32() & 1 == 1);
+                }
+            }
+            Strategy::Forge | Strategy::LateReveal => {
+                return RoundBody::Oral(OralBits::zeros(bits.len() + 1 + self.rng.next_u32() % 8));
+            }
+            _ => {}
+        }
+        RoundBody::Oral(bits)
+    }
+
+    fn key(&self, id: NodeId) -> Option<Arc<NodeKey>> {
+        self.keys.get(&id).cloned()
+    }
+
+    /// A fresh commander-signed order, if the commander is one of us.
+    fn commander_chain(&mut self, spec: &InstanceSpec, order: Order) -> Option<SignedOrder> {
+        let key = self.key(spec.id.commander)?;
+        self.signatures_made += 1;
+        Some(SignedOrder::new(&key, spec.id, spec.m, order))
+    }
+
+    fn signed(
+        &mut self,
+        spec: &InstanceSpec,
+        strategy: Strategy,
+        from: NodeId,
+        to: NodeId,
+        round: u8,
+        body: RoundBody,
+    ) -> Option<RoundBody> {
+        let chains = match body {
+            RoundBody::Signed(c) => c,
+            RoundBody::Empty => Vec::new(),
+            other => return Some(other),
+        };
+        let commander = from == spec.id.commander;
+        let out: Vec<SignedOrder> = match strategy {
+            Strategy::Split | Strategy::Equivocate if commander => {
+                let order = chains.first().map(|c| c.order).unwrap_or_default();
+                if self.singled_out(to) {
+                    self.commander_chain(spec, order.flipped())
+                        .into_iter()
+                        .collect()
+                } else {
+                    chains
+                }
+            }
+            Strategy::Split | Strategy::Equivocate => {
+                if self.singled_out(to) {
+                    Vec::new()
+                } else {
+                    chains
+                }
+            }
+            Strategy::Flip if commander => {
+                let order = chains.first().map(|c| c.order).unwrap_or_default();
+                self.commander_chain(spec, order.flipped())
+                    .into_iter()
+                    .collect()
+            }
+            Strategy::Flip => chains
+                .into_iter()
+                .map(|c| SignedOrder {
+                    order: c.order.flipped(),
+                    ..c
+                })
+                .collect(),
+            Strategy::Forge => self.forge(spec, from, to, round, chains),
+            Strategy::LateReveal => self.late_reveal(spec, from, to, round, chains),
+            Strategy::Random => {
+                // Per-chain noise: drop, keep or corrupt each chain.
+                chains
+                    .into_iter()
+                    .filter_map(|mut c| match self.rng.next_u32() % 3 {
+                        0 => None,
+                        1 => Some(c),
+                        _ => {
+                            if let Some(l) = c.links.last_mut() {
+                                l.sig.0[0] ^= 0x80;
+                            }
+                            Some(c)
+                        }
+                    })
+                    .collect()
+            }
+            _ => chains,
+        };
+        Some(if out.is_empty() {
+            RoundBody::Empty
+        } else {
+            RoundBody::Signed(out)
+        })
+    }
+
+    /// Replaces the frame with one forged chain (rotating through the kinds
+    /// of forgery), keeping at most one genuine chain beside it.
+    fn forge(
+        &mut self,
+        spec: &InstanceSpec,
+        from: NodeId,
+        to: NodeId,
+        round: u8,
+        mut chains: Vec<SignedOrder>,
+    ) -> Vec<SignedOrder> {
+        let Some(my_key) = self.key(from) else {
+            return chains;
+        };
+        let base = chains.first().cloned();
+        let order = base.as_ref().map(|c| c.order).unwrap_or(Order::Attack);
+        let kind = (u32::from(round) + u32::from(to.0)) % 4;
+        let forged = match (kind, base) {
+            // The value changed under genuine signatures.
+            (0, Some(c)) => Some(SignedOrder {
+                order: c.order.flipped(),
+                ..c
+            }),
+            // Our own link replaced by garbage.
+            (1, Some(mut c)) => {
+                if let Some(l) = c.links.last_mut() {
+                    l.sig = Sig([0xa5; 64]);
+                }
+                Some(c)
+            }
+            // The commander's signature made with our key, at the right length.
+            (2, _) | (0 | 1, None) => {
+                let mut c = SignedOrder {
+                    instance: spec.id,
+                    m: spec.m,
+                    order: order.flipped(),
+                    links: Vec::new(),
+                };
+                c.push_signature(&my_key, spec.id.commander);
+                self.signatures_made += 1;
+                for pad in (0..spec.n)
+                    .map(NodeId)
+                    .filter(|&j| j != spec.id.commander && j != from && j != to)
+                {
+                    if c.len() + 1 >= usize::from(round) {
+                        break;
+                    }
+                    c.push_signature(&my_key, pad);
+                    self.signatures_made += 1;
+                }
+                if from != spec.id.commander {
+                    c.push_signature(&my_key, from);
+                    self.signatures_made += 1;
+                }
+                Some(c)
+            }
+            // A genuine commander signature from another instance.
+            _ => self.captured.clone().map(|c| {
+                self.signatures_made += 1;
+                c.extended(&my_key, from)
+            }),
+        };
+        chains.truncate(1);
+        chains.extend(forged);
+        chains
+    }
+
+    /// The late reveal: the commander and traitor lieutenants t1..tk (k <=
+    /// m-1) sign a second value and tk delivers it in round k+1 to one loyal
+    /// lieutenant, the latest round the rule allows, and again in round m+1
+    /// to another, which the round rule must refuse.
+    fn late_reveal(
+        &mut self,
+        spec: &InstanceSpec,
+        from: NodeId,
+        to: NodeId,
+        round: u8,
+        chains: Vec<SignedOrder>,
+    ) -> Vec<SignedOrder> {
+        let c = spec.id.commander;
+        let traitor_lts: Vec<NodeId> = self
+            .strategies
+            .iter()
+            .filter(|(id, s)| **id != c && **s == Strategy::LateReveal)
+            .map(|(id, _)| *id)
+            .take(usize::from(spec.m.saturating_sub(1)))
+            .collect();
+        let loyal: Vec<NodeId> = (0..spec.n)
+            .map(NodeId)
+            .filter(|&j| j != c && !self.is_traitor(j))
+            .collect();
+        let (Some(&first_target), Some(&late_target)) = (loyal.last(), loyal.first()) else {
+            return chains;
+        };
+        if !self.is_traitor(c) {
+            // Without the commander's key there is no second value: hold our
+            // relays back and try to deliver them in the last round, too late.
+            return if round == spec.m + 1 {
+                chains
+            } else {
+                Vec::new()
+            };
+        }
+        let revealer = traitor_lts.last().copied().unwrap_or(c);
+        if from != revealer {
+            return chains;
+        }
+        let order = chains.first().map(|ch| ch.order).unwrap_or(Order::Attack);
+        let reveal_round = traitor_lts.len() as u8 + 1;
+        let mut out = chains;
+        let on_time = round == reveal_round && to == first_target;
+        let too_late = round == spec.m + 1 && to == late_target && round != reveal_round;
+        if on_time || too_late {
+            let hidden = order.flipped();
+            if let Some(mut chain) = self.commander_chain(spec, hidden) {
+                for t in &traitor_lts {
+                    if let Some(k) = self.key(*t) {
+                        chain.push_signature(&k, *t);
+                        self.signatures_made += 1;
+                    }
+                }
+                out.truncate(1);
+                out.push(chain);
+            }
+        }
+        out
+    }
+}
+
+/// The instance a captured commander signature is replayed from.
+pub fn other_instance(id: InstanceId) -> InstanceId {
+    InstanceId {
+        commander: id.commander,
+        seq: id.seq.wrapping_add(1_000_000),
+    }
+}

@@ -1,0 +1,448 @@
+//! One instance at one node: the lock-step round driver around an OM or SM
+//! state machine.
+//!
+//! Round 1: the commander sends to every lieutenant. Rounds 2..=m+1: every
+//! lieutenant sends exactly one frame (maybe empty) to every other
+//! lieutenant. A round closes when every expected frame has arrived, or at
+//! its deadline. Frames for later rounds wait in a bounded buffer; frames for
+//! earlier rounds are rejected.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use generals_crypto::{EquivocationProof, NodeId, Order};
+use generals_wire::{InstanceSpec, OralBits, Protocol, RoundBody, RoundFrame};
+
+use super::oral::OralTree;
+use super::paths::MAX_ORAL_NODES;
+use super::signed::SignedState;
+use super::{Keyring, Rejection, SpecError};
+
+/// How long round `round` may wait: Δ, plus Δ/2 for every earlier round.
+///
+/// Why it grows: a loyal node that waited the full deadline in round r (a
+/// traitor was silent to it) enters round r+1 up to one deadline after a node
+/// that closed round r early. Its frame must still arrive inside the early
+/// node's round r+1, so each deadline has to exceed the previous one by more
+/// than two link latencies. Quiet networks never wait at all.
+pub fn round_deadline(round: u8, delta: Duration) -> Duration {
+    delta + delta / 2 * u32::from(round.saturating_sub(1))
+}
+
+/// Per-node limits on one instance.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub round_timeout: Duration,
+    pub max_future_frames: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            round_timeout: Duration::from_secs(1),
+            max_future_frames: 4096,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Commander,
+    Lieutenant,
+}
+
+/// How an instance ended at this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub decision: Order,
+    /// SM only: the values in V_i.
+    pub values: Vec<Order>,
+    /// SM only: proof that the commander signed both values.
+    pub evidence: Option<EquivocationProof>,
+}
+
+/// What the driver asks its I/O shell to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Effect {
+    Send {
+        to: NodeId,
+        frame: RoundFrame,
+    },
+    Decided(Outcome),
+    Rejected {
+        from: NodeId,
+        round: u8,
+        reason: Rejection,
+    },
+}
+
+#[derive(Debug)]
+enum Machine {
+    OralCommander,
+    Oral(Box<OralTree>),
+    Signed(Box<SignedState>),
+}
+
+#[derive(Debug)]
+pub struct Instance {
+    spec: InstanceSpec,
+    me: NodeId,
+    role: Role,
+    machine: Machine,
+    limits: Limits,
+    /// Current round, 1..=m+1; m+2 once decided.
+    round: u8,
+    entered: Instant,
+    received: Vec<bool>,
+    missing: usize,
+    future: Vec<(u8, NodeId, RoundBody)>,
+    outcome: Option<Outcome>,
+}
+
+fn validate(spec: &InstanceSpec, keys: &Keyring) -> Result<(), SpecError> {
+    let n = keys.n();
+    if usize::from(spec.n) != n {
+        return Err(SpecError::WrongN {
+            got: usize::from(spec.n),
+            want: n,
+        });
+    }
+    if spec.id.commander.index() >= n {
+        return Err(SpecError::UnknownCommander(spec.id.commander));
+    }
+    if usize::from(spec.m) + 2 > n {
+        return Err(SpecError::MTooLarge { m: spec.m, n });
+    }
+    if spec.protocol == Protocol::Oral && n > MAX_ORAL_NODES {
+        return Err(SpecError::TooManyNodes {
+            n,
+            max: MAX_ORAL_NODES,
+        });
+    }
+    Ok(())
+}
+
+impl Instance {
+    /// Starts an instance as its commander. Returns the round-1 frames and the
+    /// commander's own outcome (it obeys itself).
+    pub fn commander(
+        spec: InstanceSpec,
+        keys: Arc<Keyring>,
+        order: Order,
+        now: Instant,
+        limits: Limits,
+    ) -> Result<(Instance, Vec<Effect>), SpecError> {
+        validate(&spec, &keys)?;
+        let me = keys.me;
+        let mut effects = Vec::new();
+        let lieutenants = (0..spec.n).map(NodeId).filter(|&j| j != me);
+        let machine = match spec.protocol {
+            Protocol::Oral => {
+                let mut bits = OralBits::zeros(1);
+                bits.set(0, order.is_attack());
+                for to in lieutenants {
+                    let frame = RoundFrame {
+                        spec,
+                        round: 1,
+                        body: RoundBody::Oral(bits.clone()),
+                    };
+                    effects.push(Effect::Send { to, frame });
+                }
+                Machine::OralCommander
+            }
+            Protocol::Signed => {
+                let mut state = SignedState::new(spec, keys.clone());
+                let chain = state.command(order);
+                for to in lieutenants {
+                    let frame = RoundFrame {
+                        spec,
+                        round: 1,
+                        body: RoundBody::Signed(vec![chain.clone()]),
+                    };
+                    effects.push(Effect::Send { to, frame });
+                }
+                Machine::Signed(Box::new(state))
+            }
+        };
+        let outcome = Outcome {
+            decision: order,
+            values: vec![order],
+            evidence: None,
+        };
+        effects.push(Effect::Decided(outcome.clone()));
+        let instance = Instance {
+            spec,
+            me,
+            role: Role::Commander,
+            machine,
+            limits,
+            round: spec.m + 2,
+            entered: now,
+            received: Vec::new(),
+            missing: 0,
+            future: Vec::new(),
+            outcome: Some(outcome),
+        };
+        Ok((instance, effects))
+    }
+
+    /// Joins an instance as a lieutenant, on the first frame heard of it
+    /// (from the commander, or from a relay if the commander was silent).
+    pub fn lieutenant(
+        spec: InstanceSpec,
+        keys: Arc<Keyring>,
+        now: Instant,
+        limits: Limits,
+    ) -> Result<Instance, SpecError> {
+        validate(&spec, &keys)?;
+        let me = keys.me;
+        let c = spec.id.commander;
+        if me == c {
+            return Err(SpecError::UnknownCommander(c));
+        }
+        let machine = match spec.protocol {
+            Protocol::Oral => Machine::Oral(Box::new(OralTree::new(
+                usize::from(spec.n),
+                spec.m,
+                c.0 as u8,
+                me.0 as u8,
+            )?)),
+            Protocol::Signed => Machine::Signed(Box::new(SignedState::new(spec, keys))),
+        };
+        let mut instance = Instance {
+            spec,
+            me,
+            role: Role::Lieutenant,
+            machine,
+            limits,
+            round: 1,
+            entered: now,
+            received: vec![false; usize::from(spec.n)],
+            missing: 0,
+            future: Vec::new(),
+            outcome: None,
+        };
+        instance.missing = instance.expected_senders().count();
+        Ok(instance)
+    }
+
+    pub fn spec(&self) -> &InstanceSpec {
+        &self.spec
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The round this node is in (m+2 once it has decided).
+    pub fn round(&self) -> u8 {
+        self.round
+    }
+
+    pub fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+
+    pub fn signatures_made(&self) -> u64 {
+        match &self.machine {
+            Machine::Signed(s) => s.signatures_made,
+            _ => 0,
+        }
+    }
+
+    pub fn signatures_verified(&self) -> u64 {
+        match &self.machine {
+            Machine::Signed(s) => s.signatures_verified,
+            _ => 0,
+        }
+    }
+
+    /// When [`Instance::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.outcome.is_some() {
+            return None;
+        }
+        Some(self.entered + round_deadline(self.round, self.limits.round_timeout))
+    }
+
+    fn expected_senders(&self) -> impl Iterator<Item = NodeId> + '_ {
+        let c = self.spec.id.commander;
+        let round = self.round;
+        let me = self.me;
+        (0..self.spec.n).map(NodeId).filter(move |&j| {
+            if round == 1 {
+                j == c
+            } else {
+                j != c && j != me
+            }
+        })
+    }
+
+    fn is_expected(&self, from: NodeId) -> bool {
+        let c = self.spec.id.commander;
+        from.index() < usize::from(self.spec.n)
+            && if self.round == 1 {
+                from == c
+            } else {
+                from != c && from != self.me
+            }
+    }
+
+    pub fn handle_frame(
+        &mut self,
+        now: Instant,
+        from: NodeId,
+        frame: RoundFrame,
+        out: &mut Vec<Effect>,
+    ) {
+        let round = frame.round;
+        let reject = |reason| Effect::Rejected {
+            from,
+            round,
+            reason,
+        };
+        if frame.spec != self.spec {
+            out.push(reject(Rejection::SpecMismatch));
+            return;
+        }
+        let last = self.spec.m + 1;
+        if round == 0 || round > last {
+            out.push(reject(Rejection::RoundOutOfRange { round, last }));
+            return;
+        }
+        if self.role == Role::Commander {
+            out.push(reject(Rejection::UnexpectedSender { from, round }));
+            return;
+        }
+        if round < self.round {
+            out.push(reject(Rejection::PastRound {
+                round,
+                current: self.round,
+            }));
+            return;
+        }
+        if round > self.round {
+            if self
+                .future
+                .iter()
+                .any(|(r, f, _)| *r == round && *f == from)
+            {
+                out.push(reject(Rejection::Duplicate { from, round }));
+            } else if self.future.len() >= self.limits.max_future_frames {
+                out.push(reject(Rejection::FutureBufferFull {
+                    limit: self.limits.max_future_frames,
+                }));
+            } else {
+                self.future.push((round, from, frame.body));
+            }
+            return;
+        }
+        self.deliver(from, frame.body, out);
+        self.advance(now, out);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        if self.poll_timeout().is_some_and(|t| now >= t) {
+            self.close_round(now, out);
+            self.advance(now, out);
+        }
+    }
+
+    fn deliver(&mut self, from: NodeId, body: RoundBody, out: &mut Vec<Effect>) {
+        let round = self.round;
+        if !self.is_expected(from) {
+            out.push(Effect::Rejected {
+                from,
+                round,
+                reason: Rejection::UnexpectedSender { from, round },
+            });
+            return;
+        }
+        if std::mem::replace(&mut self.received[from.index()], true) {
+            out.push(Effect::Rejected {
+                from,
+                round,
+                reason: Rejection::Duplicate { from, round },
+            });
+            return;
+        }
+        self.missing -= 1;
+        let mut rejected = Vec::new();
+        match (&mut self.machine, &body) {
+            (Machine::Oral(tree), RoundBody::Oral(bits)) => {
+                if let Err(reason) = tree.store(round, from.0 as u8, bits) {
+                    rejected.push(reason);
+                }
+            }
+            // Nothing to relay: the values stay RETREAT.
+            (Machine::Oral(_), RoundBody::Empty) => {}
+            (Machine::Signed(state), body) => state.receive(round, from, body, &mut rejected),
+            _ => rejected.push(Rejection::WrongBodyKind),
+        }
+        out.extend(rejected.into_iter().map(|reason| Effect::Rejected {
+            from,
+            round,
+            reason,
+        }));
+    }
+
+    /// Closes rounds for as long as every expected frame is in.
+    fn advance(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        while self.outcome.is_none() && self.missing == 0 {
+            self.close_round(now, out);
+        }
+    }
+
+    fn close_round(&mut self, now: Instant, out: &mut Vec<Effect>) {
+        if self.outcome.is_some() {
+            return;
+        }
+        if self.round > self.spec.m {
+            let outcome = match &mut self.machine {
+                Machine::Oral(tree) => Outcome {
+                    decision: tree.decide(),
+                    values: Vec::new(),
+                    evidence: None,
+                },
+                Machine::Signed(state) => Outcome {
+                    decision: state.decide(),
+                    values: state.values().collect(),
+                    evidence: state.evidence().cloned(),
+                },
+                Machine::OralCommander => return,
+            };
+            self.round = self.spec.m + 2;
+            self.future.clear();
+            self.outcome = Some(outcome.clone());
+            out.push(Effect::Decided(outcome));
+            return;
+        }
+        self.round += 1;
+        self.entered = now;
+        self.received.iter_mut().for_each(|r| *r = false);
+        self.missing = self.expected_senders().count();
+        let round = self.round;
+        let frames: Vec<(NodeId, RoundBody)> = match &mut self.machine {
+            Machine::Oral(tree) => tree
+                .frames(round)
+                .into_iter()
+                .map(|(j, bits)| (NodeId(u16::from(j)), RoundBody::Oral(bits)))
+                .collect(),
+            Machine::Signed(state) => state.frames(round),
+            Machine::OralCommander => Vec::new(),
+        };
+        let spec = self.spec;
+        out.extend(frames.into_iter().map(|(to, body)| Effect::Send {
+            to,
+            frame: RoundFrame { spec, round, body },
+        }));
+        let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.future)
+            .into_iter()
+            .partition(|(r, _, _)| *r == round);
+        self.future = later;
+        for (_, from, body) in ready {
+            self.deliver(from, body, out);
+        }
+    }
+}

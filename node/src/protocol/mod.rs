@@ -1,0 +1,122 @@
+//! The sans-IO protocol cores: OM(m) and SM(m) state machines and the
+//! lock-step round driver around them.
+//!
+//! Nothing here touches a socket, a file, a clock or a thread RNG. Inputs are
+//! frames and the current time, passed in; outputs are [`Effect`]s. The
+//! daemon and the simulator drive the same [`Instance`], and differ only in
+//! how they carry out effects.
+
+pub mod adversary;
+mod instance;
+pub mod oral;
+pub mod paths;
+pub mod signed;
+
+use std::sync::Arc;
+
+use generals_crypto::{ChainError, InstanceId, NodeId, NodeKey, PublicKey};
+use generals_wire::OralBitsError;
+
+pub use instance::{round_deadline, Effect, Instance, Limits, Outcome, Role};
+
+/// What a node signs with and checks against: its own key and every
+/// configured peer's public key, indexed by id.
+#[derive(Debug)]
+pub struct Keyring {
+    pub me: NodeId,
+    pub key: Arc<NodeKey>,
+    pub peers: Vec<PublicKey>,
+}
+
+impl Keyring {
+    pub fn n(&self) -> usize {
+        self.peers.len()
+    }
+}
+
+/// Why a frame, or a chain inside one, was not believed. A peer's misbehaviour
+/// is data, counted and logged; the value it would have carried stays the
+/// default (RETREAT).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    #[error("frame for round {round}, but this node is already in round {current}")]
+    PastRound { round: u8, current: u8 },
+    #[error("frame for round {round}, but the instance ends at round {last}")]
+    RoundOutOfRange { round: u8, last: u8 },
+    #[error("too many frames buffered for future rounds (limit {limit})")]
+    FutureBufferFull { limit: usize },
+    #[error("node {from} has no frame to send in round {round}")]
+    UnexpectedSender { from: NodeId, round: u8 },
+    #[error("second frame from {from} for round {round}")]
+    Duplicate { from: NodeId, round: u8 },
+    #[error("frame describes the instance differently from the first frame seen")]
+    SpecMismatch,
+    #[error("frame body is for the other protocol")]
+    WrongBodyKind,
+    #[error("oral frame is malformed: {0}")]
+    OralShape(OralBitsError),
+    #[error("oral frame carries {got} values, round needs {expected}")]
+    OralCount { expected: u64, got: u64 },
+    #[error("frame carries {got} chains, at most {max} are read")]
+    TooManyChains { got: usize, max: usize },
+    #[error("chain is for instance {got}")]
+    WrongInstance { got: InstanceId },
+    #[error("chain says m = {got}, instance has m = {want}")]
+    WrongM { got: u8, want: u8 },
+    #[error("chain with {signatures} signatures in round {round} (the round rule needs exactly {round})")]
+    WrongRound { signatures: usize, round: u8 },
+    #[error("chain's last signer {last:?} is not the link peer {link}")]
+    LastSignerNotLink { last: Option<NodeId>, link: NodeId },
+    #[error("chain already carries this node's signature")]
+    ContainsReceiver,
+    #[error("chain is invalid: {0}")]
+    Chain(ChainError),
+}
+
+impl Rejection {
+    /// A stable snake_case name, for counters and metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::PastRound { .. } => "past_round",
+            Rejection::RoundOutOfRange { .. } => "round_out_of_range",
+            Rejection::FutureBufferFull { .. } => "future_buffer_full",
+            Rejection::UnexpectedSender { .. } => "unexpected_sender",
+            Rejection::Duplicate { .. } => "duplicate",
+            Rejection::SpecMismatch => "spec_mismatch",
+            Rejection::WrongBodyKind => "wrong_body_kind",
+            Rejection::OralShape(_) => "oral_shape",
+            Rejection::OralCount { .. } => "oral_count",
+            Rejection::TooManyChains { .. } => "too_many_chains",
+            Rejection::WrongInstance { .. } => "wrong_instance",
+            Rejection::WrongM { .. } => "wrong_m",
+            Rejection::WrongRound { .. } => "wrong_round",
+            Rejection::LastSignerNotLink { .. } => "last_signer_not_link",
+            Rejection::ContainsReceiver => "contains_receiver",
+            Rejection::Chain(ChainError::BadSignature { .. }) => "bad_signature",
+            Rejection::Chain(ChainError::UnknownSigner { .. }) => "unknown_signer",
+            Rejection::Chain(ChainError::DuplicateSigner { .. }) => "duplicate_signer",
+            Rejection::Chain(ChainError::FirstSignerNotCommander { .. }) => {
+                "first_signer_not_commander"
+            }
+            Rejection::Chain(_) => "bad_chain",
+        }
+    }
+}
+
+/// An instance this node cannot run. This is local validation (of an order
+/// or of a frame's instance description), not a peer fault to count.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    #[error("the instance says n = {got}, but this cluster has {want} generals")]
+    WrongN { got: usize, want: usize },
+    #[error("commander {0} is not a general of this cluster")]
+    UnknownCommander(NodeId),
+    #[error("m = {m} needs at least m+2 = {} generals, the cluster has {n}", usize::from(*m) + 2)]
+    MTooLarge { m: u8, n: usize },
+    #[error("{n} generals is more than the {max} this protocol supports")]
+    TooManyNodes { n: usize, max: usize },
+    #[error("OM({m}) at n = {n} needs an EIG tree larger than this node allows")]
+    TreeTooLarge { n: usize, m: u8 },
+}

@@ -1,0 +1,78 @@
+//! Signed decision reports: how a commander learns what its lieutenants
+//! decided. A traitor can lie only about itself, because each report is signed
+//! by its reporter.
+
+use generals_crypto::{Domain, InstanceId, NodeId, NodeKey, Order, PublicKey, Sig};
+use serde::{Deserialize, Serialize};
+
+/// What one node sent in one instance. Summed over nodes, these are the
+/// instance's cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCounters {
+    /// Values (OM) or chains (SM) sent: Lamport's "messages".
+    pub logical: u64,
+    pub frames: u64,
+    /// Frame bytes including the 4-byte length prefix.
+    pub bytes: u64,
+    pub signatures_made: u64,
+    pub signatures_verified: u64,
+}
+
+impl MessageCounters {
+    pub fn add(&mut self, o: &MessageCounters) {
+        self.logical += o.logical;
+        self.frames += o.frames;
+        self.bytes += o.bytes;
+        self.signatures_made += o.signatures_made;
+        self.signatures_verified += o.signatures_verified;
+    }
+}
+
+/// A lieutenant's decision for an instance, signed by the lieutenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionReport {
+    pub instance: InstanceId,
+    pub reporter: NodeId,
+    pub decision: Order,
+    /// The reporter holds an equivocation proof for this instance.
+    pub evidence: bool,
+    pub counters: MessageCounters,
+    pub sig: Sig,
+}
+
+impl DecisionReport {
+    pub fn signed(
+        key: &NodeKey,
+        instance: InstanceId,
+        reporter: NodeId,
+        decision: Order,
+        evidence: bool,
+        counters: MessageCounters,
+    ) -> DecisionReport {
+        let mut r = DecisionReport {
+            instance,
+            reporter,
+            decision,
+            evidence,
+            counters,
+            sig: Sig([0; 64]),
+        };
+        r.sig = key.sign(Domain::Report, &[&r.signed_bytes()]);
+        r
+    }
+
+    /// Everything but the signature, in wire encoding.
+    fn signed_bytes(&self) -> Vec<u8> {
+        crate::encode(&(
+            self.instance,
+            self.reporter,
+            self.decision,
+            self.evidence,
+            self.counters,
+        ))
+    }
+
+    pub fn verify(&self, reporter_key: &PublicKey) -> bool {
+        reporter_key.verify(Domain::Report, &[&self.signed_bytes()], &self.sig)
+    }
+}
