@@ -133,6 +133,11 @@ pub struct Coalition {
     /// replay forgeries.
     captured: Option<SignedOrder>,
     delay: Duration,
+    /// Late reveal: reveal only after the last legal round (odd seeds),
+    /// instead of at the last legal round (even seeds).
+    too_late_only: bool,
+    /// What our own commanders really ordered, seen on their round-1 frames.
+    commanded: BTreeMap<InstanceId, Order>,
     pub signatures_made: u64,
 }
 
@@ -149,6 +154,8 @@ impl Coalition {
             rng: ChaCha8Rng::seed_from_u64(seed),
             captured: None,
             delay: Duration::from_secs(10),
+            too_late_only: seed % 2 == 1,
+            commanded: BTreeMap::new(),
             signatures_made: 0,
         }
     }
@@ -202,6 +209,16 @@ impl Coalition {
         let Some(&strategy) = self.strategies.get(&from) else {
             return send(body);
         };
+        if from == spec.id.commander {
+            let order = match &body {
+                RoundBody::Oral(bits) => Some(Order::from_bit(bits.get(0))),
+                RoundBody::Signed(chains) => chains.first().map(|c| c.order),
+                RoundBody::Empty => None,
+            };
+            if let Some(order) = order {
+                self.commanded.entry(spec.id).or_insert(order);
+            }
+        }
         let strategy = match strategy {
             Strategy::Random => self.random_strategy(spec.protocol),
             s => s,
@@ -426,9 +443,11 @@ impl Coalition {
     }
 
     /// The late reveal: the commander and traitor lieutenants t1..tk (k <=
-    /// m-1) sign a second value and tk delivers it in round k+1 to one loyal
-    /// lieutenant, the latest round the rule allows, and again in round m+1
-    /// to another, which the round rule must refuse.
+    /// m-1) sign a second value. With an even seed, tk delivers it in round
+    /// k+1 to one loyal lieutenant, the latest round the rule allows (relays
+    /// then defeat it). With an odd seed, tk delivers it only in round m+1,
+    /// when no loyal lieutenant could relay it any more: only the round rule
+    /// stops that one.
     fn late_reveal(
         &mut self,
         spec: &InstanceSpec,
@@ -465,11 +484,14 @@ impl Coalition {
         if from != revealer {
             return chains;
         }
-        let order = chains.first().map(|ch| ch.order).unwrap_or(Order::Attack);
+        let Some(&order) = self.commanded.get(&spec.id) else {
+            return chains;
+        };
         let reveal_round = traitor_lts.len() as u8 + 1;
         let mut out = chains;
-        let on_time = round == reveal_round && to == first_target;
-        let too_late = round == spec.m + 1 && to == late_target && round != reveal_round;
+        let on_time = !self.too_late_only && round == reveal_round && to == first_target;
+        let too_late =
+            self.too_late_only && round == spec.m + 1 && to == late_target && round != reveal_round;
         if on_time || too_late {
             let hidden = order.flipped();
             if let Some(mut chain) = self.commander_chain(spec, hidden) {

@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(logical_formula(10, 3), Some(3_609));
         assert_eq!(logical_formula(13, 4), Some(108_384));
         assert_eq!(logical_formula(16, 5), Some(3_999_675));
-        assert_eq!(logical_formula(22, 7), Some(8_817_015_441));
+        assert_eq!(logical_formula(22, 7), Some(8_832_432_021));
     }
 
     #[test]
