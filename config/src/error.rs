@@ -1,0 +1,247 @@
+//! Every way a config can be refused. Each message names the file (or the
+//! environment variable), the key, the problem and the fix, because the reader
+//! is an operator looking at a daemon that would not start.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use generals_crypto::{KeyFileError, NodeId};
+
+use crate::FaultStrategy;
+
+/// " (set by environment variable X)" when an override supplied the value.
+fn via(env: &Option<String>) -> String {
+    env.as_ref()
+        .map(|var| format!(" (set by environment variable {var})"))
+        .unwrap_or_default()
+}
+
+fn did_you_mean(nearest: &Option<String>) -> String {
+    nearest
+        .as_ref()
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default()
+}
+
+/// "from 1 to 600000", or "of at least 1" when only the minimum matters.
+fn range(min: &i64, max: &i64) -> String {
+    if *max == i64::MAX {
+        format!("of at least {min}")
+    } else {
+        format!("from {min} to {max}")
+    }
+}
+
+/// The largest id among `n` peers.
+fn last(n: &usize) -> usize {
+    n.saturating_sub(1)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error(
+        "cannot read config file {path}: {source}; check the path and its permissions, \
+         or write a new one with `generals testnet`"
+    )]
+    Read { path: PathBuf, source: io::Error },
+
+    #[error("config file {path} is not valid TOML: {message}\nfix the syntax at the line and column shown above")]
+    Syntax { path: PathBuf, message: String },
+
+    #[error(
+        "config file {path}: required key `{key}` is missing; add it, e.g. `{}`",
+        crate::node::example(.key, None)
+    )]
+    MissingKey { path: PathBuf, key: String },
+
+    #[error(
+        "config file {path}: unknown key `{key}`{}; remove it or fix its spelling (valid keys here: {valid})",
+        did_you_mean(.nearest)
+    )]
+    UnknownKey {
+        path: PathBuf,
+        key: String,
+        nearest: Option<String>,
+        valid: String,
+    },
+
+    #[error(
+        "config file {path}: `{key}`{}: {problem}; write it like `{}`",
+        via(.env), crate::node::example(.key, .env.as_deref())
+    )]
+    Type {
+        path: PathBuf,
+        key: String,
+        env: Option<String>,
+        problem: String,
+    },
+
+    #[error(
+        "config file {path}: `{key}` = {value}{} is out of range; use a value {}",
+        via(.env), range(.min, .max)
+    )]
+    OutOfRange {
+        path: PathBuf,
+        key: String,
+        env: Option<String>,
+        value: i64,
+        min: i64,
+        max: i64,
+    },
+
+    #[error("config file {path}: `{key}`{} {problem}; {fix}", via(.env))]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        env: Option<String>,
+        problem: String,
+        fix: String,
+    },
+
+    #[error(
+        "config file {path}: `{key}` = {value:?}{} is not an IP address and port ({reason}); \
+         write it like \"127.0.0.1:7000\" or \"[::1]:7000\" (host names are not accepted)",
+        via(.env)
+    )]
+    BadAddress {
+        path: PathBuf,
+        key: String,
+        env: Option<String>,
+        value: String,
+        reason: String,
+    },
+
+    #[error(
+        "config file {path}: `{key}` (peer id {id}) is not a valid public key ({reason}); \
+         a public key is 64 hexadecimal digits, printed by `generals keygen`"
+    )]
+    BadPubkey {
+        path: PathBuf,
+        key: String,
+        id: NodeId,
+        reason: String,
+    },
+
+    #[error(
+        "config file {path}: `peers` lists {n} general(s), but a cluster has \
+         {min} to {max}; {fix}",
+        min = crate::MIN_GENERALS,
+        max = crate::MAX_GENERALS
+    )]
+    PeerCount {
+        path: PathBuf,
+        n: usize,
+        fix: &'static str,
+    },
+
+    #[error(
+        "config file {path}: `peers` has two entries with id {id}; peer ids must be exactly \
+         0..n-1, each once: renumber or remove the duplicate [[peers]] entry"
+    )]
+    DuplicatePeerId { path: PathBuf, id: i64 },
+
+    #[error(
+        "config file {path}: `peers` has {n} entries but none with id {id} (ids found: {found}); \
+         peer ids must be exactly 0 to {}: add general {id} or renumber the [[peers]] entries",
+        last(.n)
+    )]
+    MissingPeerId {
+        path: PathBuf,
+        id: u16,
+        n: usize,
+        found: String,
+    },
+
+    #[error(
+        "config file {path}: `id` = {id}{} is not among the {n} peers (ids 0 to {}); \
+         set `id` to this node's id in [[peers]]",
+        via(.env), last(.n)
+    )]
+    SelfNotInPeers {
+        path: PathBuf,
+        id: i64,
+        n: usize,
+        env: Option<String>,
+    },
+
+    #[error(
+        "config file {path}: `listen` = {listen}{} uses port {}, but this node's own \
+         [[peers]] entry (id {id}) has `addr` = {addr} (port {}); the other generals dial that address, \
+         so make the two ports equal",
+        via(.env), .listen.port(), .addr.port()
+    )]
+    ListenPortMismatch {
+        path: PathBuf,
+        id: NodeId,
+        listen: SocketAddr,
+        addr: SocketAddr,
+        env: Option<String>,
+    },
+
+    #[error(
+        "config file {path}: `pubkey` of peers {first} and {second} is the same key; every \
+         general needs its own: run `generals keygen` for one of them and update its `pubkey`"
+    )]
+    DuplicatePubkey {
+        path: PathBuf,
+        first: NodeId,
+        second: NodeId,
+    },
+
+    #[error(
+        "config file {path}: `fault.strategy` = {value:?}{} is not a fault strategy; \
+         use one of: {names}",
+        via(.env), names = FaultStrategy::names()
+    )]
+    UnknownStrategy {
+        path: PathBuf,
+        value: String,
+        env: Option<String>,
+    },
+
+    #[error(
+        "config file {path}: `fault.targets` names {id}, which is not a peer id (0 to {}); \
+         list only ids from [[peers]]",
+        last(.n)
+    )]
+    BadFaultTarget { path: PathBuf, id: i64, n: usize },
+
+    #[error(
+        "environment variable {var}: `{key}` cannot be set from the environment; \
+         unset {var} and edit `{key}` in the config file"
+    )]
+    EnvNotOverridable { var: String, key: String },
+
+    #[error(
+        "environment variable {var} is not a generals setting; did you mean {nearest}? \
+         Rename or unset {var}"
+    )]
+    UnknownEnv { var: String, nearest: String },
+
+    #[error("environment variable {var} is not valid UTF-8; set it to a UTF-8 value or unset it")]
+    EnvNotUnicode { var: String },
+
+    #[error("config file {path}: {message}; fix the key named above")]
+    Other { path: PathBuf, message: String },
+
+    #[error("testnet: {option} {problem}; {fix}")]
+    TestnetOption {
+        option: &'static str,
+        problem: String,
+        fix: String,
+    },
+
+    #[error(
+        "testnet: {dir} already holds a node (node.key or config.toml); refusing to \
+         overwrite it: choose another --out or delete {dir}"
+    )]
+    TestnetExists { dir: PathBuf },
+
+    #[error("cannot write {path}: {source}; check that the directory exists and is writable")]
+    Write { path: PathBuf, source: io::Error },
+
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+}

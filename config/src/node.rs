@@ -1,0 +1,776 @@
+//! Loading and validating a node's config file.
+
+use std::collections::HashMap;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use config::{Environment, File, FileFormat, Source, Value, ValueKind};
+use generals_crypto::{NodeId, PublicKey, PublicKeyError};
+use serde::Deserialize;
+
+use crate::{ConfigError, FaultConfig, FaultStrategy};
+
+/// Environment variables that override config keys start with this.
+pub const ENV_PREFIX: &str = "GENERALS_";
+pub const MIN_GENERALS: usize = 2;
+pub const MAX_GENERALS: usize = 128;
+pub const DEFAULT_KEY_FILE: &str = "node.key";
+pub const DEFAULT_DATA_DIR: &str = "data";
+pub const DEFAULT_ROUND_TIMEOUT_MS: u64 = 1000;
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 << 20;
+pub const DEFAULT_SEND_QUEUE_FRAMES: usize = 1024;
+pub const DEFAULT_MAX_FUTURE_FRAMES: usize = 4096;
+pub const DEFAULT_MAX_INSTANCES: usize = 256;
+pub const DEFAULT_LOG: &str = "info";
+pub(crate) const MAX_ROUND_TIMEOUT_MS: i64 = 600_000;
+
+/// Every key the file may hold, with the example that error messages suggest.
+/// `peers.*` and `fault.*` are the keys inside those tables.
+const KEYS: &[(&str, &str)] = &[
+    ("id", "0"),
+    ("listen", "\"127.0.0.1:7000\""),
+    ("key_file", "\"node.key\""),
+    ("data_dir", "\"data\""),
+    ("round_timeout_ms", "1000"),
+    ("max_frame_bytes", "16777216"),
+    ("send_queue_frames", "1024"),
+    ("max_future_frames", "4096"),
+    ("max_instances", "256"),
+    ("log", "\"info\""),
+    (
+        "peers",
+        "[[peers]] (one per general, this node included) with id = 0, \
+         addr = \"127.0.0.1:7000\", pubkey = \"<64 hex digits>\"",
+    ),
+    ("fault", "[fault] with strategy = \"silent\""),
+    ("peers.id", "0"),
+    ("peers.addr", "\"127.0.0.1:7000\""),
+    ("peers.pubkey", "\"<64 hex digits from generals keygen>\""),
+    ("fault.strategy", "\"silent\""),
+    ("fault.targets", "[2, 3]"),
+    ("fault.seed", "1"),
+    ("fault.delay_ms", "0"),
+];
+
+/// The keys that hold integers (`fault.targets` holds a list of them).
+const INT_KEYS: &[&str] = &[
+    "id",
+    "round_timeout_ms",
+    "max_frame_bytes",
+    "send_queue_frames",
+    "max_future_frames",
+    "max_instances",
+    "peers.id",
+    "fault.seed",
+    "fault.delay_ms",
+];
+
+/// The keys an environment variable may set: scalars only, because a list of
+/// tables has no sane spelling as `GENERALS_*` variables.
+const ENV_KEYS: &[&str] = &[
+    "id",
+    "listen",
+    "key_file",
+    "data_dir",
+    "round_timeout_ms",
+    "max_frame_bytes",
+    "send_queue_frames",
+    "max_future_frames",
+    "max_instances",
+    "log",
+    "fault.strategy",
+    "fault.seed",
+    "fault.delay_ms",
+];
+
+/// One general as every config lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub id: NodeId,
+    pub addr: SocketAddr,
+    pub pubkey: PublicKey,
+}
+
+/// A validated node config. `peers` is sorted by id, so `peers[i].id == i`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NodeConfig {
+    /// The file this was loaded from.
+    pub file: PathBuf,
+    pub id: NodeId,
+    pub listen: SocketAddr,
+    /// `key_file`, resolved against the config file's directory.
+    pub key_file: PathBuf,
+    /// `data_dir`, resolved against the config file's directory.
+    pub data_dir: PathBuf,
+    pub round_timeout_ms: u64,
+    pub max_frame_bytes: usize,
+    pub send_queue_frames: usize,
+    pub max_future_frames: usize,
+    pub max_instances: usize,
+    pub log: String,
+    pub peers: Vec<PeerConfig>,
+    pub fault: Option<FaultConfig>,
+}
+
+impl NodeConfig {
+    /// Loads `path` with overrides from the process environment.
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let mut env = Vec::new();
+        for (var, value) in std::env::vars_os() {
+            // A variable whose name is not Unicode cannot be one of ours.
+            let Ok(var) = var.into_string() else { continue };
+            if strip_env_prefix(&var).is_none() {
+                continue;
+            }
+            match value.into_string() {
+                Ok(value) => env.push((var, value)),
+                Err(_) => return Err(ConfigError::EnvNotUnicode { var }),
+            }
+        }
+        NodeConfig::load_with_env(path, env)
+    }
+
+    /// Loads `path` with overrides from `env` instead of the process
+    /// environment. Variables without the `GENERALS_` prefix are ignored, and so
+    /// are prefixed ones that are neither a setting nor close to one (they may
+    /// belong to the CLI).
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<NodeConfig, ConfigError> {
+        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let overrides = EnvOverrides::collect(env)?;
+        let ctx = Ctx {
+            path,
+            env: &overrides.by_key,
+        };
+        let merged = config::Config::builder()
+            .add_source(File::from_str(&text, FileFormat::Toml))
+            .add_source(
+                Environment::with_prefix(ENV_PREFIX.trim_end_matches('_'))
+                    .prefix_separator("_")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(overrides.vars)),
+            )
+            .build()
+            .map_err(|e| match e {
+                config::ConfigError::FileParse { cause, .. } => ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message: cause.to_string(),
+                },
+                other => ctx.other(other),
+            })?;
+        ctx.check_shape(&merged.collect().map_err(|e| ctx.other(e))?)?;
+        let raw: RawConfig = merged.try_deserialize().map_err(|e| ctx.de_error(e))?;
+        ctx.validate(raw)
+    }
+
+    /// Δ: how long a round waits for a peer's frame.
+    pub fn round_timeout(&self) -> Duration {
+        Duration::from_millis(self.round_timeout_ms)
+    }
+
+    /// The number of generals, this one included.
+    pub fn n(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub fn peer(&self, id: NodeId) -> Option<&PeerConfig> {
+        self.peers.get(id.index())
+    }
+
+    /// Every general's public key, indexed by id.
+    pub fn public_keys(&self) -> Vec<PublicKey> {
+        self.peers.iter().map(|p| p.pubkey).collect()
+    }
+
+    pub fn key_path(&self) -> &Path {
+        &self.key_file
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+}
+
+/// The file as written, every field optional so that a missing key gets our
+/// message rather than serde's.
+#[derive(Deserialize)]
+struct RawConfig {
+    id: Option<i64>,
+    listen: Option<String>,
+    key_file: Option<String>,
+    data_dir: Option<String>,
+    round_timeout_ms: Option<i64>,
+    max_frame_bytes: Option<i64>,
+    send_queue_frames: Option<i64>,
+    max_future_frames: Option<i64>,
+    max_instances: Option<i64>,
+    log: Option<String>,
+    peers: Option<Vec<RawPeer>>,
+    fault: Option<RawFault>,
+}
+
+#[derive(Deserialize)]
+struct RawPeer {
+    id: Option<i64>,
+    addr: Option<String>,
+    pubkey: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawFault {
+    strategy: Option<String>,
+    targets: Option<Vec<i64>>,
+    seed: Option<i64>,
+    delay_ms: Option<i64>,
+}
+
+fn strip_env_prefix(var: &str) -> Option<&str> {
+    let head = var.get(..ENV_PREFIX.len())?;
+    head.eq_ignore_ascii_case(ENV_PREFIX)
+        .then(|| &var[ENV_PREFIX.len()..])
+}
+
+fn env_var_for(key: &str) -> String {
+    format!(
+        "{ENV_PREFIX}{}",
+        key.replace('.', "__").to_ascii_uppercase()
+    )
+}
+
+/// The `GENERALS_*` variables that name a setting, checked before the config
+/// crate sees them so that `peers` cannot be clobbered by a stray variable.
+struct EnvOverrides {
+    vars: config::Map<String, String>,
+    /// config key ("fault.seed") -> variable name, for error messages.
+    by_key: HashMap<String, String>,
+}
+
+impl EnvOverrides {
+    fn collect(env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
+        let mut out = EnvOverrides {
+            vars: config::Map::new(),
+            by_key: HashMap::new(),
+        };
+        for (var, value) in env {
+            let Some(rest) = strip_env_prefix(&var) else {
+                continue;
+            };
+            // The same mapping the config crate applies: lower case, `__` nests.
+            let key = rest.to_ascii_lowercase().replace("__", ".");
+            if ENV_KEYS.contains(&key.as_str()) {
+                out.by_key.insert(key, var.clone());
+                out.vars.insert(var, value);
+            } else if key == "peers"
+                || key.starts_with("peers.")
+                || key == "fault"
+                || key == "fault.targets"
+            {
+                let key = if key.starts_with("peers") {
+                    "peers".to_owned()
+                } else {
+                    key
+                };
+                return Err(ConfigError::EnvNotOverridable { var, key });
+            } else if let Some(near) = nearest(&key, ENV_KEYS.iter().copied(), typo_budget(&key))
+                .or_else(|| {
+                    // Anything under FAULT__ is meant for us, however far off.
+                    let fault_keys = ENV_KEYS.iter().copied().filter(|k| k.starts_with("fault."));
+                    key.starts_with("fault.")
+                        .then(|| nearest(&key, fault_keys, usize::MAX))
+                        .flatten()
+                })
+            {
+                return Err(ConfigError::UnknownEnv {
+                    nearest: env_var_for(near),
+                    var,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// How far a `GENERALS_*` name may be from a setting to count as its typo.
+/// Short names get one edit, so that a CLI variable such as `GENERALS_DIR`
+/// is not mistaken for `GENERALS_ID`.
+fn typo_budget(key: &str) -> usize {
+    if key.len() <= 4 {
+        1
+    } else {
+        2
+    }
+}
+
+/// The closest candidate within `max` single-character edits.
+fn nearest<'a>(
+    word: &str,
+    candidates: impl Iterator<Item = &'a str>,
+    max: usize,
+) -> Option<&'a str> {
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|&(d, _)| d <= max)
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+/// What every check needs to build its error.
+struct Ctx<'a> {
+    path: &'a Path,
+    env: &'a HashMap<String, String>,
+}
+
+impl Ctx<'_> {
+    fn env_of(&self, key: &str) -> Option<String> {
+        self.env.get(key).cloned()
+    }
+
+    fn other(&self, e: config::ConfigError) -> ConfigError {
+        ConfigError::Other {
+            path: self.path.to_owned(),
+            message: e.to_string(),
+        }
+    }
+
+    fn missing(&self, key: &str) -> ConfigError {
+        ConfigError::MissingKey {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// Rejects keys we do not know at the top level, in `[fault]` and in each
+    /// `[[peers]]` entry, so that a typo is an error rather than a default;
+    /// and integers written as floats or booleans, which the config crate
+    /// would silently round or turn into 0 and 1.
+    fn check_shape(&self, top: &config::Map<String, Value>) -> Result<(), ConfigError> {
+        let known = |prefix: &str| -> Vec<&'static str> {
+            KEYS.iter()
+                .filter_map(|(k, _)| match k.split_once('.') {
+                    Some((p, rest)) if p == prefix => Some(rest),
+                    None if prefix.is_empty() => Some(*k),
+                    _ => None,
+                })
+                .collect()
+        };
+        let check = |table: &config::Map<String, Value>, prefix: &str, shown: &str| {
+            let valid = known(prefix);
+            let mut entries: Vec<(&String, &Value)> = table.iter().collect();
+            entries.sort_by_key(|(k, _)| *k);
+            for (k, v) in entries {
+                if !valid.contains(&k.as_str()) {
+                    return Err(ConfigError::UnknownKey {
+                        path: self.path.to_owned(),
+                        key: format!("{shown}{k}"),
+                        nearest: nearest(k, valid.iter().copied(), 3)
+                            .map(|n| format!("{shown}{n}")),
+                        valid: valid.join(", "),
+                    });
+                }
+                let generic = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                let items = match &v.kind {
+                    ValueKind::Array(items) if generic == "fault.targets" => items.iter().collect(),
+                    _ if INT_KEYS.contains(&generic.as_str()) => vec![v],
+                    _ => vec![],
+                };
+                if let Some(bad) = items
+                    .into_iter()
+                    .find(|i| matches!(i.kind, ValueKind::Float(_) | ValueKind::Boolean(_)))
+                {
+                    return Err(self.type_error(
+                        &format!("{shown}{k}"),
+                        format!("expected a whole number, found {bad}"),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        check(top, "", "")?;
+        if let Some(ValueKind::Table(fault)) = top.get("fault").map(|v| &v.kind) {
+            check(fault, "fault", "fault.")?;
+        }
+        if let Some(ValueKind::Array(peers)) = top.get("peers").map(|v| &v.kind) {
+            for (i, peer) in peers.iter().enumerate() {
+                if let ValueKind::Table(t) = &peer.kind {
+                    check(t, "peers", &format!("peers[{i}]."))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns the config crate's type errors into ours, which name the
+    /// environment variable when one set the value.
+    fn de_error(&self, e: config::ConfigError) -> ConfigError {
+        let (key, problem) = match e {
+            config::ConfigError::Type {
+                unexpected,
+                expected,
+                key: Some(key),
+                ..
+            } => (key, format!("expected {expected}, found {unexpected}")),
+            // serde's own errors (a table where a list belongs, ...) arrive
+            // as a message with the key attached.
+            config::ConfigError::At {
+                error,
+                key: Some(key),
+                ..
+            } => (
+                key,
+                error
+                    .to_string()
+                    .replace("struct RawFault", "a [fault] table")
+                    .replace("struct RawPeer", "a [[peers]] table"),
+            ),
+            other => return self.other(other),
+        };
+        self.type_error(&dotted(&key), problem)
+    }
+
+    fn type_error(&self, key: &str, problem: String) -> ConfigError {
+        ConfigError::Type {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            env: self.env_of(key),
+            problem,
+        }
+    }
+
+    /// An integer key with a default, checked against `min..=max` and
+    /// converted to the type the daemon uses.
+    fn ranged<T: TryFrom<i64>>(
+        &self,
+        key: &str,
+        raw: Option<i64>,
+        default: T,
+        min: i64,
+        max: i64,
+    ) -> Result<T, ConfigError> {
+        let Some(value) = raw else {
+            return Ok(default);
+        };
+        let out_of_range = || ConfigError::OutOfRange {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            env: self.env_of(key),
+            value,
+            min,
+            max,
+        };
+        if !(min..=max).contains(&value) {
+            return Err(out_of_range());
+        }
+        T::try_from(value).map_err(|_| out_of_range())
+    }
+
+    fn addr(&self, key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+        let bad = |reason: String| ConfigError::BadAddress {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            env: self.env_of(key),
+            value: value.to_owned(),
+            reason,
+        };
+        let addr: SocketAddr = value.parse().map_err(|e| bad(format!("{e}")))?;
+        // Port 0 means "any port" to bind(), which no peer could dial.
+        if addr.port() == 0 {
+            return Err(bad("port 0 cannot be dialled".to_owned()));
+        }
+        Ok(addr)
+    }
+
+    /// A path key: relative paths are relative to the config file, so a node
+    /// directory can be moved as a whole.
+    fn path_key(
+        &self,
+        key: &str,
+        raw: Option<String>,
+        default: &str,
+    ) -> Result<PathBuf, ConfigError> {
+        let value = raw.unwrap_or_else(|| default.to_owned());
+        if value.trim().is_empty() {
+            return Err(self.empty(key, default));
+        }
+        let file = std::path::absolute(self.path).map_err(|source| ConfigError::Read {
+            path: self.path.to_owned(),
+            source,
+        })?;
+        let dir = file.parent().unwrap_or(Path::new("/"));
+        Ok(dir.join(value))
+    }
+
+    fn empty(&self, key: &str, default: &str) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            env: self.env_of(key),
+            problem: "is empty".to_owned(),
+            fix: format!("remove it to get the default {default:?}, or set a value"),
+        }
+    }
+
+    fn validate(&self, raw: RawConfig) -> Result<NodeConfig, ConfigError> {
+        let id = raw.id.ok_or_else(|| self.missing("id"))?;
+        let listen = raw.listen.ok_or_else(|| self.missing("listen"))?;
+        let raw_peers = raw.peers.ok_or_else(|| self.missing("peers"))?;
+
+        let round_timeout_ms = self.ranged(
+            "round_timeout_ms",
+            raw.round_timeout_ms,
+            DEFAULT_ROUND_TIMEOUT_MS,
+            1,
+            MAX_ROUND_TIMEOUT_MS,
+        )?;
+        let max_frame_bytes = self.ranged(
+            "max_frame_bytes",
+            raw.max_frame_bytes,
+            DEFAULT_MAX_FRAME_BYTES,
+            1024,
+            1 << 30,
+        )?;
+        let send_queue_frames = self.ranged(
+            "send_queue_frames",
+            raw.send_queue_frames,
+            DEFAULT_SEND_QUEUE_FRAMES,
+            1,
+            i64::MAX,
+        )?;
+        let max_future_frames = self.ranged(
+            "max_future_frames",
+            raw.max_future_frames,
+            DEFAULT_MAX_FUTURE_FRAMES,
+            1,
+            i64::MAX,
+        )?;
+        let max_instances = self.ranged(
+            "max_instances",
+            raw.max_instances,
+            DEFAULT_MAX_INSTANCES,
+            1,
+            i64::MAX,
+        )?;
+        let log = raw.log.unwrap_or_else(|| DEFAULT_LOG.to_owned());
+        if log.trim().is_empty() {
+            return Err(self.empty("log", DEFAULT_LOG));
+        }
+        let key_file = self.path_key("key_file", raw.key_file, DEFAULT_KEY_FILE)?;
+        let data_dir = self.path_key("data_dir", raw.data_dir, DEFAULT_DATA_DIR)?;
+        let listen = self.addr("listen", &listen)?;
+
+        let peers = self.peers(raw_peers)?;
+        let n = peers.len();
+        let me = usize::try_from(id)
+            .ok()
+            .and_then(|i| peers.get(i))
+            .ok_or_else(|| ConfigError::SelfNotInPeers {
+                path: self.path.to_owned(),
+                id,
+                n,
+                env: self.env_of("id"),
+            })?;
+        let (my_id, my_addr) = (me.id, me.addr);
+        if my_addr.port() != listen.port() {
+            return Err(ConfigError::ListenPortMismatch {
+                path: self.path.to_owned(),
+                id: my_id,
+                listen,
+                addr: my_addr,
+                env: self.env_of("listen"),
+            });
+        }
+        let fault = raw.fault.map(|f| self.fault(f, n)).transpose()?;
+        Ok(NodeConfig {
+            file: self.path.to_owned(),
+            id: my_id,
+            listen,
+            key_file,
+            data_dir,
+            round_timeout_ms,
+            max_frame_bytes,
+            send_queue_frames,
+            max_future_frames,
+            max_instances,
+            log,
+            peers,
+            fault,
+        })
+    }
+
+    /// Checks the peer list and returns it sorted by id.
+    fn peers(&self, raw: Vec<RawPeer>) -> Result<Vec<PeerConfig>, ConfigError> {
+        let n = raw.len();
+        if !(MIN_GENERALS..=MAX_GENERALS).contains(&n) {
+            return Err(ConfigError::PeerCount {
+                path: self.path.to_owned(),
+                n,
+                fix: if n < MIN_GENERALS {
+                    "add a [[peers]] entry for every general, this node included"
+                } else {
+                    "split the generals into smaller clusters"
+                },
+            });
+        }
+        let mut slots: Vec<Option<PeerConfig>> = vec![None; n];
+        let mut found = Vec::with_capacity(n);
+        let mut out_of_range = None;
+        for (i, p) in raw.into_iter().enumerate() {
+            let key = |k: &str| format!("peers[{i}].{k}");
+            let id = p.id.ok_or_else(|| self.missing(&key("id")))?;
+            let addr = p.addr.ok_or_else(|| self.missing(&key("addr")))?;
+            let pubkey = p.pubkey.ok_or_else(|| self.missing(&key("pubkey")))?;
+            found.push(id);
+            // An id outside 0..n leaves a gap; report the gap once all ids are seen.
+            let Some(slot) = usize::try_from(id).ok().filter(|&s| s < n) else {
+                out_of_range.get_or_insert(id);
+                continue;
+            };
+            let node = NodeId(u16::try_from(slot).unwrap_or(u16::MAX));
+            if slots[slot].is_some() {
+                return Err(ConfigError::DuplicatePeerId {
+                    path: self.path.to_owned(),
+                    id,
+                });
+            }
+            let addr = self.addr(&key("addr"), &addr)?;
+            let pubkey = pubkey.parse().map_err(|e| ConfigError::BadPubkey {
+                path: self.path.to_owned(),
+                key: key("pubkey"),
+                id: node,
+                reason: match e {
+                    PublicKeyError::NotHex => format!("{pubkey:?} is not 64 hexadecimal digits"),
+                    PublicKeyError::NotOnCurve => "not a point on Ed25519".to_owned(),
+                },
+            })?;
+            slots[slot] = Some(PeerConfig {
+                id: node,
+                addr,
+                pubkey,
+            });
+        }
+        if out_of_range.is_some() {
+            let gap = slots.iter().position(Option::is_none).unwrap_or(0);
+            found.sort_unstable();
+            return Err(ConfigError::MissingPeerId {
+                path: self.path.to_owned(),
+                id: u16::try_from(gap).unwrap_or(u16::MAX),
+                n,
+                found: found
+                    .iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        let peers: Vec<PeerConfig> = slots.into_iter().flatten().collect();
+        for (i, a) in peers.iter().enumerate() {
+            if let Some(b) = peers[i + 1..].iter().find(|b| b.pubkey == a.pubkey) {
+                return Err(ConfigError::DuplicatePubkey {
+                    path: self.path.to_owned(),
+                    first: a.id,
+                    second: b.id,
+                });
+            }
+        }
+        Ok(peers)
+    }
+
+    fn fault(&self, raw: RawFault, n: usize) -> Result<FaultConfig, ConfigError> {
+        let name = raw.strategy.ok_or_else(|| self.missing("fault.strategy"))?;
+        let strategy: FaultStrategy = name.parse().map_err(|_| ConfigError::UnknownStrategy {
+            path: self.path.to_owned(),
+            value: name.clone(),
+            env: self.env_of("fault.strategy"),
+        })?;
+        let targets = raw
+            .targets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                usize::try_from(t)
+                    .ok()
+                    .filter(|&i| i < n)
+                    .and_then(|i| u16::try_from(i).ok())
+                    .map(NodeId)
+                    .ok_or_else(|| ConfigError::BadFaultTarget {
+                        path: self.path.to_owned(),
+                        id: t,
+                        n,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(FaultConfig {
+            strategy,
+            targets,
+            seed: self.ranged("fault.seed", raw.seed, 0, 0, i64::MAX)?,
+            delay_ms: self.ranged("fault.delay_ms", raw.delay_ms, 0, 0, MAX_ROUND_TIMEOUT_MS)?,
+        })
+    }
+}
+
+/// The config crate spells a key inside an array element `peers[1]id`.
+fn dotted(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 2);
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' && chars.peek().is_some_and(|&n| n != '.' && n != '[') {
+            out.push('.');
+        }
+    }
+    out
+}
+
+/// A line to copy for `key`: TOML, or a variable assignment when the value
+/// came from the environment.
+pub(crate) fn example(key: &str, env: Option<&str>) -> String {
+    // `peers[3].id` is documented as `peers.id`, `fault.targets[0]` as `fault.targets`.
+    let mut generic = String::with_capacity(key.len());
+    let mut in_index = false;
+    for c in key.chars() {
+        match c {
+            '[' => in_index = true,
+            ']' => in_index = false,
+            _ if !in_index => generic.push(c),
+            _ => {}
+        }
+    }
+    let value = KEYS
+        .iter()
+        .find(|(k, _)| *k == generic)
+        .map_or("...", |(_, v)| *v);
+    match (env, generic.as_str()) {
+        (_, "peers" | "fault") => value.to_owned(),
+        (Some(var), _) => format!("{var}={}", value.trim_matches('"')),
+        (None, g) => format!("{} = {value}", g.rsplit('.').next().unwrap_or(g)),
+    }
+}

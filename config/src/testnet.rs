@@ -1,0 +1,228 @@
+//! Writes a local testnet: one directory per general with its key and config.
+
+use std::fmt::Write as _;
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use generals_crypto::{NodeId, NodeKey, PublicKey};
+
+use crate::{
+    ConfigError, PeerConfig, DEFAULT_DATA_DIR, DEFAULT_KEY_FILE, DEFAULT_LOG,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FUTURE_FRAMES, DEFAULT_MAX_INSTANCES,
+    DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_SEND_QUEUE_FRAMES, MAX_GENERALS, MIN_GENERALS,
+};
+
+/// What `generals testnet` asks for.
+#[derive(Clone, Debug)]
+pub struct TestnetOptions {
+    pub nodes: usize,
+    /// Directory that receives `node0/`, `node1/`, ...
+    pub out: PathBuf,
+    /// An IP address: peer addresses are parsed as `SocketAddr`.
+    pub host: String,
+    /// Node i listens on `base_port + i`.
+    pub base_port: u16,
+    pub round_timeout_ms: u64,
+}
+
+impl TestnetOptions {
+    pub fn new(nodes: usize, out: impl Into<PathBuf>) -> TestnetOptions {
+        TestnetOptions {
+            nodes,
+            out: out.into(),
+            host: "127.0.0.1".to_owned(),
+            base_port: 7000,
+            round_timeout_ms: DEFAULT_ROUND_TIMEOUT_MS,
+        }
+    }
+}
+
+/// One generated general.
+#[derive(Clone, Debug)]
+pub struct TestnetNode {
+    pub id: NodeId,
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub key_path: PathBuf,
+    pub public: PublicKey,
+}
+
+fn bad_option(option: &'static str, problem: String, fix: impl Into<String>) -> ConfigError {
+    ConfigError::TestnetOption {
+        option,
+        problem,
+        fix: fix.into(),
+    }
+}
+
+/// Writes `OUT/nodeI/{config.toml,node.key}` for every general. Nothing is
+/// written unless all options are valid and no node directory is in use.
+pub fn generate_testnet(opts: &TestnetOptions) -> Result<Vec<TestnetNode>, ConfigError> {
+    let n = opts.nodes;
+    if !(MIN_GENERALS..=MAX_GENERALS).contains(&n) {
+        return Err(bad_option(
+            "--nodes",
+            format!("{n} is out of range"),
+            format!("use {MIN_GENERALS} to {MAX_GENERALS} generals"),
+        ));
+    }
+    let ip: IpAddr = opts.host.parse().map_err(|_| {
+        bad_option(
+            "--host",
+            format!("{:?} is not an IP address", opts.host),
+            "use one like 127.0.0.1 or ::1 (host names are not accepted in peer addresses)",
+        )
+    })?;
+    let last_port = usize::from(opts.base_port) + n - 1;
+    if opts.base_port == 0 || last_port > usize::from(u16::MAX) {
+        return Err(bad_option(
+            "--base-port",
+            format!(
+                "{} gives ports {}..={last_port}, outside 1..=65535",
+                opts.base_port, opts.base_port
+            ),
+            format!(
+                "use a base port from 1 to {}",
+                usize::from(u16::MAX) + 1 - n
+            ),
+        ));
+    }
+    let max_timeout = crate::node::MAX_ROUND_TIMEOUT_MS.unsigned_abs();
+    if !(1..=max_timeout).contains(&opts.round_timeout_ms) {
+        return Err(bad_option(
+            "--round-timeout-ms",
+            format!("{} is out of range", opts.round_timeout_ms),
+            format!("use 1 to {max_timeout} milliseconds"),
+        ));
+    }
+    let dirs: Vec<PathBuf> = (0..n).map(|i| opts.out.join(format!("node{i}"))).collect();
+    if let Some(dir) = dirs
+        .iter()
+        .find(|d| d.join(DEFAULT_KEY_FILE).exists() || d.join("config.toml").exists())
+    {
+        return Err(ConfigError::TestnetExists { dir: dir.clone() });
+    }
+
+    let keys: Vec<NodeKey> = (0..n).map(|_| NodeKey::generate()).collect();
+    let peers: Vec<PeerConfig> = (0..n)
+        .zip(&keys)
+        .map(|(i, key)| PeerConfig {
+            id: node_id(i),
+            addr: SocketAddr::new(ip, opts.base_port + node_id(i).0),
+            pubkey: key.public(),
+        })
+        .collect();
+    let mut nodes = Vec::with_capacity(n);
+    for ((dir, key), me) in dirs.into_iter().zip(&keys).zip(&peers) {
+        fs::create_dir_all(&dir).map_err(|source| ConfigError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let key_path = dir.join(DEFAULT_KEY_FILE);
+        key.save(&key_path)?;
+        let config_path = dir.join("config.toml");
+        let text = render_config(me, &peers, opts.round_timeout_ms);
+        write_new(&config_path, &text)?;
+        nodes.push(TestnetNode {
+            id: me.id,
+            dir,
+            config_path,
+            key_path,
+            public: me.pubkey,
+        });
+    }
+    Ok(nodes)
+}
+
+fn node_id(i: usize) -> NodeId {
+    // i < MAX_GENERALS, checked by the caller.
+    NodeId(u16::try_from(i).unwrap_or(u16::MAX))
+}
+
+fn write_new(path: &std::path::Path, text: &str) -> Result<(), ConfigError> {
+    let write = |source| ConfigError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(write)?;
+    f.write_all(text.as_bytes()).map_err(write)?;
+    f.sync_all().map_err(write)
+}
+
+/// The config file of general `me`, with every key spelled out and explained,
+/// because operators read and edit these files.
+fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -> String {
+    let n = peers.len();
+    let mut s = format!(
+        "# generals node config for general {id} of {n}, written by `generals testnet`.\n\
+         #\n\
+         # id                this node's id: its index in [[peers]]\n\
+         # listen            IP:port to bind; same port as this node's [[peers]] entry\n\
+         # key_file          this node's secret key (mode 0600); relative to this file\n\
+         # data_dir          where the node keeps its state; relative to this file\n\
+         # round_timeout_ms  Δ: how long a round waits for a silent peer (1..=600000)\n\
+         # max_frame_bytes   largest frame accepted from a peer (1024..=1073741824)\n\
+         # send_queue_frames bound of each peer's send queue, in frames (>= 1)\n\
+         # max_future_frames frames buffered for rounds that have not started (>= 1)\n\
+         # max_instances     instances (commander, sequence) running at once (>= 1)\n\
+         # log               tracing filter, e.g. \"info\" or \"generals=debug\"\n\
+         # [[peers]]         every general, this one included: id (exactly 0..n-1),\n\
+         #                   addr (IP:port), pubkey (64 hex digits, `generals keygen`)\n\
+         # [fault]           absent: traitor behaviour for tests, honoured only with\n\
+         #                   --allow-faults (strategy, targets, seed, delay_ms)\n\
+         #\n\
+         # Scalar keys can be overridden from the environment, e.g.\n\
+         # GENERALS_ROUND_TIMEOUT_MS=500, GENERALS_LOG=debug, GENERALS_FAULT__STRATEGY=silent.\n\
+         \n\
+         id = {id}\n\
+         listen = {listen}\n\
+         key_file = {key_file}\n\
+         data_dir = {data_dir}\n\
+         round_timeout_ms = {round_timeout_ms}\n\
+         max_frame_bytes = {DEFAULT_MAX_FRAME_BYTES}\n\
+         send_queue_frames = {DEFAULT_SEND_QUEUE_FRAMES}\n\
+         max_future_frames = {DEFAULT_MAX_FUTURE_FRAMES}\n\
+         max_instances = {DEFAULT_MAX_INSTANCES}\n\
+         log = {log}\n",
+        id = me.id,
+        listen = toml_str(&me.addr.to_string()),
+        key_file = toml_str(DEFAULT_KEY_FILE),
+        data_dir = toml_str(DEFAULT_DATA_DIR),
+        log = toml_str(DEFAULT_LOG),
+    );
+    for p in peers {
+        // Writing to a String cannot fail.
+        let _ = write!(
+            s,
+            "\n[[peers]]\nid = {}\naddr = {}\npubkey = {}\n",
+            p.id,
+            toml_str(&p.addr.to_string()),
+            toml_str(&p.pubkey.to_string())
+        );
+    }
+    s
+}
+
+/// A TOML basic string.
+fn toml_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,750 @@
+use super::*;
+use generals_crypto::{NodeId, NodeKey};
+
+fn pk(i: usize) -> String {
+    NodeKey::from_seed([u8::try_from(i).unwrap() + 1; 32])
+        .public()
+        .to_string()
+}
+
+/// A valid config for node `id` of `n`, with `top` inserted among the
+/// top-level keys and `tail` appended after the peers.
+fn cfg(n: usize, id: usize, top: &str, tail: &str) -> String {
+    cfg_in_order(&(0..n).collect::<Vec<_>>(), id, top, tail)
+}
+
+/// Like [`cfg`], with the [[peers]] entries written in `order`.
+fn cfg_in_order(order: &[usize], id: usize, top: &str, tail: &str) -> String {
+    let mut s = format!("id = {id}\nlisten = \"127.0.0.1:{}\"\n{top}\n", 7000 + id);
+    for &i in order {
+        s += &format!(
+            "[[peers]]\nid = {i}\naddr = \"127.0.0.1:{}\"\npubkey = \"{}\"\n",
+            7000 + i,
+            pk(i)
+        );
+    }
+    s + tail
+}
+
+fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn load_env(text: &str, env: &[(&str, &str)]) -> Result<NodeConfig, ConfigError> {
+    let (_dir, path) = write(text);
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    NodeConfig::load_with_env(&path, env)
+}
+
+fn err_env(text: &str, env: &[(&str, &str)]) -> (ConfigError, String) {
+    let err = load_env(text, env).unwrap_err();
+    let msg = err.to_string();
+    (err, msg)
+}
+
+fn err(text: &str) -> (ConfigError, String) {
+    err_env(text, &[])
+}
+
+/// The message names the file (always config.toml here) and each of `parts`.
+#[track_caller]
+fn says(msg: &str, parts: &[&str]) {
+    for p in std::iter::once(&"config.toml").chain(parts) {
+        assert!(msg.contains(p), "{msg:?} should contain {p:?}");
+    }
+}
+
+#[test]
+fn minimal_config_gets_defaults_and_config_relative_paths() {
+    let (dir, path) = write(&cfg(3, 1, "", ""));
+    let c = NodeConfig::load_with_env(&path, Vec::new()).unwrap();
+    assert_eq!(c.id, NodeId(1));
+    assert_eq!(c.n(), 3);
+    assert_eq!(c.listen, "127.0.0.1:7001".parse().unwrap());
+    assert_eq!(c.round_timeout(), std::time::Duration::from_millis(1000));
+    assert_eq!(c.max_frame_bytes, 16 * 1024 * 1024);
+    assert_eq!(
+        (c.send_queue_frames, c.max_future_frames, c.max_instances),
+        (1024, 4096, 256)
+    );
+    assert_eq!(c.log, "info");
+    assert_eq!(c.key_path(), dir.path().join("node.key"));
+    assert_eq!(c.data_dir(), dir.path().join("data"));
+    assert_eq!(c.file, path);
+    assert!(c.fault.is_none());
+    assert_eq!(c.public_keys()[2].to_string(), pk(2));
+    assert_eq!(c.peer(NodeId(2)).unwrap().addr.port(), 7002);
+    assert!(c.peer(NodeId(3)).is_none());
+}
+
+#[test]
+fn full_config_with_fault_section_and_unordered_peers() {
+    let text = cfg_in_order(
+        &[2, 0, 3, 1],
+        0,
+        "key_file = \"/etc/generals/k\"\ndata_dir = \"state/x\"\nround_timeout_ms = 250\n\
+         max_frame_bytes = 1024\nsend_queue_frames = 1\nmax_future_frames = 7\n\
+         max_instances = 9\nlog = \"generals=debug\"",
+        "[fault]\nstrategy = \"late-reveal\"\ntargets = [2, 3]\nseed = 42\ndelay_ms = 5\n",
+    );
+    let (dir, path) = write(&text);
+    let c = NodeConfig::load_with_env(&path, Vec::new()).unwrap();
+    for (i, p) in c.peers.iter().enumerate() {
+        assert_eq!(p.id, NodeId(u16::try_from(i).unwrap()));
+        assert_eq!(p.pubkey.to_string(), pk(i));
+    }
+    assert_eq!(c.key_path(), std::path::Path::new("/etc/generals/k"));
+    assert_eq!(c.data_dir(), dir.path().join("state/x"));
+    assert_eq!((c.round_timeout_ms, c.max_frame_bytes), (250, 1024));
+    assert_eq!(
+        (c.send_queue_frames, c.max_future_frames, c.max_instances),
+        (1, 7, 9)
+    );
+    assert_eq!(c.log, "generals=debug");
+    let f = c.fault.unwrap();
+    assert_eq!(f.strategy, FaultStrategy::LateReveal);
+    assert_eq!(f.targets, vec![NodeId(2), NodeId(3)]);
+    assert_eq!((f.seed, f.delay_ms), (42, 5));
+}
+
+#[test]
+fn testnet_round_trip() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = TestnetOptions {
+        round_timeout_ms: 300,
+        ..TestnetOptions::new(4, out.path().join("net"))
+    };
+    let nodes = generate_testnet(&opts).unwrap();
+    assert_eq!(nodes.len(), 4);
+    for (i, node) in nodes.iter().enumerate() {
+        let dir = out.path().join("net").join(format!("node{i}"));
+        assert_eq!(node.id, NodeId(u16::try_from(i).unwrap()));
+        assert_eq!(node.dir, dir);
+        assert_eq!(node.config_path, dir.join("config.toml"));
+        assert_eq!(node.key_path, dir.join("node.key"));
+        let key = NodeKey::load(&node.key_path).unwrap(); // also checks mode 0600
+        assert_eq!(key.public(), node.public);
+
+        // The real process environment holds no GENERALS_* settings in tests.
+        let c = NodeConfig::load(&node.config_path).unwrap();
+        assert_eq!(c.id, node.id);
+        assert_eq!(c.listen.port(), 7000 + u16::try_from(i).unwrap());
+        assert_eq!(c.key_path(), node.key_path);
+        assert_eq!(c.data_dir(), dir.join("data"));
+        assert_eq!(c.round_timeout_ms, 300);
+        let keys: Vec<_> = nodes.iter().map(|n| n.public).collect();
+        assert_eq!(c.public_keys(), keys);
+        for (j, p) in c.peers.iter().enumerate() {
+            assert_eq!(p.addr, format!("127.0.0.1:{}", 7000 + j).parse().unwrap());
+        }
+    }
+    let text = std::fs::read_to_string(&nodes[0].config_path).unwrap();
+    assert!(text.starts_with("# generals node config"), "{text}");
+    assert!(text.contains("# round_timeout_ms"), "{text}");
+}
+
+#[test]
+fn testnet_supports_ipv6_and_other_ports() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = TestnetOptions {
+        host: "::1".into(),
+        base_port: 9100,
+        ..TestnetOptions::new(2, out.path())
+    };
+    let nodes = generate_testnet(&opts).unwrap();
+    let c = NodeConfig::load_with_env(&nodes[1].config_path, Vec::new()).unwrap();
+    assert_eq!(c.listen, "[::1]:9101".parse().unwrap());
+}
+
+#[test]
+fn testnet_refuses_to_overwrite_a_node() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = TestnetOptions::new(3, out.path());
+    let first = generate_testnet(&opts).unwrap();
+    let err = generate_testnet(&opts).unwrap_err();
+    let ConfigError::TestnetExists { dir } = &err else {
+        panic!("expected TestnetExists, got {err}");
+    };
+    assert_eq!(dir, &first[0].dir);
+    let msg = err.to_string();
+    for part in [&*dir.display().to_string(), "--out", "delete", "refusing"] {
+        assert!(msg.contains(part), "{msg}");
+    }
+    // The first testnet is untouched.
+    let key = NodeKey::load(&first[0].key_path).unwrap();
+    assert_eq!(key.public(), first[0].public);
+}
+
+#[test]
+fn testnet_rejects_bad_options_before_writing() {
+    let out = tempfile::tempdir().unwrap();
+    let base = TestnetOptions::new(4, out.path().join("t"));
+    let cases = [
+        (
+            TestnetOptions {
+                nodes: 1,
+                ..base.clone()
+            },
+            "--nodes",
+            "2 to 128",
+        ),
+        (
+            TestnetOptions {
+                nodes: 129,
+                ..base.clone()
+            },
+            "--nodes",
+            "2 to 128",
+        ),
+        (
+            TestnetOptions {
+                host: "localhost".into(),
+                ..base.clone()
+            },
+            "--host",
+            "127.0.0.1",
+        ),
+        (
+            TestnetOptions {
+                base_port: 65534,
+                ..base.clone()
+            },
+            "--base-port",
+            "use a base port from 1 to 65532",
+        ),
+        (
+            TestnetOptions {
+                base_port: 0,
+                ..base.clone()
+            },
+            "--base-port",
+            "from 1",
+        ),
+        (
+            TestnetOptions {
+                round_timeout_ms: 0,
+                ..base.clone()
+            },
+            "--round-timeout-ms",
+            "1 to 600000",
+        ),
+    ];
+    for (opts, option, fix) in cases {
+        let err = generate_testnet(&opts).unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::TestnetOption { option: o, .. } if *o == option),
+            "{err}"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(option) && msg.contains(fix), "{msg}");
+    }
+    assert!(!out.path().join("t").exists());
+}
+
+#[test]
+fn env_overrides_apply() {
+    let text = cfg(4, 0, "", "[fault]\nstrategy = \"flip\"\n");
+    let env = [
+        ("GENERALS_ROUND_TIMEOUT_MS", "500"),
+        ("GENERALS_LISTEN", "0.0.0.0:7000"),
+        ("GENERALS_FAULT__STRATEGY", "silent"),
+        ("GENERALS_FAULT__SEED", "9"),
+        ("GENERALS_LOG", "debug"),
+        ("GENERALS_DATA_DIR", "/var/lib/generals"),
+        ("GENERALS_MAX_FRAME_BYTES", "2048"),
+        // Not ours, or not a setting (the CLI may use such variables).
+        ("PATH", "/bin"),
+        ("GENERALS_CONFIG", "/etc/generals/config.toml"),
+        ("GENERALS_DIR", "/srv"),
+    ];
+    let c = load_env(&text, &env).unwrap();
+    assert_eq!(c.round_timeout_ms, 500);
+    assert_eq!(c.listen, "0.0.0.0:7000".parse().unwrap());
+    let fault = c.fault.clone().unwrap();
+    assert_eq!((fault.strategy, fault.seed), (FaultStrategy::Silent, 9));
+    assert_eq!(c.log, "debug");
+    assert_eq!(c.data_dir(), std::path::Path::new("/var/lib/generals"));
+    assert_eq!(c.max_frame_bytes, 2048);
+    assert_eq!(c.n(), 4, "peers survive the environment source");
+
+    // An override can create a section the file does not have.
+    let c = load_env(&cfg(2, 0, "", ""), &[("GENERALS_FAULT__STRATEGY", "delay")]).unwrap();
+    assert_eq!(c.fault.unwrap().strategy, FaultStrategy::Delay);
+}
+
+#[test]
+fn listen_override_must_keep_the_peer_port() {
+    // GENERALS_LISTEN moves the node only together with its [[peers]] entry.
+    let text = cfg(2, 0, "", "").replace("127.0.0.1:7000", "127.0.0.1:7100");
+    let c = load_env(&text, &[("GENERALS_LISTEN", "127.0.0.1:7100")]).unwrap();
+    assert_eq!(c.listen.port(), 7100);
+
+    let (e, msg) = err_env(&cfg(2, 0, "", ""), &[("GENERALS_LISTEN", "127.0.0.1:7100")]);
+    assert!(matches!(e, ConfigError::ListenPortMismatch { .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "GENERALS_LISTEN",
+            "`listen`",
+            "7100",
+            "127.0.0.1:7000",
+            "make the two ports equal",
+        ],
+    );
+}
+
+#[test]
+fn bad_env_values_name_the_variable() {
+    let text = cfg(2, 0, "", "");
+    let (e, msg) = err_env(&text, &[("GENERALS_ROUND_TIMEOUT_MS", "soon")]);
+    assert!(matches!(e, ConfigError::Type { .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "GENERALS_ROUND_TIMEOUT_MS",
+            "round_timeout_ms",
+            "\"soon\"",
+            "GENERALS_ROUND_TIMEOUT_MS=1000",
+        ],
+    );
+
+    let (e, msg) = err_env(&text, &[("GENERALS_ROUND_TIMEOUT_MS", "0")]);
+    assert!(matches!(e, ConfigError::OutOfRange { value: 0, .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "GENERALS_ROUND_TIMEOUT_MS",
+            "round_timeout_ms",
+            "from 1 to 600000",
+        ],
+    );
+
+    let (e, msg) = err_env(&text, &[("GENERALS_LISTEN", "localhost:7000")]);
+    assert!(matches!(e, ConfigError::BadAddress { .. }), "{e}");
+    says(&msg, &["GENERALS_LISTEN", "`listen`", "127.0.0.1:7000"]);
+
+    let (e, msg) = err_env(&text, &[("GENERALS_FAULT__STRATEGY", "sleepy")]);
+    assert!(matches!(e, ConfigError::UnknownStrategy { .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "GENERALS_FAULT__STRATEGY",
+            "fault.strategy",
+            "\"sleepy\"",
+            "flip, equivocate",
+        ],
+    );
+
+    let (e, msg) = err_env(&text, &[("GENERALS_ID", "5")]);
+    assert!(
+        matches!(e, ConfigError::SelfNotInPeers { id: 5, .. }),
+        "{e}"
+    );
+    says(&msg, &["GENERALS_ID", "`id`", "set `id` to this node's id"]);
+}
+
+#[test]
+fn env_cannot_touch_peers_and_typos_are_caught() {
+    let text = cfg(2, 0, "", "");
+    for var in [
+        "GENERALS_PEERS",
+        "GENERALS_PEERS__0__ADDR",
+        "GENERALS_FAULT__TARGETS",
+    ] {
+        let (e, msg) = err_env(&text, &[(var, "x")]);
+        assert!(matches!(e, ConfigError::EnvNotOverridable { .. }), "{e}");
+        assert!(msg.contains(var) && msg.contains("edit"), "{msg}");
+    }
+    let (e, msg) = err_env(&text, &[("GENERALS_ROUND_TIMOUT_MS", "5")]);
+    assert!(matches!(e, ConfigError::UnknownEnv { .. }), "{e}");
+    assert!(
+        msg.contains("GENERALS_ROUND_TIMOUT_MS")
+            && msg.contains("did you mean GENERALS_ROUND_TIMEOUT_MS"),
+        "{msg}"
+    );
+    let (e, msg) = err_env(&text, &[("GENERALS_FAULT__STRAT", "flip")]);
+    assert!(matches!(e, ConfigError::UnknownEnv { .. }), "{e}");
+    assert!(msg.contains("GENERALS_FAULT__STRATEGY"), "{msg}");
+}
+
+#[test]
+fn missing_file_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    let e = NodeConfig::load_with_env(&path, Vec::new()).unwrap_err();
+    assert!(matches!(e, ConfigError::Read { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("check the path") && msg.contains("generals testnet"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn toml_syntax_error_keeps_the_line() {
+    let (e, msg) = err("id = 0\nlisten = \"127.0.0.1:7000\nlog = 3\n");
+    assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+    says(&msg, &["not valid TOML", "line 2", "fix the syntax"]);
+}
+
+#[test]
+fn missing_required_keys() {
+    let full = cfg(2, 0, "", "");
+    let cases = [
+        (full.replacen("id = 0\n", "", 1), "`id`", "id = 0"),
+        (
+            full.replacen("listen = \"127.0.0.1:7000\"\n", "", 1),
+            "`listen`",
+            "listen = \"127.0.0.1:7000\"",
+        ),
+        (
+            "id = 0\nlisten = \"127.0.0.1:7000\"\n".to_owned(),
+            "`peers`",
+            "[[peers]]",
+        ),
+        (
+            full.replacen(&format!("pubkey = \"{}\"\n", pk(1)), "", 1),
+            "`peers[1].pubkey`",
+            "generals keygen",
+        ),
+        (
+            cfg(2, 0, "", "[fault]\nseed = 1\n"),
+            "`fault.strategy`",
+            "strategy = \"silent\"",
+        ),
+    ];
+    for (text, key, fix) in cases {
+        let (e, msg) = err(&text);
+        assert!(matches!(e, ConfigError::MissingKey { .. }), "{e}");
+        says(&msg, &[key, "is missing", fix]);
+    }
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_the_nearest_known_key() {
+    let cases = [
+        (
+            cfg(2, 0, "round_timout_ms = 5", ""),
+            "`round_timout_ms`",
+            "`round_timeout_ms`",
+        ),
+        (
+            cfg(2, 0, "", "[fault]\nstrategy = \"flip\"\nsed = 1\n"),
+            "`fault.sed`",
+            "`fault.seed`",
+        ),
+        (
+            cfg(2, 0, "", "").replacen("addr", "adr", 1),
+            "`peers[0].adr`",
+            "`peers[0].addr`",
+        ),
+    ];
+    for (text, key, nearest) in cases {
+        let (e, msg) = err(&text);
+        assert!(matches!(e, ConfigError::UnknownKey { .. }), "{e}");
+        says(&msg, &[key, nearest, "remove it or fix its spelling"]);
+    }
+    let (e, msg) = err(&cfg(2, 0, "colour = \"red\"", ""));
+    assert!(
+        matches!(e, ConfigError::UnknownKey { nearest: None, .. }),
+        "{e}"
+    );
+    says(&msg, &["`colour`", "valid keys here: id, listen"]);
+}
+
+#[test]
+fn wrong_types_name_the_key_and_an_example() {
+    let (e, msg) = err(&cfg(2, 0, "round_timeout_ms = \"fast\"", ""));
+    assert!(matches!(e, ConfigError::Type { .. }), "{e}");
+    says(
+        &msg,
+        &["`round_timeout_ms`", "\"fast\"", "round_timeout_ms = 1000"],
+    );
+
+    let (e, msg) = err(&cfg(2, 0, "", "").replacen("id = 1", "id = \"one\"", 1));
+    assert!(matches!(e, ConfigError::Type { .. }), "{e}");
+    says(&msg, &["peers[1].id", "id = 0"]);
+
+    let cases = [
+        (
+            cfg(2, 0, "round_timeout_ms = 1.5", ""),
+            "`round_timeout_ms`",
+            "round_timeout_ms = 1000",
+        ),
+        (
+            cfg(2, 0, "max_instances = true", ""),
+            "`max_instances`",
+            "max_instances = 256",
+        ),
+        (
+            "id = 0\nlisten = \"127.0.0.1:7000\"\n[peers]\nid = 0\n".to_owned(),
+            "`peers`",
+            "[[peers]] (one per general",
+        ),
+        (
+            cfg(2, 0, "fault = \"silent\"", ""),
+            "`fault`",
+            "[fault] with strategy",
+        ),
+        (
+            cfg(2, 0, "", "[fault]\nstrategy = \"flip\"\ntargets = 1\n"),
+            "`fault.targets`",
+            "targets = [2, 3]",
+        ),
+        (
+            cfg(2, 0, "", "[fault]\nstrategy = \"flip\"\ntargets = [1.0]\n"),
+            "`fault.targets`",
+            "targets = [2, 3]",
+        ),
+    ];
+    for (text, key, fix) in cases {
+        let (e, msg) = err(&text);
+        assert!(matches!(e, ConfigError::Type { .. }), "{e}");
+        says(&msg, &[key, fix]);
+        assert!(!msg.contains("Raw"), "{msg}");
+    }
+}
+
+#[test]
+fn peer_ids_must_be_exactly_0_to_n_minus_1() {
+    let (e, msg) = err(&cfg(3, 0, "", "").replacen("id = 2", "id = 1", 1));
+    assert!(
+        matches!(e, ConfigError::DuplicatePeerId { id: 1, .. }),
+        "{e}"
+    );
+    says(&msg, &["`peers`", "id 1", "0..n-1", "remove the duplicate"]);
+
+    let (e, msg) = err(&cfg(3, 0, "", "").replacen("id = 2", "id = 5", 1));
+    assert!(matches!(e, ConfigError::MissingPeerId { id: 2, .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "`peers`",
+            "none with id 2",
+            "0, 1, 5",
+            "exactly 0 to 2",
+            "add general 2 or renumber",
+        ],
+    );
+
+    let (e, msg) = err(&cfg(3, 0, "", "").replacen("id = 1", "id = -1", 1));
+    assert!(matches!(e, ConfigError::MissingPeerId { id: 1, .. }), "{e}");
+    says(&msg, &["-1"]);
+}
+
+#[test]
+fn own_id_must_be_a_peer() {
+    let (e, msg) = err(&cfg(3, 0, "", "").replacen("id = 0\nlisten", "id = 3\nlisten", 1));
+    assert!(
+        matches!(e, ConfigError::SelfNotInPeers { id: 3, .. }),
+        "{e}"
+    );
+    says(
+        &msg,
+        &[
+            "`id` = 3",
+            "3 peers",
+            "set `id` to this node's id in [[peers]]",
+        ],
+    );
+}
+
+#[test]
+fn listen_port_must_match_own_peer_entry() {
+    let text = cfg(3, 1, "", "").replacen(
+        "listen = \"127.0.0.1:7001\"",
+        "listen = \"0.0.0.0:7005\"",
+        1,
+    );
+    let (e, msg) = err(&text);
+    assert!(matches!(e, ConfigError::ListenPortMismatch { .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "`listen` = 0.0.0.0:7005",
+            "127.0.0.1:7001",
+            "port 7001",
+            "make the two ports equal",
+        ],
+    );
+}
+
+#[test]
+fn bad_addresses() {
+    let (e, msg) =
+        err(&cfg(2, 0, "", "").replacen("addr = \"127.0.0.1:7001\"", "addr = \"node1:7001\"", 1));
+    assert!(matches!(e, ConfigError::BadAddress { .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "`peers[1].addr`",
+            "\"node1:7001\"",
+            "write it like \"127.0.0.1:7000\"",
+            "host names",
+        ],
+    );
+    let (e, msg) = err(&cfg(2, 0, "", "").replacen("127.0.0.1:7001", "127.0.0.1:0", 1));
+    assert!(matches!(e, ConfigError::BadAddress { .. }), "{e}");
+    says(&msg, &["`peers[1].addr`", "port 0", "write it like"]);
+}
+
+#[test]
+fn bad_pubkey_says_how_to_get_one() {
+    for bad in ["abc", &"g".repeat(64), &"ab".repeat(33)] {
+        let (e, msg) = err(&cfg(2, 0, "", "").replacen(&pk(1), bad, 1));
+        assert!(
+            matches!(e, ConfigError::BadPubkey { id: NodeId(1), .. }),
+            "{e}"
+        );
+        says(
+            &msg,
+            &[
+                "`peers[1].pubkey`",
+                "64 hexadecimal digits",
+                "printed by `generals keygen`",
+            ],
+        );
+    }
+}
+
+#[test]
+fn two_peers_with_one_key_are_refused() {
+    let (e, msg) = err(&cfg(3, 0, "", "").replacen(&pk(2), &pk(0), 1));
+    assert!(
+        matches!(
+            e,
+            ConfigError::DuplicatePubkey {
+                first: NodeId(0),
+                second: NodeId(2),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    says(
+        &msg,
+        &["`pubkey`", "peers 0 and 2", "run `generals keygen`"],
+    );
+}
+
+#[test]
+fn cluster_size_is_2_to_128() {
+    let (e, msg) = err(&cfg(1, 0, "", ""));
+    assert!(matches!(e, ConfigError::PeerCount { n: 1, .. }), "{e}");
+    says(
+        &msg,
+        &["`peers`", "1 general", "2 to 128", "add a [[peers]] entry"],
+    );
+
+    let (e, msg) = err(&cfg(129, 0, "", ""));
+    assert!(matches!(e, ConfigError::PeerCount { n: 129, .. }), "{e}");
+    says(&msg, &["`peers`", "129", "split the generals"]);
+
+    assert_eq!(load_env(&cfg(128, 127, "", ""), &[]).unwrap().n(), 128);
+}
+
+#[test]
+fn numbers_out_of_range() {
+    let cases = [
+        (
+            "round_timeout_ms = 0",
+            "",
+            "round_timeout_ms",
+            "from 1 to 600000",
+        ),
+        (
+            "round_timeout_ms = 600001",
+            "",
+            "round_timeout_ms",
+            "from 1 to 600000",
+        ),
+        (
+            "max_frame_bytes = 1023",
+            "",
+            "max_frame_bytes",
+            "from 1024 to 1073741824",
+        ),
+        (
+            "max_frame_bytes = 1073741825",
+            "",
+            "max_frame_bytes",
+            "from 1024 to 1073741824",
+        ),
+        (
+            "send_queue_frames = 0",
+            "",
+            "send_queue_frames",
+            "of at least 1",
+        ),
+        (
+            "max_future_frames = -3",
+            "",
+            "max_future_frames",
+            "of at least 1",
+        ),
+        ("max_instances = 0", "", "max_instances", "of at least 1"),
+        (
+            "",
+            "[fault]\nstrategy = \"delay\"\ndelay_ms = 600001\n",
+            "fault.delay_ms",
+            "from 0 to 600000",
+        ),
+        (
+            "",
+            "[fault]\nstrategy = \"random\"\nseed = -1\n",
+            "fault.seed",
+            "of at least 0",
+        ),
+    ];
+    for (top, tail, key, fix) in cases {
+        let (e, msg) = err(&cfg(2, 0, top, tail));
+        assert!(matches!(e, ConfigError::OutOfRange { .. }), "{e}");
+        says(&msg, &[&format!("`{key}`"), "out of range", fix]);
+    }
+}
+
+#[test]
+fn unknown_fault_strategy_lists_the_valid_ones() {
+    let (e, msg) = err(&cfg(2, 0, "", "[fault]\nstrategy = \"lateReveal\"\n"));
+    assert!(matches!(e, ConfigError::UnknownStrategy { .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "`fault.strategy`",
+            "\"lateReveal\"",
+            &FaultStrategy::names(),
+        ],
+    );
+}
+
+#[test]
+fn fault_targets_must_be_peers() {
+    let (e, msg) = err(&cfg(
+        3,
+        0,
+        "",
+        "[fault]\nstrategy = \"partial\"\ntargets = [1, 3]\n",
+    ));
+    assert!(
+        matches!(e, ConfigError::BadFaultTarget { id: 3, .. }),
+        "{e}"
+    );
+    says(
+        &msg,
+        &["`fault.targets`", "names 3", "list only ids from [[peers]]"],
+    );
+}
+
+#[test]
+fn empty_strings_are_refused() {
+    let (e, msg) = err(&cfg(2, 0, "log = \"\"", ""));
+    assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+    says(&msg, &["`log`", "is empty", "default \"info\""]);
+    let (e, msg) = err(&cfg(2, 0, "key_file = \" \"", ""));
+    assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+    says(&msg, &["`key_file`", "default \"node.key\""]);
+}
