@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a faulty node misbehaves. The daemon honours it only when started with
 /// `--allow-faults`; the protocol crate gives each strategy its meaning.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FaultStrategy {
     Flip,

@@ -5,5 +5,6 @@
 //! network; the `generals` binary (src/main.rs, src/cli/) is the operator
 //! CLI.
 
+pub mod cli;
 pub mod protocol;
 pub mod sim;

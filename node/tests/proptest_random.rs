@@ -1,13 +1,15 @@
 //! Random clusters, traitor sets and per-message random behaviour, for both
 //! protocols, up to n = 13.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use std::collections::BTreeMap;
 
 use common::assert_interactive_consistency;
 use generals_crypto::{NodeId, Order};
-use generals_node::protocol::adversary::Strategy;
+use generals_node::protocol::adversary::{Strategy, ORAL_STRATEGIES, SIGNED_STRATEGIES};
 use generals_node::sim::{run, SimConfig};
 use generals_wire::Protocol;
 use proptest::prelude::*;
@@ -16,8 +18,8 @@ use proptest::strategy::Strategy as _;
 
 fn strategy_of(i: u8, protocol: Protocol) -> Strategy {
     let pool: &[Strategy] = match protocol {
-        Protocol::Oral => &Strategy::ORAL,
-        Protocol::Signed => &Strategy::SIGNED,
+        Protocol::Oral => &ORAL_STRATEGIES,
+        Protocol::Signed => &SIGNED_STRATEGIES,
     };
     pool[usize::from(i) % pool.len()]
 }

@@ -1,11 +1,13 @@
 //! SM(m) for n from 3 to 7 and m from 1 to n-2, against every traitor set of
 //! size <= m, every signed strategy (late reveal included) and both orders.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use common::{assert_interactive_consistency, subsets};
 use generals_crypto::{NodeId, Order};
-use generals_node::protocol::adversary::Strategy;
+use generals_node::protocol::adversary::{Strategy, SIGNED_STRATEGIES};
 use generals_node::sim::{run, SimConfig, SimReport};
 use generals_wire::Protocol;
 
@@ -86,7 +88,7 @@ fn exhaust(n: u16) -> usize {
     let mut runs = 0;
     for m in 1..=(n - 2) as u8 {
         for traitors in subsets(n, usize::from(m)) {
-            for strategy in Strategy::SIGNED {
+            for strategy in SIGNED_STRATEGIES {
                 let seeds = match strategy {
                     Strategy::LateReveal | Strategy::Random => 0..2,
                     _ => 0..1,

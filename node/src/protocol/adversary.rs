@@ -6,8 +6,6 @@
 //! the model lets traitors collude.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,102 +14,43 @@ use generals_wire::{InstanceSpec, OralBits, Protocol, RoundBody};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-/// A traitor's strategy. Names match the `[fault] strategy` config values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Strategy {
-    /// Invert every value it sends (SM lieutenant: tamper with the value).
-    Flip,
-    /// Different values to different receivers: odd ids (or the targets) get
-    /// the inverted value. For SM commanders this is equivocation.
-    Split,
-    /// Alias of split for commanders; SM lieutenants relay to half only.
-    Equivocate,
-    /// Random behaviour for every value or frame.
-    Random,
-    /// Sends nothing at all.
-    Silent,
-    /// Silent to odd ids (or the targets), loyal to the rest.
-    Partial,
-    /// SM: chains with a tampered value, a bad signature, a signature under
-    /// the wrong key, or a signature replayed from another instance.
-    /// OM: frames of the wrong size.
-    Forge,
-    /// SM: the commander and up to m-1 traitor lieutenants hold a second
-    /// value back and reveal it as late as the round rule allows, and once
-    /// more too late. OM: behaves as delay.
-    LateReveal,
-    /// Sends everything after the receiver's round deadline.
-    Delay,
-}
+/// A traitor's strategy: the `[fault] strategy` vocabulary of the config.
+///
+/// - flip: invert every value sent (SM lieutenant: tamper with the value).
+/// - split / equivocate: odd ids (or the targets) get the inverted value; an
+///   SM commander signs both values; an SM lieutenant relays to half only.
+/// - random: a random choice for every frame, and random values within it.
+/// - silent: sends nothing. partial: silent to odd ids (or the targets).
+/// - forge: SM chains with a tampered value, a bad signature, a signature
+///   under the wrong key, or a signature replayed from another instance; OM
+///   frames of the wrong size.
+/// - late-reveal: the SM commander and up to m-1 traitor lieutenants hold a
+///   second value back and reveal it at the last legal round (even seeds) or
+///   only after it (odd seeds). OM: behaves as forge.
+/// - delay: everything arrives after the receiver's round deadline.
+pub use generals_config::FaultStrategy as Strategy;
 
-impl Strategy {
-    pub const ALL: [Strategy; 9] = [
-        Strategy::Flip,
-        Strategy::Split,
-        Strategy::Equivocate,
-        Strategy::Random,
-        Strategy::Silent,
-        Strategy::Partial,
-        Strategy::Forge,
-        Strategy::LateReveal,
-        Strategy::Delay,
-    ];
-    /// The strategies the exhaustive tests enumerate per protocol.
-    pub const ORAL: [Strategy; 6] = [
-        Strategy::Flip,
-        Strategy::Split,
-        Strategy::Random,
-        Strategy::Silent,
-        Strategy::Partial,
-        Strategy::Forge,
-    ];
-    pub const SIGNED: [Strategy; 8] = [
-        Strategy::Equivocate,
-        Strategy::Flip,
-        Strategy::Random,
-        Strategy::Silent,
-        Strategy::Partial,
-        Strategy::Forge,
-        Strategy::LateReveal,
-        Strategy::Delay,
-    ];
+/// The strategies the exhaustive oral tests enumerate.
+pub const ORAL_STRATEGIES: [Strategy; 6] = [
+    Strategy::Flip,
+    Strategy::Split,
+    Strategy::Random,
+    Strategy::Silent,
+    Strategy::Partial,
+    Strategy::Forge,
+];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::Flip => "flip",
-            Strategy::Split => "split",
-            Strategy::Equivocate => "equivocate",
-            Strategy::Random => "random",
-            Strategy::Silent => "silent",
-            Strategy::Partial => "partial",
-            Strategy::Forge => "forge",
-            Strategy::LateReveal => "late-reveal",
-            Strategy::Delay => "delay",
-        }
-    }
-}
-
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Strategy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Strategy, String> {
-        Strategy::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Strategy::ALL.iter().map(|x| x.as_str()).collect();
-                format!(
-                    "unknown strategy {s:?}; valid strategies: {}",
-                    names.join(", ")
-                )
-            })
-    }
-}
+/// The strategies the exhaustive signed tests enumerate.
+pub const SIGNED_STRATEGIES: [Strategy; 8] = [
+    Strategy::Equivocate,
+    Strategy::Flip,
+    Strategy::Random,
+    Strategy::Silent,
+    Strategy::Partial,
+    Strategy::Forge,
+    Strategy::LateReveal,
+    Strategy::Delay,
+];
 
 /// What a traitor actually sends on one link.
 #[derive(Debug)]

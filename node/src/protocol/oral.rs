@@ -220,12 +220,12 @@ impl OralTree {
                 };
                 let mut attack = u32::from(level.get(block, i));
                 let mut total = 1u32;
-                for t in 0..n {
+                for (t, next) in child.iter_mut().enumerate() {
                     if t != usize::from(me) && mask & bit(t as u8) == 0 {
                         if let Some(b) = children.block_of[t] {
-                            attack += u32::from(children.get(b, child[t]));
+                            attack += u32::from(children.get(b, *next));
                         }
-                        child[t] += 1;
+                        *next += 1;
                         total += 1;
                     }
                 }

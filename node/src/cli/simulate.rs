@@ -1,0 +1,250 @@
+//! `generals simulate`: one instance on the deterministic virtual network.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use generals_crypto::{NodeId, Order};
+use generals_wire::Protocol;
+
+use crate::protocol::adversary::Strategy;
+use crate::sim::{run as run_sim, SimConfig, SimReport};
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  generals simulate --protocol oral --nodes 7 --m 2 --traitors 0,5 --strategy split --value attack
+  generals simulate --protocol signed --nodes 4 --m 1 --traitors 0 --strategy equivocate --json
+  generals simulate --protocol oral --nodes 3 --m 1 --traitors 2 --strategy flip   # the 3m+1 bound at work
+
+Exit status: 0 if IC1 and IC2 held, 3 if they did not, 1 on error.")]
+pub struct SimulateArgs {
+    /// oral (OM(m), needs n >= 3m+1) or signed (SM(m), needs n >= m+2).
+    #[arg(long, value_parser = parse_protocol)]
+    pub protocol: Protocol,
+    /// Number of generals, commander included.
+    #[arg(long, short = 'n')]
+    pub nodes: usize,
+    /// Traitors the algorithm is sized for (OM(m) / SM(m)).
+    #[arg(long)]
+    pub m: u8,
+    /// Comma-separated traitor ids, e.g. 0,5 (0 is the commander by default).
+    #[arg(long, value_delimiter = ',')]
+    pub traitors: Vec<u16>,
+    /// What the traitors do: flip, split, equivocate, random, silent, partial,
+    /// forge, late-reveal, delay.
+    #[arg(long, default_value = "flip")]
+    pub strategy: Strategy,
+    /// The commander's order: attack or retreat.
+    #[arg(long, default_value = "attack")]
+    pub value: Order,
+    /// The commander's id.
+    #[arg(long, default_value_t = 0)]
+    pub commander: u16,
+    /// Receivers that split/partial single out (default: odd ids).
+    #[arg(long, value_delimiter = ',')]
+    pub targets: Vec<u16>,
+    /// Seed for link latencies and random strategies.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_protocol(s: &str) -> Result<Protocol, String> {
+    s.parse()
+}
+
+pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let cfg = validate(&args)?;
+    let report = run_sim(&cfg).context("the simulator refused this instance")?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.ic1 && report.ic2 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_IC_VIOLATED)
+    })
+}
+
+fn validate(a: &SimulateArgs) -> anyhow::Result<SimConfig> {
+    if !(3..=128).contains(&a.nodes) {
+        bail!("--nodes must be between 3 and 128 (got {})", a.nodes);
+    }
+    if usize::from(a.m) + 2 > a.nodes {
+        bail!(
+            "--m {} needs at least m+2 = {} generals; use a smaller --m or more --nodes",
+            a.m,
+            usize::from(a.m) + 2
+        );
+    }
+    if usize::from(a.commander) >= a.nodes {
+        bail!(
+            "--commander {} is not a general (ids are 0..{})",
+            a.commander,
+            a.nodes - 1
+        );
+    }
+    for &id in a.traitors.iter().chain(&a.targets) {
+        if usize::from(id) >= a.nodes {
+            bail!("general {id} does not exist (ids are 0..{})", a.nodes - 1);
+        }
+    }
+    if a.protocol == Protocol::Oral {
+        let tree = crate::protocol::oral::logical_formula(a.nodes, a.m).unwrap_or(u64::MAX);
+        if tree > 200_000_000 {
+            bail!(
+                "OM({}) at n = {} is {tree} messages; the simulator stops at 200 million",
+                a.m,
+                a.nodes
+            );
+        }
+    }
+    let mut cfg = SimConfig::new(a.protocol, a.nodes, a.m);
+    cfg.commander = NodeId(a.commander);
+    cfg.order = a.value;
+    cfg.seed = a.seed;
+    cfg.traitors = a
+        .traitors
+        .iter()
+        .map(|&t| (NodeId(t), a.strategy))
+        .collect::<BTreeMap<_, _>>();
+    cfg.targets = a.targets.iter().copied().map(NodeId).collect();
+    cfg.round_timeout = Duration::from_millis(100);
+    Ok(cfg)
+}
+
+/// The human-readable report.
+pub fn render(r: &SimReport) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let name = match r.protocol {
+        Protocol::Oral => "OM",
+        Protocol::Signed => "SM",
+    };
+    let traitors = if r.traitors.is_empty() {
+        "none".to_owned()
+    } else {
+        let ids: Vec<String> = r.traitors.iter().map(|t| t.to_string()).collect();
+        let kinds: Vec<&String> = r
+            .strategy
+            .values()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        format!(
+            "{} ({})",
+            ids.join(", "),
+            kinds
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let _ = writeln!(
+        s,
+        "{name}({}) with {} generals; commander {} orders {}; traitors: {traitors}",
+        r.m,
+        r.n,
+        r.commander,
+        r.order.as_str().to_uppercase()
+    );
+    warn_bounds(&mut s, r);
+    let _ = writeln!(s);
+    let _ = writeln!(s, "  general  role        traitor  decision");
+    for g in &r.generals {
+        let decision = match (g.traitor, g.decision) {
+            (true, _) => "-".to_owned(),
+            (false, Some(d)) if g.role == "commander" => format!("{d} (its own order)"),
+            (false, Some(d)) => d.to_string(),
+            (false, None) => "none".to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<7}  {:<10}  {:<7}  {decision}",
+            g.id.0,
+            g.role,
+            if g.traitor { "yes" } else { "no" }
+        );
+    }
+    let _ = writeln!(s);
+    let holds = |b: bool| if b { "holds" } else { "VIOLATED" };
+    let _ = writeln!(s, "IC1 (loyal lieutenants agree):  {}", holds(r.ic1));
+    let ic2_note = if r.traitors.contains(&r.commander) {
+        " (vacuous: the commander is a traitor)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        s,
+        "IC2 (loyal commander obeyed):   {}{ic2_note}",
+        holds(r.ic2)
+    );
+    let _ = writeln!(s, "rounds:     {}", r.rounds);
+    let formula = match r.protocol {
+        Protocol::Oral => "sum_{k=1..m+1} (n-1)(n-2)...(n-k)",
+        Protocol::Signed => "(n-1)^2 with a loyal commander",
+    };
+    let m = &r.messages;
+    let _ = writeln!(
+        s,
+        "messages:   {} logical (formula {formula} = {}), {} frames, {} bytes",
+        m.logical, m.formula, m.frames, m.bytes
+    );
+    let _ = writeln!(
+        s,
+        "signatures: {} made, {} verified",
+        m.signatures_made, m.signatures_verified
+    );
+    if r.evidence.is_empty() {
+        let _ = writeln!(s, "evidence:   none");
+    }
+    for e in &r.evidence {
+        let holders: Vec<String> = e.holders.iter().map(|h| h.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "evidence:   commander {} signed both ATTACK and RETREAT in instance {} (proof {}, held by {})",
+            e.commander,
+            e.instance,
+            if e.verified { "verified with its public key" } else { "DOES NOT VERIFY" },
+            holders.join(", ")
+        );
+    }
+    if !r.rejections.is_empty() {
+        let list: Vec<String> = r
+            .rejections
+            .iter()
+            .map(|(k, v)| format!("{k} x{v}"))
+            .collect();
+        let _ = writeln!(s, "rejected:   {}", list.join(", "));
+    }
+    s
+}
+
+fn warn_bounds(s: &mut String, r: &SimReport) {
+    use std::fmt::Write;
+    if r.protocol == Protocol::Oral && r.n < 3 * usize::from(r.m) + 1 {
+        let _ = writeln!(
+            s,
+            "note: OM({}) needs n >= 3m+1 = {} generals; with {} the guarantees do not hold",
+            r.m,
+            3 * usize::from(r.m) + 1,
+            r.n
+        );
+    }
+    if r.traitors.len() > usize::from(r.m) {
+        let _ = writeln!(
+            s,
+            "note: {} traitors is more than m = {}; the guarantees do not hold",
+            r.traitors.len(),
+            r.m
+        );
+    }
+}
