@@ -6,5 +6,7 @@
 //! CLI.
 
 pub mod cli;
+pub mod control;
 pub mod protocol;
+pub mod report;
 pub mod sim;

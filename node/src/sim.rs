@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use generals_crypto::InstanceId;
-use generals_crypto::{EquivocationProof, NodeId, NodeKey, Order, SignedOrder};
+use generals_crypto::{NodeId, NodeKey, Order, SignedOrder};
 use generals_wire::{InstanceSpec, MessageCounters, Protocol, RoundFrame};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
-use serde::Serialize;
 
-use crate::protocol::adversary::{other_instance, Coalition, Strategy};
+use crate::protocol::adversary::{other_instance, Coalition, Outgoing, Strategy};
 use crate::protocol::oral::logical_formula;
 use crate::protocol::{Effect, Instance, Keyring, Limits, SpecError};
+pub use crate::report::{
+    EvidenceReport, GeneralReport, InstanceReport as SimReport, MessageReport, Role,
+};
 
 /// One simulated run.
 #[derive(Clone, Debug)]
@@ -58,71 +60,6 @@ impl SimConfig {
     pub fn traitors(mut self, ids: impl IntoIterator<Item = u16>, strategy: Strategy) -> SimConfig {
         self.traitors = ids.into_iter().map(|i| (NodeId(i), strategy)).collect();
         self
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct GeneralReport {
-    pub id: NodeId,
-    pub role: &'static str,
-    pub traitor: bool,
-    /// None for traitors: what a traitor "decides" means nothing.
-    pub decision: Option<Order>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct MessageReport {
-    pub logical: u64,
-    /// The closed form for a loyal run: Lamport's sum for OM, (n-1)^2 for SM.
-    pub formula: u64,
-    pub frames: u64,
-    pub bytes: u64,
-    pub signatures_made: u64,
-    pub signatures_verified: u64,
-    /// Logical messages sent by loyal generals only.
-    pub loyal_logical: u64,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct EvidenceReport {
-    pub instance: String,
-    pub commander: NodeId,
-    /// Loyal lieutenants holding the proof.
-    pub holders: Vec<NodeId>,
-    /// The proof checked with only the commander's public key.
-    pub verified: bool,
-    #[serde(skip)]
-    pub proof: EquivocationProof,
-}
-
-/// What `generals simulate --json` prints.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SimReport {
-    pub protocol: Protocol,
-    pub n: usize,
-    pub m: u8,
-    pub commander: NodeId,
-    pub order: Order,
-    pub traitors: Vec<NodeId>,
-    pub strategy: BTreeMap<String, String>,
-    pub generals: Vec<GeneralReport>,
-    pub ic1: bool,
-    pub ic2: bool,
-    pub rounds: u8,
-    pub messages: MessageReport,
-    pub evidence: Vec<EvidenceReport>,
-    /// Rejections at loyal generals, by reason.
-    pub rejections: BTreeMap<&'static str, u64>,
-    pub virtual_ms: u64,
-    pub seed: u64,
-}
-
-impl SimReport {
-    pub fn loyal_decisions(&self) -> impl Iterator<Item = Order> + '_ {
-        self.generals
-            .iter()
-            .filter(|g| !g.traitor && g.role == "lieutenant")
-            .filter_map(|g| g.decision)
     }
 }
 
@@ -248,7 +185,7 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
                         let out = if coalition.is_traitor(id) {
                             coalition.rewrite(&spec, id, to, frame.round, frame.body)
                         } else {
-                            crate::protocol::adversary::Outgoing {
+                            Outgoing {
                                 body: Some(frame.body),
                                 delay: Duration::ZERO,
                             }
@@ -353,22 +290,21 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
             GeneralReport {
                 id,
                 role: if id == cfg.commander {
-                    "commander"
+                    Role::Commander
                 } else {
-                    "lieutenant"
+                    Role::Lieutenant
                 },
                 traitor,
                 decision,
+                reported: None,
             }
         })
         .collect();
-    let loyal: Vec<Order> = generals
-        .iter()
-        .filter(|g| !g.traitor && g.role == "lieutenant")
-        .filter_map(|g| g.decision)
-        .collect();
-    let ic1 = loyal.windows(2).all(|w| w[0] == w[1]);
-    let ic2 = coalition.is_traitor(cfg.commander) || loyal.iter().all(|&d| d == cfg.order);
+    let (ic1, ic2) = SimReport::interactive_consistency(
+        &generals,
+        !coalition.is_traitor(cfg.commander),
+        cfg.order,
+    );
 
     let mut evidence: Vec<EvidenceReport> = Vec::new();
     for &id in &ids {
@@ -382,14 +318,17 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
         else {
             continue;
         };
-        match evidence.iter_mut().find(|e| e.proof == proof) {
+        match evidence
+            .iter_mut()
+            .find(|e| e.proof.as_ref() == Some(&proof))
+        {
             Some(e) => e.holders.push(id),
             None => evidence.push(EvidenceReport {
                 instance: proof.instance().to_string(),
                 commander: proof.commander(),
                 holders: vec![id],
                 verified: proof.verify(&publics[proof.commander().index()]).is_ok(),
-                proof,
+                proof: Some(proof),
             }),
         }
     }
@@ -420,8 +359,13 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
             loyal_logical,
         },
         evidence,
-        rejections,
-        virtual_ms: now_us / 1000,
-        seed: cfg.seed,
+        rejections: rejections
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+        instance: None,
+        complete: None,
+        virtual_ms: Some(now_us / 1000),
+        seed: Some(cfg.seed),
     })
 }

@@ -8,6 +8,7 @@ mod common;
 use common::{assert_interactive_consistency, subsets};
 use generals_crypto::{NodeId, Order};
 use generals_node::protocol::adversary::{Strategy, SIGNED_STRATEGIES};
+use generals_node::report::Role;
 use generals_node::sim::{run, SimConfig, SimReport};
 use generals_wire::Protocol;
 
@@ -25,7 +26,7 @@ fn assert_traces(r: &SimReport, traitors: &[u16], strategy: Strategy, what: &str
     let loyal: Vec<NodeId> = r
         .generals
         .iter()
-        .filter(|g| !g.traitor && g.role == "lieutenant")
+        .filter(|g| !g.traitor && g.role == Role::Lieutenant)
         .map(|g| g.id)
         .collect();
     let traitor_lts = traitors.iter().filter(|&&t| t != 0).count();
@@ -55,7 +56,7 @@ fn assert_traces(r: &SimReport, traitors: &[u16], strategy: Strategy, what: &str
                 "wrong_round",
             ]
             .iter()
-            .filter_map(|k| r.rejections.get(k))
+            .filter_map(|k| r.rejections.get(*k))
             .sum();
             assert!(
                 forged > 0,
@@ -67,7 +68,7 @@ fn assert_traces(r: &SimReport, traitors: &[u16], strategy: Strategy, what: &str
         // round: the round rule must refuse it. An even seed reveals on
         // time, and relays spread the proof to every loyal lieutenant.
         Strategy::LateReveal if c_traitor && traitor_lts > 0 && r.m >= 2 && !loyal.is_empty() => {
-            if r.seed % 2 == 1 {
+            if r.seed.unwrap_or(0) % 2 == 1 {
                 assert_eq!(
                     r.rejections.get("wrong_round"),
                     Some(&1),

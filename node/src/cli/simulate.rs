@@ -10,6 +10,7 @@ use generals_crypto::{NodeId, Order};
 use generals_wire::Protocol;
 
 use crate::protocol::adversary::Strategy;
+use crate::report::Role;
 use crate::sim::{run as run_sim, SimConfig, SimReport};
 
 #[derive(Debug, Args)]
@@ -162,7 +163,7 @@ pub fn render(r: &SimReport) -> String {
     for g in &r.generals {
         let decision = match (g.traitor, g.decision) {
             (true, _) => "-".to_owned(),
-            (false, Some(d)) if g.role == "commander" => format!("{d} (its own order)"),
+            (false, Some(d)) if g.role == Role::Commander => format!("{d} (its own order)"),
             (false, Some(d)) => d.to_string(),
             (false, None) => "none".to_owned(),
         };
@@ -170,7 +171,10 @@ pub fn render(r: &SimReport) -> String {
             s,
             "  {:<7}  {:<10}  {:<7}  {decision}",
             g.id.0,
-            g.role,
+            match g.role {
+                Role::Commander => "commander",
+                Role::Lieutenant => "lieutenant",
+            },
             if g.traitor { "yes" } else { "no" }
         );
     }

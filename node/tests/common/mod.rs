@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use generals_crypto::{NodeId, Order};
+use generals_node::report::Role;
 use generals_node::sim::SimReport;
 
 /// Every subset of 0..n with at most `max` elements, the empty set included.
@@ -21,7 +22,7 @@ pub fn assert_interactive_consistency(r: &SimReport, what: &str) {
     let loyal: Vec<(NodeId, Option<Order>)> = r
         .generals
         .iter()
-        .filter(|g| !g.traitor && g.role == "lieutenant")
+        .filter(|g| !g.traitor && g.role == Role::Lieutenant)
         .map(|g| (g.id, g.decision))
         .collect();
     assert!(

@@ -1,0 +1,246 @@
+//! The control protocol between the `generals` CLI and its local daemon.
+//!
+//! It runs over a Unix socket in the node's data directory (mode 0600:
+//! operator rights are file permissions). Framing is the peer links' framing
+//! (a 4-byte big-endian length, then the body); bodies are JSON, one request
+//! and one response per frame, so any language can script a node.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use bytes::{Bytes, BytesMut};
+use generals_crypto::{EquivocationProof, InstanceId, NodeId, Order};
+use generals_wire::{MessageCounters, Protocol};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+
+use crate::report::InstanceReport;
+
+/// The socket's file name inside the data directory.
+pub const SOCKET_NAME: &str = "control.sock";
+
+/// Control frames are small; anything larger is a confused client.
+pub const MAX_CONTROL_FRAME: usize = 16 << 20;
+
+pub fn socket_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(SOCKET_NAME)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum ControlRequest {
+    /// Issue an order as commander. Oral with n < 3m+1 needs `force`.
+    Order {
+        protocol: Protocol,
+        m: u8,
+        value: Order,
+        force: bool,
+    },
+    /// Wait until this node has decided and every peer has reported (or the
+    /// timeout passes), then return the instance's report.
+    Wait {
+        instance: InstanceId,
+        timeout_ms: u64,
+    },
+    /// The node, its links and instances; or one instance.
+    Status {
+        instance: Option<InstanceId>,
+    },
+    EvidenceList,
+    EvidenceShow {
+        instance: InstanceId,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "response", rename_all = "snake_case")]
+pub enum ControlResponse {
+    Ordered {
+        instance: InstanceId,
+    },
+    Report(Box<InstanceReport>),
+    Status(Box<NodeStatus>),
+    EvidenceList {
+        proofs: Vec<EvidenceSummary>,
+    },
+    Evidence {
+        file: PathBuf,
+        proof: EquivocationProof,
+    },
+    Error {
+        message: String,
+    },
+}
+
+/// What `generals status` shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub n: usize,
+    pub listen: String,
+    pub uptime_ms: u64,
+    /// The `[fault]` strategy this node runs, if it was started with --allow-faults.
+    pub fault: Option<String>,
+    pub peers: Vec<PeerStatus>,
+    pub instances: Vec<InstanceStatus>,
+    pub counters: NodeCounters,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkState {
+    /// This node itself.
+    Local,
+    /// Not connected; dialling (or waiting to be dialled) with backoff.
+    Connecting,
+    /// Connected and authenticated.
+    Up,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    pub id: NodeId,
+    pub addr: String,
+    pub state: LinkState,
+    /// Milliseconds since the state last changed.
+    pub since_ms: u64,
+    pub connects: u64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Frames dropped because the peer's send queue was full.
+    pub dropped: u64,
+    pub last_error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub instance: InstanceId,
+    pub protocol: Protocol,
+    pub m: u8,
+    pub role: crate::report::Role,
+    /// Current round; m+2 once decided.
+    pub round: u8,
+    pub decision: Option<Order>,
+    pub evidence: bool,
+    /// Signed reports received (commander only).
+    pub reports: usize,
+    pub counters: MessageCounters,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCounters {
+    pub instances_started: u64,
+    pub instances_joined: u64,
+    pub decisions: u64,
+    pub evidence: u64,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub links_accepted: u64,
+    pub links_refused: u64,
+    /// Rejected frames and chains, by `Rejection::kind()`.
+    pub rejections: std::collections::BTreeMap<String, u64>,
+    /// Links closed for a bad frame, by reason.
+    pub link_errors: std::collections::BTreeMap<String, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceSummary {
+    pub instance: InstanceId,
+    pub commander: NodeId,
+    pub file: PathBuf,
+}
+
+/// Length-delimited JSON: decodes `In`, encodes `Out`.
+#[derive(Debug)]
+pub struct JsonCodec<In, Out> {
+    framing: LengthDelimitedCodec,
+    _types: std::marker::PhantomData<fn(Out) -> In>,
+}
+
+impl<In, Out> Default for JsonCodec<In, Out> {
+    fn default() -> Self {
+        let framing = LengthDelimitedCodec::builder()
+            .length_field_length(4)
+            .big_endian()
+            .max_frame_length(MAX_CONTROL_FRAME)
+            .new_codec();
+        JsonCodec {
+            framing,
+            _types: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<In: DeserializeOwned, Out> Decoder for JsonCodec<In, Out> {
+    type Item = In;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<In>> {
+        match self.framing.decode(src)? {
+            Some(body) => serde_json::from_slice(&body).map(Some).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("bad control message: {e}"),
+                )
+            }),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<In, Out: Serialize> Encoder<&Out> for JsonCodec<In, Out> {
+    type Error = io::Error;
+
+    fn encode(&mut self, msg: &Out, dst: &mut BytesMut) -> io::Result<()> {
+        let body = serde_json::to_vec(msg).map_err(io::Error::other)?;
+        self.framing.encode(Bytes::from(body), dst)
+    }
+}
+
+/// The client side: what the CLI uses.
+pub type ClientCodec = JsonCodec<ControlResponse, ControlRequest>;
+/// The daemon side.
+pub type ServerCodec = JsonCodec<ControlRequest, ControlResponse>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_through_the_codecs() {
+        let mut client = ClientCodec::default();
+        let mut server = ServerCodec::default();
+        let req = ControlRequest::Order {
+            protocol: Protocol::Oral,
+            m: 2,
+            value: Order::Attack,
+            force: false,
+        };
+        let mut buf = BytesMut::new();
+        client.encode(&req, &mut buf).unwrap();
+        let json = std::str::from_utf8(&buf[4..]).unwrap();
+        assert_eq!(
+            json,
+            r#"{"request":"order","protocol":"oral","m":2,"value":"attack","force":false}"#
+        );
+        assert_eq!(server.decode(&mut buf).unwrap(), Some(req));
+        let resp = ControlResponse::Error {
+            message: "no".into(),
+        };
+        server.encode(&resp, &mut buf).unwrap();
+        assert_eq!(client.decode(&mut buf).unwrap(), Some(resp));
+    }
+
+    #[test]
+    fn garbage_is_an_error_that_says_so() {
+        let mut server = ServerCodec::default();
+        let mut buf = BytesMut::from(&b"\x00\x00\x00\x03abc"[..]);
+        let err = server.decode(&mut buf).unwrap_err();
+        assert!(err.to_string().contains("bad control message"), "{err}");
+    }
+}

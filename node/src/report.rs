@@ -1,0 +1,115 @@
+//! The result of one instance, as `simulate --json`, `order --wait --json`
+//! and `demo --json` print it. The field names are a contract with operators'
+//! scripts: add fields, never rename them.
+
+use std::collections::BTreeMap;
+
+use generals_crypto::{EquivocationProof, NodeId, Order};
+use generals_wire::Protocol;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Commander,
+    Lieutenant,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneralReport {
+    pub id: NodeId,
+    pub role: Role,
+    pub traitor: bool,
+    /// None for traitors (what a traitor "decides" means nothing) and for
+    /// generals whose decision is unknown.
+    pub decision: Option<Order>,
+    /// Daemons only: whether this general's signed report arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageReport {
+    /// Values (OM) or chains (SM) sent: Lamport's "messages".
+    pub logical: u64,
+    /// The closed form for a loyal run: Lamport's sum for OM, (n-1)^2 for SM.
+    pub formula: u64,
+    pub frames: u64,
+    /// Frame bytes on the wire, length prefixes included.
+    pub bytes: u64,
+    pub signatures_made: u64,
+    pub signatures_verified: u64,
+    /// Logical messages sent by loyal generals only.
+    pub loyal_logical: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceReport {
+    pub instance: String,
+    pub commander: NodeId,
+    /// Loyal lieutenants holding the proof.
+    pub holders: Vec<NodeId>,
+    /// The proof checked with only the commander's public key.
+    pub verified: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<EquivocationProof>,
+}
+
+/// One instance's outcome across all generals.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceReport {
+    pub protocol: Protocol,
+    pub n: usize,
+    pub m: u8,
+    pub commander: NodeId,
+    pub order: Order,
+    pub traitors: Vec<NodeId>,
+    /// Traitor id → strategy.
+    pub strategy: BTreeMap<String, String>,
+    pub generals: Vec<GeneralReport>,
+    pub ic1: bool,
+    pub ic2: bool,
+    pub rounds: u8,
+    pub messages: MessageReport,
+    pub evidence: Vec<EvidenceReport>,
+    /// Rejections at loyal generals, by reason.
+    pub rejections: BTreeMap<String, u64>,
+    /// Daemons: the instance id, COMMANDER-SEQ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Daemons: whether every general's report arrived before the wait ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    /// Simulator: virtual time the run took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub virtual_ms: Option<u64>,
+    /// Simulator: the seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+}
+
+impl InstanceReport {
+    pub fn loyal_decisions(&self) -> impl Iterator<Item = Order> + '_ {
+        self.generals
+            .iter()
+            .filter(|g| !g.traitor && g.role == Role::Lieutenant)
+            .filter_map(|g| g.decision)
+    }
+
+    /// IC1 and IC2 from the decisions: (all loyal lieutenants agree, all obey
+    /// a loyal commander).
+    pub fn interactive_consistency(
+        generals: &[GeneralReport],
+        commander_loyal: bool,
+        order: Order,
+    ) -> (bool, bool) {
+        let loyal: Vec<Option<Order>> = generals
+            .iter()
+            .filter(|g| !g.traitor && g.role == Role::Lieutenant)
+            .map(|g| g.decision)
+            .collect();
+        let ic1 = loyal.windows(2).all(|w| w[0] == w[1]);
+        let ic2 = !commander_loyal || loyal.iter().all(|&d| d == Some(order));
+        (ic1, ic2)
+    }
+}
