@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use bytes::{Buf, Bytes, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
+use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec, LengthDelimitedCodecError};
 
 use crate::{decode, DecodeError, HARD_MAX_FRAME};
 
@@ -58,16 +58,23 @@ impl<In: DeserializeOwned, Out> Decoder for MessageCodec<In, Out> {
     type Error = CodecError;
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<In>, CodecError> {
-        // Check the length ourselves first so the error carries it.
-        if src.len() >= LENGTH_PREFIX {
-            let len = (&src[..LENGTH_PREFIX]).get_u32() as usize;
-            if len > self.max {
-                return Err(CodecError::TooLarge { len, max: self.max });
+        // The framing consumes a frame's length prefix as soon as it has one
+        // and then waits for the body, so `src` starts with a length only when
+        // it refuses one. It refuses before consuming, so the error can carry
+        // the length.
+        match self.framing.decode(src) {
+            Ok(Some(body)) => Ok(Some(decode(&body)?)),
+            Ok(None) => Ok(None),
+            Err(e)
+                if e.get_ref()
+                    .is_some_and(|e| e.is::<LengthDelimitedCodecError>()) =>
+            {
+                let len = src
+                    .get(..LENGTH_PREFIX)
+                    .map_or(usize::MAX, |mut head| head.get_u32() as usize);
+                Err(CodecError::TooLarge { len, max: self.max })
             }
-        }
-        match self.framing.decode(src)? {
-            Some(body) => Ok(Some(decode(&body)?)),
-            None => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 }

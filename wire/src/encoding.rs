@@ -22,6 +22,8 @@ fn config() -> impl bincode::config::Config {
 pub enum DecodeError {
     #[error("frame is {len} bytes, more than the {max}-byte limit (raise max_frame_bytes if this is legitimate)")]
     TooLarge { len: usize, max: usize },
+    #[error("a length field claims more bytes than any frame may hold")]
+    LyingLength,
     #[error("frame ended early: {0}")]
     Truncated(String),
     #[error("frame has {0} bytes after its message")]
@@ -75,10 +77,7 @@ fn classify(e: bincode::error::DecodeError) -> DecodeError {
         B::UnexpectedEnd { additional } => {
             DecodeError::Truncated(format!("{additional} more bytes needed"))
         }
-        B::LimitExceeded => DecodeError::TooLarge {
-            len: usize::MAX,
-            max: HARD_MAX_FRAME,
-        },
+        B::LimitExceeded => DecodeError::LyingLength,
         other => DecodeError::Malformed(other.to_string()),
     }
 }
