@@ -6,7 +6,9 @@
 //! CLI.
 
 pub mod cli;
+pub mod cluster;
 pub mod control;
+pub mod daemon;
 pub mod protocol;
 pub mod report;
 pub mod sim;

@@ -35,6 +35,13 @@ pub enum RoundBody {
     Signed(Vec<SignedOrder>),
 }
 
+impl PeerMessage {
+    /// Bytes this message takes on a peer link, length prefix included.
+    pub fn wire_len(&self) -> usize {
+        crate::LENGTH_PREFIX + crate::encoded_len(self)
+    }
+}
+
 impl RoundBody {
     /// Lamport's "messages" in this body: values (OM) or chains (SM).
     pub fn logical_messages(&self) -> u64 {

@@ -4,8 +4,15 @@
 //! Exit codes: 0 success; 1 error; 2 usage error (clap); 3 the run finished
 //! but IC1 or IC2 did not hold.
 
+pub mod client;
 mod demo;
+mod evidence;
+mod keygen;
+mod node;
+mod order;
 mod simulate;
+mod status;
+mod testnet;
 
 use std::process::ExitCode;
 
@@ -28,15 +35,33 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the tour: OM(2) and SM(2) at n = 7 with loyal and traitor commanders.
+    /// The tour: 7 real nodes on loopback running OM(2) and SM(2), loyal and traitor.
     Demo(demo::DemoArgs),
     /// Run one instance in the deterministic in-process simulator (no daemons).
     Simulate(simulate::SimulateArgs),
+    /// Write a new node key (mode 0600) and print its public key.
+    Keygen(keygen::KeygenArgs),
+    /// Write a local testnet: a key and a config per general.
+    Testnet(testnet::TestnetArgs),
+    /// Run a general's daemon in the foreground.
+    Node(node::NodeArgs),
+    /// Give an order as commander through the local daemon; --wait for the report.
+    Order(order::OrderArgs),
+    /// Show the local daemon's links, instances and counters.
+    Status(status::StatusArgs),
+    /// List, show and (offline) verify proofs that a commander signed two orders.
+    Evidence(evidence::EvidenceArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Testnet(args) => testnet::run(args),
+        Command::Node(args) => node::run(args),
+        Command::Order(args) => order::run(args),
+        Command::Status(args) => status::run(args),
+        Command::Evidence(args) => evidence::run(args),
     }
 }

@@ -1,0 +1,814 @@
+//! The driver: one task owns every instance and carries out their effects.
+//!
+//! Inputs are link events, control requests and timer expiries. `Send`
+//! effects go to the peer's bounded queue (dropped and counted if full);
+//! `Decided` effects are appended to the decision log and fsynced before the
+//! decision is reported to anyone; equivocation proofs are written to
+//! `evidence/`. The commander's sequence number is persisted before it signs.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use generals_config::NodeConfig;
+use generals_crypto::{InstanceId, NodeId, Order};
+use generals_wire::{
+    DecisionReport, InstanceSpec, MessageCounters, PeerMessage, Protocol, RoundFrame,
+};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error, info, warn};
+
+use super::links::LinkEvent;
+use super::storage::{DecisionRecord, SignState, Storage};
+use crate::control::{
+    ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkState, NodeCounters,
+    NodeStatus, PeerStatus,
+};
+use crate::protocol::adversary::Coalition;
+use crate::protocol::{Effect, Instance, Keyring, Limits, Outcome, Role as CoreRole};
+use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport, Role};
+
+/// Decided instances kept in memory for `status` and late reports.
+const KEEP_DECIDED: usize = 4096;
+
+pub type ControlCall = (ControlRequest, oneshot::Sender<ControlResponse>);
+
+#[derive(Debug)]
+struct Peer {
+    addr: String,
+    state: LinkState,
+    since: Instant,
+    link: Option<(u64, mpsc::Sender<PeerMessage>)>,
+    stats: PeerStatus,
+}
+
+#[derive(Debug)]
+struct Entry {
+    inst: Instance,
+    /// What we ordered, if we are the commander.
+    order: Option<Order>,
+    counters: MessageCounters,
+    outcome: Option<Outcome>,
+    reports: BTreeMap<NodeId, DecisionReport>,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    instance: InstanceId,
+    deadline: Instant,
+    reply: oneshot::Sender<ControlResponse>,
+}
+
+#[derive(Debug)]
+pub struct Driver {
+    cfg: Arc<NodeConfig>,
+    keys: Arc<Keyring>,
+    storage: Storage,
+    sign: SignState,
+    limits: Limits,
+    peers: Vec<Peer>,
+    instances: BTreeMap<InstanceId, Entry>,
+    decided_queue: VecDeque<InstanceId>,
+    /// Decisions from before this run (the log), so old instances are not rejoined.
+    past: BTreeMap<InstanceId, DecisionRecord>,
+    waiters: Vec<Waiter>,
+    coalition: Option<Coalition>,
+    fault_name: Option<String>,
+    counters: NodeCounters,
+    started: Instant,
+    /// Delayed sends (the "delay" fault) come back through here.
+    delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
+}
+
+impl Driver {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cfg: Arc<NodeConfig>,
+        keys: Arc<Keyring>,
+        storage: Storage,
+        sign: SignState,
+        past: Vec<DecisionRecord>,
+        coalition: Option<Coalition>,
+        fault_name: Option<String>,
+        delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
+    ) -> Driver {
+        let now = Instant::now();
+        let peers = cfg
+            .peers
+            .iter()
+            .map(|p| Peer {
+                addr: p.addr.to_string(),
+                state: if p.id == keys.me {
+                    LinkState::Local
+                } else {
+                    LinkState::Connecting
+                },
+                since: now,
+                link: None,
+                stats: PeerStatus {
+                    id: p.id,
+                    addr: p.addr.to_string(),
+                    state: LinkState::Connecting,
+                    since_ms: 0,
+                    connects: 0,
+                    frames_in: 0,
+                    frames_out: 0,
+                    bytes_in: 0,
+                    bytes_out: 0,
+                    dropped: 0,
+                    last_error: None,
+                },
+            })
+            .collect();
+        let limits = Limits {
+            round_timeout: cfg.round_timeout(),
+            max_future_frames: cfg.max_future_frames,
+        };
+        Driver {
+            limits,
+            peers,
+            instances: BTreeMap::new(),
+            decided_queue: VecDeque::new(),
+            past: past.into_iter().map(|r| (r.instance, r)).collect(),
+            waiters: Vec::new(),
+            coalition,
+            fault_name,
+            counters: NodeCounters::default(),
+            started: now,
+            cfg,
+            keys,
+            storage,
+            sign,
+            delayed_tx,
+        }
+    }
+
+    fn me(&self) -> NodeId {
+        self.keys.me
+    }
+
+    /// When the driver must next wake up without input.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let inst = self
+            .instances
+            .values()
+            .filter_map(|e| e.inst.poll_timeout());
+        let wait = self.waiters.iter().map(|w| w.deadline);
+        inst.chain(wait).min()
+    }
+
+    pub fn on_tick(&mut self, now: Instant) {
+        let due: Vec<InstanceId> = self
+            .instances
+            .iter()
+            .filter(|(_, e)| e.inst.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            let mut effects = Vec::new();
+            if let Some(e) = self.instances.get_mut(&id) {
+                e.inst.handle_timeout(now, &mut effects);
+            }
+            self.apply(id, effects);
+        }
+        let (due, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| w.deadline <= now);
+        self.waiters = keep;
+        for w in due {
+            let resp = self.report_response(w.instance);
+            let _ = w.reply.send(resp);
+        }
+    }
+
+    pub fn on_link(&mut self, ev: LinkEvent, now: Instant) {
+        match ev {
+            LinkEvent::Up { peer, link, tx } => {
+                if let Some(p) = self.peers.get_mut(peer.index()) {
+                    p.link = Some((link, tx));
+                    p.state = LinkState::Up;
+                    p.since = now;
+                    p.stats.connects += 1;
+                    self.counters.links_accepted += 1;
+                }
+            }
+            LinkEvent::Down { peer, link, reason } => {
+                if let Some(p) = self.peers.get_mut(peer.index()) {
+                    // A replaced link's Down must not tear down its successor.
+                    if p.link.as_ref().is_some_and(|(l, _)| *l == link) {
+                        p.link = None;
+                        p.state = LinkState::Connecting;
+                        p.since = now;
+                    }
+                    if reason.starts_with("closed after a bad frame") {
+                        *self
+                            .counters
+                            .link_errors
+                            .entry("bad_frame".into())
+                            .or_default() += 1;
+                    }
+                    p.stats.last_error = Some(reason);
+                }
+            }
+            LinkEvent::Refused { addr, reason } => {
+                self.counters.links_refused += 1;
+                *self
+                    .counters
+                    .link_errors
+                    .entry("refused".into())
+                    .or_default() += 1;
+                debug!(%addr, %reason, "link refused");
+            }
+            LinkEvent::Message {
+                peer,
+                link: _,
+                msg,
+                bytes,
+            } => {
+                self.counters.frames_in += 1;
+                self.counters.bytes_in += bytes as u64;
+                if let Some(p) = self.peers.get_mut(peer.index()) {
+                    p.stats.frames_in += 1;
+                    p.stats.bytes_in += bytes as u64;
+                }
+                match msg {
+                    PeerMessage::Round(frame) => self.on_frame(peer, frame, now),
+                    PeerMessage::Report(report) => self.on_report(peer, report),
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, from: NodeId, frame: RoundFrame, now: Instant) {
+        let id = frame.spec.id;
+        if !self.instances.contains_key(&id) {
+            let reject = |c: &mut NodeCounters, kind: &str| {
+                *c.rejections.entry(kind.into()).or_default() += 1
+            };
+            if self.past.contains_key(&id) {
+                return reject(&mut self.counters, "already_decided");
+            }
+            if id.commander == self.me() {
+                return reject(&mut self.counters, "unknown_own_instance");
+            }
+            let active = self
+                .instances
+                .values()
+                .filter(|e| e.outcome.is_none())
+                .count();
+            if active >= self.cfg.max_instances {
+                warn!(instance = %id, limit = self.cfg.max_instances, "too many concurrent instances; frame dropped");
+                return reject(&mut self.counters, "too_many_instances");
+            }
+            match Instance::lieutenant(frame.spec, self.keys.clone(), now, self.limits) {
+                Ok(inst) => {
+                    info!(instance = %id, protocol = %frame.spec.protocol, m = frame.spec.m, %from, "joined instance");
+                    self.counters.instances_joined += 1;
+                    self.instances.insert(
+                        id,
+                        Entry {
+                            inst,
+                            order: None,
+                            counters: MessageCounters::default(),
+                            outcome: None,
+                            reports: BTreeMap::new(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    warn!(instance = %id, %from, error = %e, "refused an instance this node cannot run");
+                    return reject(&mut self.counters, "bad_spec");
+                }
+            }
+        }
+        let mut effects = Vec::new();
+        if let Some(e) = self.instances.get_mut(&id) {
+            e.inst.handle_frame(now, from, frame, &mut effects);
+        }
+        self.apply(id, effects);
+    }
+
+    fn on_report(&mut self, from: NodeId, report: DecisionReport) {
+        let Some(e) = self.instances.get_mut(&report.instance) else {
+            return;
+        };
+        let valid = report.reporter == from
+            && e.inst.role() == CoreRole::Commander
+            && self
+                .keys
+                .peers
+                .get(from.index())
+                .is_some_and(|k| report.verify(k));
+        if !valid {
+            *self
+                .counters
+                .rejections
+                .entry("bad_report".into())
+                .or_default() += 1;
+            warn!(%from, instance = %report.instance, "ignored a report that is not signed by its sender");
+            return;
+        }
+        e.reports.insert(from, report);
+        self.wake_waiters();
+    }
+
+    /// Carries out one instance's effects.
+    fn apply(&mut self, id: InstanceId, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Send { to, frame } => self.send_frame(id, to, frame),
+                Effect::Rejected {
+                    from,
+                    round,
+                    reason,
+                } => {
+                    *self
+                        .counters
+                        .rejections
+                        .entry(reason.kind().into())
+                        .or_default() += 1;
+                    debug!(instance = %id, %from, round, %reason, "rejected");
+                }
+                Effect::Decided(outcome) => self.on_decided(id, outcome),
+            }
+        }
+    }
+
+    fn send_frame(&mut self, id: InstanceId, to: NodeId, frame: RoundFrame) {
+        let spec = frame.spec;
+        let round = frame.round;
+        let (body, delay) = match self.coalition.as_mut() {
+            Some(c) => {
+                let out = c.rewrite(&spec, self.keys.me, to, round, frame.body);
+                match out.body {
+                    Some(b) => (b, out.delay),
+                    None => return,
+                }
+            }
+            None => (frame.body, Duration::ZERO),
+        };
+        let frame = RoundFrame { spec, round, body };
+        let bytes = frame.wire_len() as u64;
+        if let Some(e) = self.instances.get_mut(&id) {
+            e.counters.logical += frame.body.logical_messages();
+            e.counters.frames += 1;
+            e.counters.bytes += bytes;
+        }
+        let msg = PeerMessage::Round(frame);
+        if delay > Duration::ZERO {
+            let tx = self.delayed_tx.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tx.send((to, msg)).await;
+            });
+            return;
+        }
+        self.send_now(to, msg, bytes);
+    }
+
+    /// Queues a message on `to`'s link; a full queue or a missing link drops
+    /// it (the receiver treats the frame as missing: RETREAT by default).
+    pub fn send_now(&mut self, to: NodeId, msg: PeerMessage, bytes: u64) {
+        let Some(p) = self.peers.get_mut(to.index()) else {
+            return;
+        };
+        let sent = p
+            .link
+            .as_ref()
+            .is_some_and(|(_, tx)| tx.try_send(msg).is_ok());
+        if sent {
+            p.stats.frames_out += 1;
+            p.stats.bytes_out += bytes;
+            self.counters.frames_out += 1;
+            self.counters.bytes_out += bytes;
+        } else {
+            p.stats.dropped += 1;
+        }
+    }
+
+    fn on_decided(&mut self, id: InstanceId, outcome: Outcome) {
+        let Some(e) = self.instances.get_mut(&id) else {
+            return;
+        };
+        let spec = *e.inst.spec();
+        let role = match e.inst.role() {
+            CoreRole::Commander => Role::Commander,
+            CoreRole::Lieutenant => Role::Lieutenant,
+        };
+        e.counters.signatures_made = e.inst.signatures_made();
+        e.counters.signatures_verified = e.inst.signatures_verified();
+        let record = DecisionRecord {
+            instance: id,
+            protocol: spec.protocol,
+            m: spec.m,
+            role,
+            decision: outcome.decision,
+            values: outcome.values.clone(),
+            evidence: outcome.evidence.is_some(),
+            decided_unix_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+            counters: e.counters,
+        };
+        let counters = e.counters;
+        e.outcome = Some(outcome.clone());
+        // Durable before anyone hears of it.
+        if let Err(err) = self.storage.append_decision(&record) {
+            error!(instance = %id, error = %err, "could not persist a decision; not reporting it");
+            return;
+        }
+        self.counters.decisions += 1;
+        if let Some(proof) = &outcome.evidence {
+            self.counters.evidence += 1;
+            match self.storage.save_evidence(proof) {
+                Ok(path) => {
+                    warn!(instance = %id, commander = %id.commander, file = %path.display(), "EQUIVOCATION: the commander signed both ATTACK and RETREAT")
+                }
+                Err(err) => {
+                    error!(instance = %id, error = %err, "could not save an equivocation proof")
+                }
+            }
+        }
+        info!(instance = %id, decision = %outcome.decision, ?role, "decided");
+        if role == Role::Lieutenant {
+            let report = DecisionReport::signed(
+                &self.keys.key,
+                id,
+                self.me(),
+                outcome.decision,
+                outcome.evidence.is_some(),
+                counters,
+            );
+            let msg = PeerMessage::Report(report);
+            let bytes = msg.wire_len() as u64;
+            self.send_now(id.commander, msg, bytes);
+        }
+        self.decided_queue.push_back(id);
+        while self.decided_queue.len() > KEEP_DECIDED {
+            if let Some(old) = self.decided_queue.pop_front() {
+                if let Some(e) = self.instances.remove(&old) {
+                    if let Some(o) = e.outcome {
+                        self.past.insert(
+                            old,
+                            DecisionRecord {
+                                decision: o.decision,
+                                ..record.clone()
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        self.wake_waiters();
+    }
+
+    fn is_complete(&self, id: InstanceId) -> bool {
+        self.instances.get(&id).is_some_and(|e| {
+            e.outcome.is_some()
+                && (e.inst.role() == CoreRole::Lieutenant || e.reports.len() + 1 >= self.keys.n())
+        })
+    }
+
+    fn wake_waiters(&mut self) {
+        let (done, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| self.is_complete(w.instance));
+        self.waiters = keep;
+        for w in done {
+            let resp = self.report_response(w.instance);
+            let _ = w.reply.send(resp);
+        }
+    }
+
+    pub fn on_control(
+        &mut self,
+        req: ControlRequest,
+        reply: oneshot::Sender<ControlResponse>,
+        now: Instant,
+    ) {
+        let resp = match req {
+            ControlRequest::Order {
+                protocol,
+                m,
+                value,
+                force,
+            } => self.order(protocol, m, value, force, now),
+            ControlRequest::Wait {
+                instance,
+                timeout_ms,
+            } => {
+                if !self.instances.contains_key(&instance) && !self.past.contains_key(&instance) {
+                    ControlResponse::Error {
+                        message: format!("instance {instance} is unknown to this node"),
+                    }
+                } else if self.is_complete(instance) || !self.instances.contains_key(&instance) {
+                    self.report_response(instance)
+                } else {
+                    let deadline = now + Duration::from_millis(timeout_ms);
+                    self.waiters.push(Waiter {
+                        instance,
+                        deadline,
+                        reply,
+                    });
+                    return;
+                }
+            }
+            ControlRequest::Status { instance } => {
+                ControlResponse::Status(Box::new(self.status(instance, now)))
+            }
+            ControlRequest::EvidenceList => match self.storage.list_evidence() {
+                Ok(list) => ControlResponse::EvidenceList {
+                    proofs: list
+                        .into_iter()
+                        .map(|(instance, file)| EvidenceSummary {
+                            instance,
+                            commander: instance.commander,
+                            file,
+                        })
+                        .collect(),
+                },
+                Err(e) => ControlResponse::Error {
+                    message: e.to_string(),
+                },
+            },
+            ControlRequest::EvidenceShow { instance } => match self.storage.load_evidence(instance)
+            {
+                Ok((file, proof)) => ControlResponse::Evidence { file, proof },
+                Err(e) => ControlResponse::Error {
+                    message: e.to_string(),
+                },
+            },
+        };
+        let _ = reply.send(resp);
+    }
+
+    fn order(
+        &mut self,
+        protocol: Protocol,
+        m: u8,
+        value: Order,
+        force: bool,
+        now: Instant,
+    ) -> ControlResponse {
+        let n = self.keys.n();
+        if protocol == Protocol::Oral && n < 3 * usize::from(m) + 1 && !force {
+            return ControlResponse::Error {
+                message: format!(
+                    "OM({m}) needs n >= 3m+1 = {} generals to tolerate {m} traitors; this cluster has {n}. \
+                     Use --protocol signed (needs only m+2), a smaller --m, or --force for a demonstration",
+                    3 * usize::from(m) + 1
+                ),
+            };
+        }
+        let seq = self.sign.next_seq();
+        let id = InstanceId {
+            commander: self.me(),
+            seq,
+        };
+        let spec = InstanceSpec {
+            id,
+            protocol,
+            m,
+            n: n as u16,
+        };
+        // Persist the sequence and the order before signing or sending anything:
+        // after a crash this node can never sign a different order for `id`.
+        let next = SignState {
+            last_seq: seq,
+            last_order: Some(value),
+            ..self.sign.clone()
+        };
+        if let Err(e) = self.storage.save_sign_state(&next) {
+            return ControlResponse::Error {
+                message: format!("could not persist the signing state: {e}"),
+            };
+        }
+        self.sign = next;
+        match Instance::commander(spec, self.keys.clone(), value, now, self.limits) {
+            Ok((inst, effects)) => {
+                info!(instance = %id, %protocol, m, order = %value, "issuing order");
+                self.counters.instances_started += 1;
+                self.instances.insert(
+                    id,
+                    Entry {
+                        inst,
+                        order: Some(value),
+                        counters: MessageCounters::default(),
+                        outcome: None,
+                        reports: BTreeMap::new(),
+                    },
+                );
+                self.apply(id, effects);
+                ControlResponse::Ordered { instance: id }
+            }
+            Err(e) => ControlResponse::Error {
+                message: e.to_string(),
+            },
+        }
+    }
+
+    /// The instance as this node sees it: its own outcome plus, at the
+    /// commander, every signed report that came back.
+    fn report_response(&self, id: InstanceId) -> ControlResponse {
+        if let Some(e) = self.instances.get(&id) {
+            return ControlResponse::Report(Box::new(self.instance_report(id, e)));
+        }
+        match self.past.get(&id) {
+            Some(r) => ControlResponse::Error {
+                message: format!(
+                    "instance {id} was decided before this node restarted ({}); its details are in decisions.log",
+                    r.decision
+                ),
+            },
+            None => ControlResponse::Error { message: format!("instance {id} is unknown to this node") },
+        }
+    }
+
+    fn instance_report(&self, id: InstanceId, e: &Entry) -> InstanceReport {
+        let spec = e.inst.spec();
+        let n = usize::from(spec.n);
+        let faulty_me = self.coalition.is_some();
+        let mut generals = Vec::with_capacity(n);
+        let mut messages = MessageReport {
+            formula: crate::sim::formula(spec.protocol, n, spec.m),
+            ..MessageReport::default()
+        };
+        let mut add = |c: &MessageCounters, loyal: bool| {
+            messages.logical += c.logical;
+            messages.frames += c.frames;
+            messages.bytes += c.bytes;
+            messages.signatures_made += c.signatures_made;
+            messages.signatures_verified += c.signatures_verified;
+            if loyal {
+                messages.loyal_logical += c.logical;
+            }
+        };
+        let mut own = e.counters;
+        own.signatures_made = e.inst.signatures_made();
+        own.signatures_verified = e.inst.signatures_verified();
+        add(&own, !faulty_me);
+        let mut holders = Vec::new();
+        for j in (0..spec.n).map(NodeId) {
+            let role = if j == id.commander {
+                Role::Commander
+            } else {
+                Role::Lieutenant
+            };
+            if j == self.me() {
+                let decision = if faulty_me {
+                    None
+                } else {
+                    e.outcome.as_ref().map(|o| o.decision)
+                };
+                if e.outcome.as_ref().is_some_and(|o| o.evidence.is_some()) {
+                    holders.push(j);
+                }
+                generals.push(GeneralReport {
+                    id: j,
+                    role,
+                    traitor: faulty_me,
+                    decision,
+                    reported: Some(true),
+                });
+                continue;
+            }
+            let report = e.reports.get(&j);
+            if let Some(r) = report {
+                add(&r.counters, true);
+                if r.evidence {
+                    holders.push(j);
+                }
+            }
+            generals.push(GeneralReport {
+                id: j,
+                role,
+                traitor: false,
+                decision: report.map(|r| r.decision),
+                reported: Some(report.is_some()),
+            });
+        }
+        let order = e
+            .order
+            .or(e.outcome.as_ref().map(|o| o.decision))
+            .unwrap_or_default();
+        let known: Vec<GeneralReport> = generals
+            .iter()
+            .filter(|g| g.decision.is_some() || g.traitor)
+            .cloned()
+            .collect();
+        let (ic1, ic2) = InstanceReport::interactive_consistency(
+            &known,
+            !(faulty_me && id.commander == self.me()),
+            order,
+        );
+        let evidence = if holders.is_empty() {
+            Vec::new()
+        } else {
+            let proof = e.outcome.as_ref().and_then(|o| o.evidence.clone());
+            let verified = proof.as_ref().is_some_and(|p| {
+                self.keys
+                    .peers
+                    .get(id.commander.index())
+                    .is_some_and(|k| p.verify(k).is_ok())
+            });
+            vec![EvidenceReport {
+                instance: id.to_string(),
+                commander: id.commander,
+                holders,
+                verified,
+                proof,
+            }]
+        };
+        InstanceReport {
+            protocol: spec.protocol,
+            n,
+            m: spec.m,
+            commander: id.commander,
+            order,
+            traitors: if faulty_me {
+                vec![self.me()]
+            } else {
+                Vec::new()
+            },
+            strategy: self
+                .fault_name
+                .iter()
+                .map(|s| (self.me().to_string(), s.clone()))
+                .collect(),
+            generals,
+            ic1,
+            ic2,
+            rounds: spec.rounds(),
+            messages,
+            evidence,
+            rejections: BTreeMap::new(),
+            instance: Some(id.to_string()),
+            complete: Some(self.is_complete(id)),
+            virtual_ms: None,
+            seed: None,
+        }
+    }
+
+    fn status(&self, only: Option<InstanceId>, now: Instant) -> NodeStatus {
+        let peers = self
+            .peers
+            .iter()
+            .map(|p| PeerStatus {
+                state: p.state,
+                since_ms: now.saturating_duration_since(p.since).as_millis() as u64,
+                addr: p.addr.clone(),
+                ..p.stats.clone()
+            })
+            .collect();
+        let instances = self
+            .instances
+            .iter()
+            .filter(|(id, _)| only.is_none_or(|o| o == **id))
+            .map(|(id, e)| InstanceStatus {
+                instance: *id,
+                protocol: e.inst.spec().protocol,
+                m: e.inst.spec().m,
+                role: match e.inst.role() {
+                    CoreRole::Commander => Role::Commander,
+                    CoreRole::Lieutenant => Role::Lieutenant,
+                },
+                round: e.inst.round(),
+                decision: e.outcome.as_ref().map(|o| o.decision),
+                evidence: e.outcome.as_ref().is_some_and(|o| o.evidence.is_some()),
+                reports: e.reports.len(),
+                counters: e.counters,
+            })
+            .chain(
+                self.past
+                    .values()
+                    .filter(|r| only.is_none_or(|o| o == r.instance))
+                    .map(|r| InstanceStatus {
+                        instance: r.instance,
+                        protocol: r.protocol,
+                        m: r.m,
+                        role: r.role,
+                        round: r.m + 2,
+                        decision: Some(r.decision),
+                        evidence: r.evidence,
+                        reports: 0,
+                        counters: r.counters,
+                    }),
+            )
+            .collect();
+        NodeStatus {
+            id: self.me(),
+            n: self.keys.n(),
+            listen: self.cfg.listen.to_string(),
+            uptime_ms: now.saturating_duration_since(self.started).as_millis() as u64,
+            fault: self.fault_name.clone(),
+            peers,
+            instances,
+            counters: self.counters.clone(),
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.storage.dir().to_path_buf()
+    }
+}

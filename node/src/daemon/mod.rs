@@ -1,0 +1,172 @@
+//! The tokio daemon: the I/O shell around the protocol cores.
+//!
+//! [`links`] keeps one authenticated TCP link per peer, [`driver`] owns every
+//! instance and carries out their effects, [`control_server`] answers the CLI
+//! on a Unix socket, and [`storage`] makes decisions, evidence and the
+//! signing state durable.
+
+pub mod control_server;
+pub mod driver;
+pub mod links;
+pub mod storage;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use generals_config::NodeConfig;
+use generals_crypto::NodeKey;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use crate::protocol::adversary::Coalition;
+use crate::protocol::Keyring;
+use driver::Driver;
+use links::LinkContext;
+
+/// How `generals node` was started.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    pub config: PathBuf,
+    /// Honour the config's `[fault]` section (tests and demonstrations only).
+    pub allow_faults: bool,
+    pub unsafe_reset_sign_state: bool,
+}
+
+/// Runs a node in the foreground until SIGTERM or SIGINT.
+pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
+    let cfg = NodeConfig::load(&opts.config)?;
+    init_logging(&cfg.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(serve(cfg, opts))
+}
+
+fn init_logging(filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
+    let me = cfg.id;
+    let key = NodeKey::load(cfg.key_path())?;
+    let public = key.public();
+    let listed = cfg.peer(me).map(|p| p.pubkey);
+    if listed != Some(public) {
+        bail!(
+            "the key in {} has public key {public}, but {} lists {} for node {me}; \
+             point key_file at this node's key or fix peers[{me}].pubkey",
+            cfg.key_path().display(),
+            cfg.file.display(),
+            listed.map_or("nothing".to_owned(), |k| k.to_string()),
+        );
+    }
+    let (coalition, fault_name) = match (&cfg.fault, opts.allow_faults) {
+        (Some(f), true) => {
+            warn!(strategy = %f.strategy, "running as a TRAITOR: the [fault] section is active (--allow-faults)");
+            let key = Arc::new(NodeKey::load(cfg.key_path())?);
+            let c = Coalition::new(
+                BTreeMap::from([(me, f.strategy)]),
+                BTreeMap::from([(me, key)]),
+                f.seed,
+            )
+            .with_targets(f.targets.iter().copied())
+            .with_delay(if f.delay_ms > 0 {
+                Duration::from_millis(f.delay_ms)
+            } else {
+                cfg.round_timeout() * 4
+            });
+            (Some(c), Some(f.strategy.to_string()))
+        }
+        (Some(_), false) => bail!(
+            "{} has a [fault] section, which makes this node a traitor; refusing to start. \
+             Remove the section, or pass --allow-faults for a test or demonstration",
+            cfg.file.display()
+        ),
+        (None, _) => (None, None),
+    };
+    let (storage, sign, past) =
+        storage::Storage::open(cfg.data_dir(), me, &public, opts.unsafe_reset_sign_state)?;
+    let keys = Arc::new(Keyring {
+        me,
+        key: Arc::new(key),
+        peers: cfg.public_keys(),
+    });
+
+    let listener = TcpListener::bind(cfg.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (is another process using the port? change `listen` in {})",
+            cfg.listen,
+            cfg.file.display()
+        )
+    })?;
+    let control = control_server::bind(&crate::control::socket_path(cfg.data_dir()))?;
+
+    let (link_tx, mut link_rx) = mpsc::channel(4096);
+    let (control_tx, mut control_rx) = mpsc::channel(64);
+    let (delayed_tx, mut delayed_rx) = mpsc::channel(1024);
+    let addrs = cfg.peers.iter().map(|p| p.addr).collect();
+    let ctx = LinkContext::new(
+        keys.clone(),
+        addrs,
+        cfg.max_frame_bytes,
+        cfg.send_queue_frames,
+        link_tx,
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(links::accept_loop(ctx.clone(), listener));
+    for p in cfg.peers.iter().filter(|p| p.id > me) {
+        tasks.spawn(links::dial_loop(ctx.clone(), p.id));
+    }
+    tasks.spawn(control_server::serve(control, control_tx));
+
+    let cfg = Arc::new(cfg);
+    let mut driver = Driver::new(
+        cfg.clone(),
+        keys,
+        storage,
+        sign,
+        past,
+        coalition,
+        fault_name,
+        delayed_tx,
+    );
+    info!(id = %me, listen = %cfg.listen, n = cfg.n(), data_dir = %cfg.data_dir().display(), "node started");
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        let deadline = driver.next_deadline().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            Some(ev) = link_rx.recv() => driver.on_link(ev, Instant::now()),
+            Some((req, reply)) = control_rx.recv() => driver.on_control(req, reply, Instant::now()),
+            Some((to, msg)) = delayed_rx.recv() => {
+                let bytes = msg.wire_len() as u64;
+                driver.send_now(to, msg, bytes);
+            }
+            _ = sleep_until(deadline) => driver.on_tick(Instant::now()),
+            _ = tokio::signal::ctrl_c() => break,
+            _ = sigterm.recv() => break,
+        }
+    }
+    info!("shutting down");
+    tasks.abort_all();
+    let _ = std::fs::remove_file(crate::control::socket_path(&driver.data_dir()));
+    Ok(())
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,767 @@
+//! The operator commands that talk to a daemon (order, status, evidence) or to
+//! no one (keygen, testnet, evidence verify), run as the real binary. The
+//! daemon is a fake here: a Unix listener at the node's control socket that
+//! answers with canned responses and records what it was asked.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use generals_config::{generate_testnet, NodeConfig, TestnetNode, TestnetOptions};
+use generals_crypto::{
+    EquivocationProof, InstanceId, NodeId, NodeKey, Order, PublicKey, SignedOrder,
+};
+use generals_node::control::{
+    socket_path, ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkState,
+    NodeCounters, NodeStatus, PeerStatus, ServerCodec,
+};
+use generals_node::report::{InstanceReport, Role};
+use generals_node::sim::{run as run_sim, SimConfig};
+use generals_wire::{MessageCounters, Protocol};
+use tokio_util::codec::{Decoder, Encoder};
+
+/// Runs `generals ARGS` without any GENERALS_* overrides from this environment.
+fn generals(args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_generals"));
+    cmd.args(args);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("GENERALS_") {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A testnet written through the library (the CLI's own test is below).
+fn testnet(dir: &Path, n: usize) -> Vec<TestnetNode> {
+    generate_testnet(&TestnetOptions::new(n, dir.join("net"))).unwrap()
+}
+
+fn data_dir(config: &Path) -> PathBuf {
+    NodeConfig::load_with_env(config, Vec::new())
+        .unwrap()
+        .data_dir()
+        .to_owned()
+}
+
+/// Binds the control socket of the node configured at `config`.
+fn bind_control(config: &Path) -> UnixListener {
+    let data = data_dir(config);
+    std::fs::create_dir_all(&data).unwrap();
+    UnixListener::bind(socket_path(&data)).unwrap()
+}
+
+/// Answers one connection per canned response, in order, and returns the
+/// requests received. Gives up after 20 s without a connection.
+fn fake_daemon(
+    listener: UnixListener,
+    answers: Vec<ControlResponse>,
+) -> JoinHandle<Vec<ControlRequest>> {
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for answer in answers {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut stream = loop {
+                match listener.accept() {
+                    Ok((stream, _)) => break stream,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Err(_) => return seen,
+                }
+            };
+            stream.set_nonblocking(false).unwrap();
+            stream
+                .set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            let mut codec = ServerCodec::default();
+            let mut buf = BytesMut::new();
+            let req = loop {
+                if let Some(req) = codec.decode(&mut buf).unwrap() {
+                    break req;
+                }
+                let mut chunk = [0u8; 4096];
+                let n = stream.read(&mut chunk).unwrap();
+                assert!(
+                    n > 0,
+                    "the CLI closed the connection before sending a request"
+                );
+                buf.extend_from_slice(&chunk[..n]);
+            };
+            seen.push(req);
+            let mut out = BytesMut::new();
+            codec.encode(&answer, &mut out).unwrap();
+            stream.write_all(&out).unwrap();
+        }
+        seen
+    })
+}
+
+const INSTANCE: InstanceId = InstanceId {
+    commander: NodeId(0),
+    seq: 17,
+};
+
+/// A real report (from the simulator) dressed up as the daemon's.
+fn canned_report(ic1: bool) -> InstanceReport {
+    let mut r = run_sim(&SimConfig::new(Protocol::Signed, 4, 1)).unwrap();
+    r.instance = Some(INSTANCE.to_string());
+    r.complete = Some(true);
+    r.seed = None;
+    r.virtual_ms = None;
+    for g in &mut r.generals {
+        g.reported = Some(true);
+    }
+    r.ic1 = ic1;
+    r
+}
+
+fn canned_status() -> NodeStatus {
+    let mut counters = NodeCounters {
+        instances_started: 1,
+        decisions: 1,
+        frames_in: 12,
+        frames_out: 9,
+        ..NodeCounters::default()
+    };
+    counters.rejections.insert("bad_signature".into(), 2);
+    NodeStatus {
+        id: NodeId(0),
+        n: 4,
+        listen: "127.0.0.1:7000".into(),
+        uptime_ms: 3_723_000,
+        fault: None,
+        peers: (0..4u16)
+            .map(|i| PeerStatus {
+                id: NodeId(i),
+                addr: format!("127.0.0.1:{}", 7000 + i),
+                state: if i == 0 {
+                    LinkState::Local
+                } else if i == 3 {
+                    LinkState::Connecting
+                } else {
+                    LinkState::Up
+                },
+                since_ms: 1500,
+                connects: 1,
+                frames_in: 4,
+                frames_out: 3,
+                bytes_in: 400,
+                bytes_out: 300,
+                dropped: 0,
+                last_error: (i == 3).then(|| "connection refused".to_owned()),
+            })
+            .collect(),
+        instances: vec![InstanceStatus {
+            instance: INSTANCE,
+            protocol: Protocol::Signed,
+            m: 1,
+            role: Role::Commander,
+            round: 3,
+            decision: Some(Order::Attack),
+            evidence: false,
+            reports: 3,
+            counters: MessageCounters::default(),
+        }],
+        counters,
+    }
+}
+
+fn equivocation(key: &NodeKey, commander: NodeId) -> EquivocationProof {
+    let instance = InstanceId { commander, seq: 3 };
+    let a = SignedOrder::new(key, instance, 1, Order::Attack);
+    let r = SignedOrder::new(key, instance, 1, Order::Retreat);
+    EquivocationProof::from_chains(&a, &r).unwrap()
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_prints_its_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("node.key");
+    let out = generals(&["keygen", "--out", s(&file)]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let text = stdout(&out);
+    assert!(text.contains("(mode 0600)"), "{text}");
+    let hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix("public key: "))
+        .unwrap();
+    let printed: PublicKey = hex.parse().unwrap();
+    assert_eq!(printed, NodeKey::load(&file).unwrap().public());
+
+    let again = generals(&["keygen", "--out", s(&file)]);
+    assert_eq!(code(&again), 1);
+    assert!(
+        stderr(&again).contains("refusing to overwrite"),
+        "{}",
+        stderr(&again)
+    );
+    // The first key is still there.
+    assert_eq!(NodeKey::load(&file).unwrap().public(), printed);
+
+    let json_file = dir.path().join("other.key");
+    let out = generals(&["keygen", "--out", s(&json_file), "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["file"], s(&json_file));
+    let pk: PublicKey = v["pubkey"].as_str().unwrap().parse().unwrap();
+    assert_eq!(pk, NodeKey::load(&json_file).unwrap().public());
+}
+
+#[test]
+fn testnet_writes_loadable_configs_and_refuses_to_overwrite() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("tn");
+    let out = generals(&[
+        "testnet",
+        "--nodes",
+        "4",
+        "--out",
+        s(&out_dir),
+        "--base-port",
+        "17000",
+        "--round-timeout-ms",
+        "250",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("generals node --config"), "{text}");
+    assert!(text.contains("127.0.0.1:17003"), "{text}");
+    let mut keys = Vec::new();
+    for i in 0..4u16 {
+        let config = out_dir.join(format!("node{i}")).join("config.toml");
+        assert!(text.contains(s(&config)), "{text}");
+        let cfg = NodeConfig::load_with_env(&config, Vec::new()).unwrap();
+        assert_eq!(cfg.id, NodeId(i));
+        assert_eq!(cfg.n(), 4);
+        assert_eq!(cfg.round_timeout_ms, 250);
+        assert_eq!(cfg.listen.port(), 17000 + i);
+        let key = NodeKey::load(cfg.key_path()).unwrap().public();
+        assert_eq!(cfg.peers[usize::from(i)].pubkey, key);
+        assert!(text.contains(&key.to_string()), "{text}");
+        keys.push(key);
+    }
+
+    let again = generals(&["testnet", "--nodes", "4", "--out", s(&out_dir)]);
+    assert_eq!(code(&again), 1);
+    let err = stderr(&again);
+    assert!(err.contains(s(&out_dir.join("node0"))), "{err}");
+    assert!(err.contains("refusing to overwrite"), "{err}");
+
+    let json_dir = dir.path().join("tj");
+    let out = generals(&["testnet", "-n", "3", "--out", s(&json_dir), "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes[2]["addr"], "127.0.0.1:7002");
+    let config = PathBuf::from(nodes[1]["config"].as_str().unwrap());
+    NodeConfig::load_with_env(&config, Vec::new()).unwrap();
+}
+
+#[test]
+fn oral_below_the_bound_is_refused_before_contacting_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[0].config_path;
+    let listener = bind_control(config);
+    let out = generals(&[
+        "order",
+        "--config",
+        s(config),
+        "--protocol",
+        "oral",
+        "--m",
+        "2",
+        "--value",
+        "attack",
+    ]);
+    assert_eq!(code(&out), 1);
+    let err = stderr(&out);
+    assert!(err.contains("3m+1"), "{err}");
+    assert!(err.contains("= 7"), "{err}");
+    assert!(err.contains("has 4"), "{err}");
+    assert!(err.contains("--protocol signed"), "{err}");
+    // Nobody knocked.
+    listener.set_nonblocking(true).unwrap();
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+
+    let out = generals(&[
+        "order",
+        "--config",
+        s(config),
+        "--protocol",
+        "signed",
+        "--m",
+        "3",
+        "--value",
+        "attack",
+        "--force",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("m+2 = 5"), "{}", stderr(&out));
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+}
+
+#[test]
+fn a_missing_daemon_is_named_with_its_socket_and_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[0].config_path;
+    let sock = socket_path(&data_dir(config));
+    for args in [
+        vec![
+            "order",
+            "--protocol",
+            "signed",
+            "--m",
+            "1",
+            "--value",
+            "attack",
+        ],
+        vec!["status"],
+        vec!["evidence", "list"],
+    ] {
+        let mut args = args;
+        args.extend(["--config", s(config)]);
+        let out = generals(&args);
+        assert_eq!(code(&out), 1, "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains("no daemon is running"), "{err}");
+        assert!(err.contains(s(&sock)), "{err}");
+        assert!(err.contains("generals node --config"), "{err}");
+    }
+
+    // A socket file nobody listens on: stale.
+    drop(bind_control(config));
+    let out = generals(&["status", "--config", s(config)]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
+}
+
+#[test]
+fn evidence_verify_works_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let commander = NodeKey::generate();
+    let proof = equivocation(&commander, NodeId(2));
+    let file = dir.path().join("2-3.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&proof).unwrap()).unwrap();
+    let pubkey = commander.public().to_string();
+
+    let out = generals(&["evidence", "verify", s(&file), "--pubkey", &pubkey]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "VALID: commander 2 signed both RETREAT and ATTACK for instance 2-3"
+    );
+
+    // @FILE reads the key from the first line.
+    let keyfile = dir.path().join("commander.pub");
+    std::fs::write(&keyfile, format!("{pubkey}\nsecond line\n")).unwrap();
+    let at = format!("@{}", s(&keyfile));
+    let out = generals(&["evidence", "verify", s(&file), "--pubkey", &at, "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["instance"], "2-3");
+
+    // Someone else's key.
+    let stranger = NodeKey::generate().public().to_string();
+    let out = generals(&["evidence", "verify", s(&file), "--pubkey", &stranger]);
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert!(text.starts_with("INVALID"), "{text}");
+    assert!(text.contains("not signed by the commander"), "{text}");
+
+    // A tampered signature.
+    let mut v: serde_json::Value = serde_json::to_value(&proof).unwrap();
+    let sig = v["attack"]["links"][0]["sig"].as_str().unwrap().to_owned();
+    let flipped = if sig.starts_with('0') { "1" } else { "0" };
+    v["attack"]["links"][0]["sig"] = format!("{flipped}{}", &sig[1..]).into();
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, v.to_string()).unwrap();
+    let out = generals(&["evidence", "verify", s(&tampered), "--pubkey", &pubkey]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("attack order is not signed"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A tampered order: both roots now say RETREAT.
+    let mut v: serde_json::Value = serde_json::to_value(&proof).unwrap();
+    v["attack"]["order"] = "retreat".into();
+    std::fs::write(&tampered, v.to_string()).unwrap();
+    let out = generals(&["evidence", "verify", s(&tampered), "--pubkey", &pubkey]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).contains("not equivocation"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Not a proof at all, and not a key at all.
+    std::fs::write(&tampered, "{\"hello\":1}").unwrap();
+    let out = generals(&["evidence", "verify", s(&tampered), "--pubkey", &pubkey]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("not an equivocation proof"),
+        "{}",
+        stderr(&out)
+    );
+    let out = generals(&["evidence", "verify", s(&file), "--pubkey", "xyz"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("64 hexadecimal digits"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn order_wait_json_prints_the_report_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[0].config_path;
+    let report = canned_report(true);
+    let daemon = fake_daemon(
+        bind_control(config),
+        vec![
+            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Report(Box::new(report.clone())),
+        ],
+    );
+    let out = generals(&[
+        "order",
+        "--config",
+        s(config),
+        "--protocol",
+        "signed",
+        "--m",
+        "1",
+        "--value",
+        "attack",
+        "--wait",
+        "--timeout-ms",
+        "5000",
+        "--json",
+    ]);
+    let seen = daemon.join().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        seen,
+        vec![
+            ControlRequest::Order {
+                protocol: Protocol::Signed,
+                m: 1,
+                value: Order::Attack,
+                force: false,
+            },
+            ControlRequest::Wait {
+                instance: INSTANCE,
+                timeout_ms: 5000,
+            },
+        ]
+    );
+    let text = stdout(&out);
+    assert_eq!(text.lines().count(), 1, "exactly one JSON object: {text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for key in [
+        "protocol",
+        "n",
+        "m",
+        "commander",
+        "order",
+        "traitors",
+        "generals",
+        "ic1",
+        "ic2",
+        "rounds",
+        "messages",
+        "evidence",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key:?} in {text}");
+    }
+    for key in [
+        "logical",
+        "formula",
+        "frames",
+        "bytes",
+        "signatures_made",
+        "signatures_verified",
+    ] {
+        assert!(
+            v["messages"].get(key).is_some(),
+            "missing messages.{key} in {text}"
+        );
+    }
+    assert_eq!(v["protocol"], "signed");
+    assert_eq!(v["complete"], true);
+    let back: InstanceReport = serde_json::from_value(v).unwrap();
+    assert_eq!(back, report);
+}
+
+#[test]
+fn order_exit_codes_follow_the_report_and_the_daemon() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[0].config_path;
+    let order = |extra: &[&str]| {
+        let mut args = vec![
+            "order",
+            "--config",
+            s(config),
+            "--protocol",
+            "oral",
+            "--m",
+            "1",
+            "--value",
+            "retreat",
+        ];
+        args.extend_from_slice(extra);
+        generals(&args)
+    };
+
+    // IC1 broken: exit 3, human report says so.
+    let mut broken = canned_report(false);
+    broken.complete = Some(false);
+    broken.generals[3].reported = Some(false);
+    let daemon = fake_daemon(
+        bind_control(config),
+        vec![
+            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Report(Box::new(broken)),
+        ],
+    );
+    let out = order(&["--wait"]);
+    let seen = daemon.join().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("instance 0-17"), "{text}");
+    assert!(
+        text.contains("IC1 (loyal lieutenants agree):  VIOLATED"),
+        "{text}"
+    );
+    assert!(
+        text.contains("INCOMPLETE: no signed report from 3"),
+        "{text}"
+    );
+
+    // No --wait: just the id; with --json an object.
+    std::fs::remove_file(socket_path(&data_dir(config))).unwrap();
+    let daemon = fake_daemon(
+        bind_control(config),
+        vec![
+            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Ordered {
+                instance: InstanceId {
+                    seq: 18,
+                    ..INSTANCE
+                },
+            },
+        ],
+    );
+    let plain = order(&[]);
+    let json = order(&["--json", "--force"]);
+    let seen = daemon.join().unwrap();
+    assert_eq!(code(&plain), 0, "{}", stderr(&plain));
+    assert_eq!(stdout(&plain), "0-17\n");
+    assert_eq!(code(&json), 0, "{}", stderr(&json));
+    assert_eq!(stdout(&json).trim(), r#"{"instance":"0-18"}"#);
+    assert!(matches!(
+        seen[1],
+        ControlRequest::Order {
+            protocol: Protocol::Oral,
+            m: 1,
+            value: Order::Retreat,
+            force: true
+        }
+    ));
+
+    // The daemon refuses: its message is the error.
+    std::fs::remove_file(socket_path(&data_dir(config))).unwrap();
+    let daemon = fake_daemon(
+        bind_control(config),
+        vec![ControlResponse::Error {
+            message: "256 instances are running; wait for some to finish".into(),
+        }],
+    );
+    let out = order(&["--wait"]);
+    daemon.join().unwrap();
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("256 instances are running"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn status_json_round_trips_and_the_table_shows_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[0].config_path;
+    let status = canned_status();
+    let daemon = fake_daemon(
+        bind_control(config),
+        vec![
+            ControlResponse::Status(Box::new(status.clone())),
+            ControlResponse::Status(Box::new(status.clone())),
+        ],
+    );
+    let json = generals(&["status", "--config", s(config), "--json"]);
+    let human = generals(&["status", "--config", s(config), "--instance", "0-17"]);
+    let seen = daemon.join().unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            ControlRequest::Status { instance: None },
+            ControlRequest::Status {
+                instance: Some(INSTANCE)
+            },
+        ]
+    );
+    assert_eq!(code(&json), 0, "{}", stderr(&json));
+    let back: NodeStatus = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(back, status);
+
+    assert_eq!(code(&human), 0, "{}", stderr(&human));
+    let text = stdout(&human);
+    for want in [
+        "node 0 of 4, listening on 127.0.0.1:7000, up 1h02m03s",
+        "127.0.0.1:7003",
+        "connecting",
+        "connection refused",
+        "0-17",
+        "commander",
+        "3/3",
+        "bad_signature x2",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+
+    let bad = generals(&["status", "--config", s(config), "--instance", "17"]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("COMMANDER-SEQ"), "{}", stderr(&bad));
+}
+
+#[test]
+fn evidence_list_and_show_ask_the_daemon_and_check_with_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[1].config_path;
+    let commander = NodeKey::load(&nodes[0].key_path).unwrap();
+    let proof = equivocation(&commander, NodeId(0));
+    let file = dir.path().join("0-3.json");
+    let instance = proof.instance();
+    let daemon = fake_daemon(
+        bind_control(config),
+        vec![
+            ControlResponse::EvidenceList {
+                proofs: vec![EvidenceSummary {
+                    instance,
+                    commander: NodeId(0),
+                    file: file.clone(),
+                }],
+            },
+            ControlResponse::Evidence {
+                file: file.clone(),
+                proof: proof.clone(),
+            },
+            ControlResponse::Evidence {
+                file: file.clone(),
+                proof: proof.clone(),
+            },
+        ],
+    );
+    let list = generals(&["evidence", "list", "--config", s(config), "--json"]);
+    let show = generals(&["evidence", "show", "0-3", "--config", s(config)]);
+    let show_json = generals(&["evidence", "show", "0-3", "--config", s(config), "--json"]);
+    let seen = daemon.join().unwrap();
+    assert_eq!(
+        seen,
+        vec![
+            ControlRequest::EvidenceList,
+            ControlRequest::EvidenceShow { instance },
+            ControlRequest::EvidenceShow { instance },
+        ]
+    );
+    assert_eq!(code(&list), 0, "{}", stderr(&list));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    assert_eq!(v["proofs"][0]["instance"]["seq"], 3);
+    assert_eq!(v["proofs"][0]["file"], s(&file));
+
+    assert_eq!(code(&show), 0, "{}", stderr(&show));
+    let text = stdout(&show);
+    assert!(text.contains("verified: yes"), "{text}");
+    assert!(
+        text.contains(&format!("--pubkey {}", commander.public())),
+        "{text}"
+    );
+
+    // `show --json` output is itself accepted by `verify`.
+    let v: serde_json::Value = serde_json::from_str(&stdout(&show_json)).unwrap();
+    assert_eq!(v["verified"], true);
+    let saved = dir.path().join("show.json");
+    std::fs::write(&saved, stdout(&show_json)).unwrap();
+    let out = generals(&[
+        "evidence",
+        "verify",
+        s(&saved),
+        "--pubkey",
+        &commander.public().to_string(),
+    ]);
+    assert_eq!(code(&out), 0, "{} {}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn every_command_has_help_with_an_example() {
+    for cmd in [
+        vec!["keygen"],
+        vec!["testnet"],
+        vec!["order"],
+        vec!["status"],
+        vec!["evidence"],
+        vec!["evidence", "list"],
+        vec!["evidence", "show"],
+        vec!["evidence", "verify"],
+    ] {
+        let mut args = cmd.clone();
+        args.push("--help");
+        let out = generals(&args);
+        assert_eq!(code(&out), 0, "{cmd:?}");
+        let text = stdout(&out);
+        assert!(text.contains("Example"), "{cmd:?}: {text}");
+        assert!(
+            text.contains(&format!("generals {}", cmd.join(" "))),
+            "{cmd:?}: {text}"
+        );
+    }
+}

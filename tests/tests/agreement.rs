@@ -1,0 +1,90 @@
+//! Both protocols agree over real TCP between real processes, at n = 4 and
+//! n = 7, with loyal and traitor commanders and lieutenants.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use common::{cluster, run};
+use generals_config::FaultStrategy;
+use generals_crypto::{NodeId, Order};
+use generals_node::control::{ControlRequest, ControlResponse};
+use generals_wire::Protocol;
+
+#[test]
+fn four_generals_loyal_and_with_one_traitor() {
+    // Node 2 flips every value it relays (in SM: tampers with them).
+    let c = cluster(4, &[(2, FaultStrategy::Flip, &[])]);
+
+    let r = run(&c, 0, Protocol::Oral, 1, Order::Attack);
+    assert!(r.loyal_decisions().all(|d| d == Order::Attack));
+    assert_eq!(
+        r.messages.logical, r.messages.formula,
+        "OM(1) at n = 4 sends 9 values"
+    );
+
+    let r = run(&c, 0, Protocol::Signed, 1, Order::Retreat);
+    assert!(r.loyal_decisions().all(|d| d == Order::Retreat));
+}
+
+#[test]
+fn four_generals_equivocating_signed_commander_is_proven_guilty() {
+    let c = cluster(4, &[(3, FaultStrategy::Split, &[])]);
+    let r = run(&c, 3, Protocol::Signed, 1, Order::Attack);
+    // Loyal lieutenants 0, 1, 2 received both orders and default to RETREAT.
+    assert!(r.loyal_decisions().all(|d| d == Order::Retreat), "{r:?}");
+    let id = r.instance.as_deref().unwrap().parse().unwrap();
+    let commander_key = c.node(NodeId(3)).unwrap().public;
+    for holder in [0u16, 1, 2] {
+        match c
+            .call(
+                NodeId(holder),
+                ControlRequest::EvidenceShow { instance: id },
+            )
+            .unwrap()
+        {
+            ControlResponse::Evidence { proof, file } => {
+                proof.verify(&commander_key).unwrap();
+                assert!(file.exists(), "{}", file.display());
+            }
+            other => panic!("node {holder} has no proof: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn seven_generals_the_four_demo_scenarios() {
+    let c = cluster(
+        7,
+        &[
+            (3, FaultStrategy::Split, &[]),
+            (5, FaultStrategy::Split, &[]),
+        ],
+    );
+    let r = run(&c, 0, Protocol::Oral, 2, Order::Attack);
+    assert!(r.loyal_decisions().all(|d| d == Order::Attack));
+    run(&c, 3, Protocol::Oral, 2, Order::Attack);
+    let r = run(&c, 5, Protocol::Signed, 2, Order::Attack);
+    assert!(r.loyal_decisions().all(|d| d == Order::Retreat));
+    assert!(
+        !r.evidence.is_empty(),
+        "the equivocation must be reported: {r:?}"
+    );
+    let r = run(&c, 0, Protocol::Signed, 2, Order::Attack);
+    assert!(r.loyal_decisions().all(|d| d == Order::Attack));
+}
+
+#[test]
+fn a_lieutenant_the_commander_ignores_still_decides() {
+    // Commander 0 is silent to lieutenant 1 only; 1 first hears of the
+    // instance from a relay in round 2.
+    let c = cluster(4, &[(0, FaultStrategy::Partial, &[1])]);
+    for protocol in [Protocol::Oral, Protocol::Signed] {
+        let r = run(&c, 0, protocol, 1, Order::Attack);
+        let one = r.generals.iter().find(|g| g.id == NodeId(1)).unwrap();
+        assert!(
+            one.decision.is_some(),
+            "{protocol}: lieutenant 1 did not decide: {r:?}"
+        );
+    }
+}

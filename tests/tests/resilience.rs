@@ -1,0 +1,191 @@
+//! Crashes, restarts, shutdown, strangers, and load.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{bin, cluster, decision_at, run, status, WAIT};
+use futures::{SinkExt, StreamExt};
+use generals_crypto::{NodeId, NodeKey, Order};
+use generals_node::control::LinkState;
+use generals_wire::handshake::{self, Handshake, Hello, Role};
+use generals_wire::{MessageCodec, Protocol};
+use tokio_util::codec::Framed;
+
+#[test]
+fn a_killed_node_keeps_its_decisions_and_rejoins() {
+    let mut c = cluster(4, &[]);
+    let before = run(&c, 0, Protocol::Signed, 1, Order::Attack);
+    let before_id = before.instance.as_deref().unwrap().parse().unwrap();
+    assert_eq!(decision_at(&c, 3, before_id), Some(Order::Attack));
+
+    // Kill node 3 in the middle of an instance: the others still decide.
+    let id = c
+        .order(NodeId(0), Protocol::Oral, 1, Order::Attack)
+        .unwrap();
+    c.kill(NodeId(3));
+    let r = c.wait(NodeId(0), id, WAIT).unwrap();
+    for j in [1u16, 2] {
+        let g = r.generals.iter().find(|g| g.id == NodeId(j)).unwrap();
+        assert_eq!(g.decision, Some(Order::Attack), "lieutenant {j}: {r:?}");
+    }
+
+    // Restarted, it still holds the decision it made before, and serves again.
+    c.start(NodeId(3)).unwrap();
+    c.wait_connected(WAIT).unwrap();
+    assert_eq!(
+        decision_at(&c, 3, before_id),
+        Some(Order::Attack),
+        "decision lost across the restart"
+    );
+    let after = run(&c, 0, Protocol::Oral, 1, Order::Retreat);
+    let three = after.generals.iter().find(|g| g.id == NodeId(3)).unwrap();
+    assert_eq!(three.decision, Some(Order::Retreat));
+}
+
+#[test]
+fn sigterm_drains_within_five_seconds_and_restart_keeps_the_sequence() {
+    let mut c = cluster(4, &[]);
+    let first = run(&c, 1, Protocol::Signed, 1, Order::Attack);
+    let took = c.stop(NodeId(1), Duration::from_secs(5));
+    assert!(took.is_some(), "node 1 did not exit within 5 s of SIGTERM");
+    c.start(NodeId(1)).unwrap();
+    c.wait_connected(WAIT).unwrap();
+    let second = run(&c, 1, Protocol::Signed, 1, Order::Retreat);
+    let seq = |r: &generals_node::report::InstanceReport| -> u64 {
+        r.instance
+            .as_deref()
+            .unwrap()
+            .parse::<generals_crypto::InstanceId>()
+            .unwrap()
+            .seq
+    };
+    assert!(
+        seq(&second) > seq(&first),
+        "a restarted commander reused a sequence number"
+    );
+}
+
+#[test]
+fn missing_signing_state_refuses_to_start_and_names_the_flag() {
+    let mut c = cluster(4, &[]);
+    run(&c, 2, Protocol::Signed, 1, Order::Attack);
+    c.stop(NodeId(2), Duration::from_secs(5));
+    let cfg = c.config(NodeId(2)).unwrap();
+    std::fs::remove_file(cfg.data_dir().join("sign_state.json")).unwrap();
+    let out = Command::new(bin())
+        .arg("node")
+        .arg("--config")
+        .arg(&c.node(NodeId(2)).unwrap().config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--unsafe-reset-sign-state"), "{err}");
+}
+
+/// Runs a hostile handshake against node 0 claiming to be node 2.
+fn impostor_handshake(addr: std::net::SocketAddr, key: &NodeKey) -> bool {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut f = Framed::new(stream, MessageCodec::<Handshake, Handshake>::new(1024));
+        let mine = Hello::new(NodeId(2), [9; 32]);
+        f.send(&Handshake::Hello(mine)).await.unwrap();
+        let Some(Ok(Handshake::Hello(theirs))) = f.next().await else {
+            return false;
+        };
+        let auth = handshake::sign(key, Role::Dialer, &mine, &theirs);
+        let _ = f.send(&Handshake::Auth(auth)).await;
+        // Both sides send Auth at once, so the listener's Auth proves nothing;
+        // a refused peer is disconnected, an accepted one stays connected.
+        let _ = f.next().await;
+        !matches!(
+            tokio::time::timeout(Duration::from_secs(3), f.next()).await,
+            Ok(None | Some(Err(_)))
+        )
+    })
+}
+
+#[test]
+fn strangers_and_wrong_keys_are_refused_while_the_cluster_works() {
+    let c = cluster(4, &[]);
+    let addr = c.config(NodeId(0)).unwrap().listen;
+    let refused_before = status(&c, 0).counters.links_refused;
+
+    // A stranger speaking garbage.
+    let mut s = TcpStream::connect(addr).unwrap();
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    drop(s);
+    // Someone claiming to be node 2 with the wrong key.
+    assert!(
+        !impostor_handshake(addr, &NodeKey::from_seed([77; 32])),
+        "an impostor was accepted"
+    );
+
+    let r = run(&c, 0, Protocol::Oral, 1, Order::Attack);
+    assert!(r.loyal_decisions().all(|d| d == Order::Attack));
+    let st = status(&c, 0);
+    assert!(
+        st.counters.links_refused >= refused_before + 2,
+        "{:?}",
+        st.counters
+    );
+    // The real node 2's link was never disturbed.
+    let two = st.peers.iter().find(|p| p.id == NodeId(2)).unwrap();
+    assert_eq!(two.state, LinkState::Up);
+    assert_eq!(two.connects, 1, "node 2's link was replaced by an impostor");
+}
+
+#[test]
+fn fifty_back_to_back_and_ten_concurrent_instances_agree() {
+    let c = cluster(4, &[]);
+    for i in 0..50u16 {
+        let protocol = if i % 2 == 0 {
+            Protocol::Oral
+        } else {
+            Protocol::Signed
+        };
+        let order = if i % 3 == 0 {
+            Order::Retreat
+        } else {
+            Order::Attack
+        };
+        let r = run(&c, i % 4, protocol, 1, order);
+        assert!(
+            r.loyal_decisions().all(|d| d == order),
+            "instance {i}: {r:?}"
+        );
+    }
+    // Ten at once, from every commander.
+    let mut started = Vec::new();
+    for i in 0..10u16 {
+        let protocol = if i % 2 == 0 {
+            Protocol::Signed
+        } else {
+            Protocol::Oral
+        };
+        let order = if i % 2 == 0 {
+            Order::Attack
+        } else {
+            Order::Retreat
+        };
+        let id = c.order(NodeId(i % 4), protocol, 1, order).unwrap();
+        started.push((id, order));
+    }
+    for (id, order) in started {
+        let mut r = c.wait(id.commander, id, WAIT).unwrap();
+        c.annotate(&mut r);
+        common::assert_ic(&r);
+        assert!(r.loyal_decisions().all(|d| d == order), "{id}: {r:?}");
+        assert_eq!(r.complete, Some(true));
+    }
+}
