@@ -96,6 +96,34 @@ impl InstanceReport {
             .filter_map(|g| g.decision)
     }
 
+    /// What is wrong with this run, if anything: a loyal lieutenant without
+    /// a decision, loyal lieutenants that disagree (IC1), or a loyal
+    /// commander disobeyed (IC2). Computed from the decisions themselves.
+    pub fn violation(&self) -> Option<String> {
+        let loyal: Vec<(NodeId, Option<Order>)> = self
+            .generals
+            .iter()
+            .filter(|g| !g.traitor && g.role == Role::Lieutenant)
+            .map(|g| (g.id, g.decision))
+            .collect();
+        if let Some((id, _)) = loyal.iter().find(|(_, d)| d.is_none()) {
+            return Some(format!("loyal lieutenant {id} has no decision: {loyal:?}"));
+        }
+        if loyal.windows(2).any(|w| w[0].1 != w[1].1) {
+            return Some(format!(
+                "IC1 violated: loyal lieutenants disagree: {loyal:?}"
+            ));
+        }
+        let commander_loyal = !self.traitors.contains(&self.commander);
+        if commander_loyal && loyal.iter().any(|(_, d)| *d != Some(self.order)) {
+            return Some(format!(
+                "IC2 violated: loyal commander ordered {}: {loyal:?}",
+                self.order
+            ));
+        }
+        None
+    }
+
     /// IC1 and IC2 from the decisions: (all loyal lieutenants agree, all obey
     /// a loyal commander).
     pub fn interactive_consistency(

@@ -25,6 +25,15 @@ fn four_generals_loyal_and_with_one_traitor() {
 
     let r = run(&c, 0, Protocol::Signed, 1, Order::Retreat);
     assert!(r.loyal_decisions().all(|d| d == Order::Retreat));
+
+    // The commander's own view, without the harness's annotations: node 2's
+    // signed report declares it faulty, so it is not counted as loyal.
+    let id = c
+        .order(NodeId(0), Protocol::Oral, 1, Order::Attack)
+        .unwrap();
+    let raw = c.wait(NodeId(0), id, common::WAIT).unwrap();
+    assert_eq!(raw.traitors, vec![NodeId(2)], "{raw:?}");
+    assert!(raw.ic1 && raw.ic2 && raw.complete == Some(true), "{raw:?}");
 }
 
 #[test]

@@ -36,29 +36,36 @@ pub struct DecisionReport {
     pub decision: Order,
     /// The reporter holds an equivocation proof for this instance.
     pub evidence: bool,
+    /// The reporter runs a `[fault]` strategy. Self-declared, for tests and
+    /// demonstrations: a real traitor could lie here, but only about itself.
+    pub faulty: bool,
     pub counters: MessageCounters,
     pub sig: Sig,
 }
 
 impl DecisionReport {
-    pub fn signed(
-        key: &NodeKey,
+    /// An unsigned report; call [`DecisionReport::signed_by`] before sending.
+    pub fn new(
         instance: InstanceId,
         reporter: NodeId,
         decision: Order,
-        evidence: bool,
         counters: MessageCounters,
     ) -> DecisionReport {
-        let mut r = DecisionReport {
+        DecisionReport {
             instance,
             reporter,
             decision,
-            evidence,
+            evidence: false,
+            faulty: false,
             counters,
             sig: Sig([0; 64]),
-        };
-        r.sig = key.sign(Domain::Report, &[&r.signed_bytes()]);
-        r
+        }
+    }
+
+    /// The report with `key`'s signature over every other field.
+    pub fn signed_by(mut self, key: &NodeKey) -> DecisionReport {
+        self.sig = key.sign(Domain::Report, &[&self.signed_bytes()]);
+        self
     }
 
     /// Everything but the signature, in wire encoding.
@@ -68,6 +75,7 @@ impl DecisionReport {
             self.reporter,
             self.decision,
             self.evidence,
+            self.faulty,
             self.counters,
         ))
     }

@@ -118,20 +118,24 @@ fn signed_frame() -> PeerMessage {
 }
 
 fn report() -> PeerMessage {
-    PeerMessage::Report(DecisionReport::signed(
-        &key(2),
-        INSTANCE,
-        NodeId(2),
-        Order::Attack,
-        true,
-        MessageCounters {
-            logical: 1,
-            frames: 2,
-            bytes: 3,
-            signatures_made: 4,
-            signatures_verified: 5,
-        },
-    ))
+    PeerMessage::Report(
+        DecisionReport {
+            evidence: true,
+            ..DecisionReport::new(
+                INSTANCE,
+                NodeId(2),
+                Order::Attack,
+                MessageCounters {
+                    logical: 1,
+                    frames: 2,
+                    bytes: 3,
+                    signatures_made: 4,
+                    signatures_verified: 5,
+                },
+            )
+        }
+        .signed_by(&key(2)),
+    )
 }
 
 fn every_peer_message() -> Vec<PeerMessage> {
@@ -698,9 +702,9 @@ fn a_peer_message_is_not_a_handshake_message() {
         .encode(&report(), &mut buf)
         .expect("encodes");
     let mut codec = MessageCodec::<Handshake, Handshake>::new(1 << 20);
-    // Tag 1 reads as Auth: 4 + 64 bytes of the 122-byte report, 54 left over.
+    // Tag 1 reads as Auth: 4 + 64 bytes of the 123-byte report, 55 left over.
     match codec.decode(&mut buf) {
-        Err(CodecError::Decode(DecodeError::TrailingBytes(54))) => {}
+        Err(CodecError::Decode(DecodeError::TrailingBytes(55))) => {}
         other => panic!("{other:?}"),
     }
 }

@@ -69,20 +69,22 @@ fn chain_0_1() -> SignedOrder {
 }
 
 fn report() -> DecisionReport {
-    DecisionReport::signed(
-        &key(2),
-        SM_INSTANCE,
-        NodeId(2),
-        Order::Attack,
-        false,
-        MessageCounters {
-            logical: 4,
-            frames: 5,
-            bytes: 1234,
-            signatures_made: 2,
-            signatures_verified: 3,
-        },
-    )
+    DecisionReport {
+        evidence: false,
+        ..DecisionReport::new(
+            SM_INSTANCE,
+            NodeId(2),
+            Order::Attack,
+            MessageCounters {
+                logical: 4,
+                frames: 5,
+                bytes: 1234,
+                signatures_made: 2,
+                signatures_verified: 3,
+            },
+        )
+    }
+    .signed_by(&key(2))
 }
 
 /// Commander 0 signs both orders for instance 0-5 with m = 1.
@@ -190,6 +192,7 @@ fn report_signed_bytes() -> Vec<u8> {
     msg.extend_from_slice(&r.reporter.0.to_le_bytes());
     msg.push(r.decision as u8);
     msg.push(u8::from(r.evidence));
+    msg.push(u8::from(r.faulty));
     for v in [
         c.logical,
         c.frames,
@@ -665,7 +668,7 @@ fn body_sizes_match_the_spec_formulas() {
         body(&round(SM_SPEC, 2, RoundBody::Signed(chains))),
         31 + (20 + 66) + (20 + 2 * 66)
     );
-    assert_eq!(body(&PeerMessage::Report(report())), 122);
+    assert_eq!(body(&PeerMessage::Report(report())), 123);
     assert_eq!(encode(&Handshake::Hello(dialer_hello())).len(), 48);
     let auth = handshake::sign(&key(0), Role::Dialer, &dialer_hello(), &listener_hello());
     assert_eq!(encode(&Handshake::Auth(auth)).len(), 68);

@@ -432,14 +432,12 @@ impl Driver {
         }
         info!(instance = %id, decision = %outcome.decision, ?role, "decided");
         if role == Role::Lieutenant {
-            let report = DecisionReport::signed(
-                &self.keys.key,
-                id,
-                self.me(),
-                outcome.decision,
-                outcome.evidence.is_some(),
-                counters,
-            );
+            let report = DecisionReport {
+                evidence: outcome.evidence.is_some(),
+                faulty: self.coalition.is_some(),
+                ..DecisionReport::new(id, self.me(), outcome.decision, counters)
+            }
+            .signed_by(&self.keys.key);
             let msg = PeerMessage::Report(report);
             let bytes = msg.wire_len() as u64;
             self.send_now(id.commander, msg, bytes);
@@ -675,19 +673,25 @@ impl Driver {
             }
             let report = e.reports.get(&j);
             if let Some(r) = report {
-                add(&r.counters, true);
-                if r.evidence {
+                add(&r.counters, !r.faulty);
+                if r.evidence && !r.faulty {
                     holders.push(j);
                 }
             }
+            let traitor = report.is_some_and(|r| r.faulty);
             generals.push(GeneralReport {
                 id: j,
                 role,
-                traitor: false,
-                decision: report.map(|r| r.decision),
+                traitor,
+                decision: report.filter(|r| !r.faulty).map(|r| r.decision),
                 reported: Some(report.is_some()),
             });
         }
+        let traitors: Vec<NodeId> = generals
+            .iter()
+            .filter(|g| g.traitor)
+            .map(|g| g.id)
+            .collect();
         let order = e
             .order
             .or(e.outcome.as_ref().map(|o| o.decision))
@@ -726,11 +730,7 @@ impl Driver {
             m: spec.m,
             commander: id.commander,
             order,
-            traitors: if faulty_me {
-                vec![self.me()]
-            } else {
-                Vec::new()
-            },
+            traitors,
             strategy: self
                 .fault_name
                 .iter()

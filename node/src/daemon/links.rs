@@ -197,27 +197,33 @@ pub async fn accept_loop(ctx: Arc<LinkContext>, listener: TcpListener) {
                 continue;
             }
         };
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let _ = stream.set_nodelay(true);
-            let mut framed = Framed::new(stream, MessageCodec::new(MAX_HANDSHAKE_FRAME));
-            match handshake_with_timeout(&ctx, &mut framed, Role::Listener, None).await {
-                Ok(peer) => {
-                    info!(%peer, %addr, "peer connected");
-                    run_link(ctx, peer, framed).await;
-                }
-                Err(e) => {
-                    warn!(%addr, reason = %e, "refused connection");
-                    let _ = ctx
-                        .events
-                        .send(LinkEvent::Refused {
-                            addr,
-                            reason: e.to_string(),
-                        })
-                        .await;
-                }
-            }
-        });
+        tokio::spawn(establish(ctx.clone(), stream, addr, Role::Listener, None));
+    }
+}
+
+/// Authenticates a fresh connection and, if the peer proves its key, carries
+/// the link until it fails. Returns whether the link came up.
+async fn establish(
+    ctx: Arc<LinkContext>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    role: Role,
+    expected: Option<NodeId>,
+) -> bool {
+    let _ = stream.set_nodelay(true);
+    let mut framed = Framed::new(stream, MessageCodec::new(MAX_HANDSHAKE_FRAME));
+    match handshake_with_timeout(&ctx, &mut framed, role, expected).await {
+        Ok(peer) => {
+            info!(%peer, %addr, ?role, "link up");
+            run_link(ctx, peer, framed).await;
+            true
+        }
+        Err(e) => {
+            warn!(%addr, ?role, reason = %e, "refused a connection");
+            let reason = e.to_string();
+            let _ = ctx.events.send(LinkEvent::Refused { addr, reason }).await;
+            false
+        }
     }
 }
 
@@ -230,24 +236,8 @@ pub async fn dial_loop(ctx: Arc<LinkContext>, peer: NodeId) {
     loop {
         match TcpStream::connect(addr).await {
             Ok(stream) => {
-                let _ = stream.set_nodelay(true);
-                let mut framed = Framed::new(stream, MessageCodec::new(MAX_HANDSHAKE_FRAME));
-                match handshake_with_timeout(&ctx, &mut framed, Role::Dialer, Some(peer)).await {
-                    Ok(_) => {
-                        info!(%peer, %addr, "connected to peer");
-                        backoff = BACKOFF_MIN;
-                        run_link(ctx.clone(), peer, framed).await;
-                    }
-                    Err(e) => {
-                        warn!(%peer, %addr, reason = %e, "handshake with peer failed");
-                        let _ = ctx
-                            .events
-                            .send(LinkEvent::Refused {
-                                addr,
-                                reason: e.to_string(),
-                            })
-                            .await;
-                    }
+                if establish(ctx.clone(), stream, addr, Role::Dialer, Some(peer)).await {
+                    backoff = BACKOFF_MIN;
                 }
             }
             Err(e) => debug!(%peer, %addr, error = %e, "dial failed"),
