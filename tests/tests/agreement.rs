@@ -42,6 +42,10 @@ fn four_generals_equivocating_signed_commander_is_proven_guilty() {
     let r = run(&c, 3, Protocol::Signed, 1, Order::Attack);
     // Loyal lieutenants 0, 1, 2 received both orders and default to RETREAT.
     assert!(r.loyal_decisions().all(|d| d == Order::Retreat), "{r:?}");
+    // Their reports carried the proof; the commander's own node checked it.
+    assert_eq!(r.evidence.len(), 1, "{r:?}");
+    assert!(r.evidence[0].verified, "{r:?}");
+    assert_eq!(r.evidence[0].holders, vec![NodeId(0), NodeId(1), NodeId(2)]);
     let id = r.instance.as_deref().unwrap().parse().unwrap();
     let commander_key = c.node(NodeId(3)).unwrap().public;
     for holder in [0u16, 1, 2] {

@@ -2,7 +2,9 @@
 //! decided. A traitor can lie only about itself, because each report is signed
 //! by its reporter.
 
-use generals_crypto::{Domain, InstanceId, NodeId, NodeKey, Order, PublicKey, Sig};
+use generals_crypto::{
+    Domain, EquivocationProof, InstanceId, NodeId, NodeKey, Order, PublicKey, Sig,
+};
 use serde::{Deserialize, Serialize};
 
 /// What one node sent in one instance. Summed over nodes, these are the
@@ -34,8 +36,9 @@ pub struct DecisionReport {
     pub instance: InstanceId,
     pub reporter: NodeId,
     pub decision: Order,
-    /// The reporter holds an equivocation proof for this instance.
-    pub evidence: bool,
+    /// The reporter's equivocation proof for this instance, if it holds one,
+    /// so whoever collects reports can check it with the commander's key.
+    pub evidence: Option<EquivocationProof>,
     /// The reporter runs a `[fault]` strategy. Self-declared, for tests and
     /// demonstrations: a real traitor could lie here, but only about itself.
     pub faulty: bool,
@@ -55,7 +58,7 @@ impl DecisionReport {
             instance,
             reporter,
             decision,
-            evidence: false,
+            evidence: None,
             faulty: false,
             counters,
             sig: Sig([0; 64]),
@@ -74,7 +77,7 @@ impl DecisionReport {
             self.instance,
             self.reporter,
             self.decision,
-            self.evidence,
+            &self.evidence,
             self.faulty,
             self.counters,
         ))

@@ -120,7 +120,7 @@ fn signed_frame() -> PeerMessage {
 fn report() -> PeerMessage {
     PeerMessage::Report(
         DecisionReport {
-            evidence: true,
+            evidence: None,
             ..DecisionReport::new(
                 INSTANCE,
                 NodeId(2),
@@ -312,12 +312,17 @@ fn order_and_protocol_bytes_outside_their_range_are_named() {
 
 #[test]
 fn a_bool_other_than_0_or_1_is_malformed() {
-    // Report: … decision (1) ‖ evidence (1) at offset 17.
+    // Report: … decision (1) ‖ evidence (Option tag, 1 when None) ‖ faulty (1) at offset 18.
     let mut body = encode(&report());
-    assert_eq!(body[17], 1);
-    body[17] = 2;
+    assert_eq!(body[18], 0);
+    body[18] = 2;
     let why = malformed(decode::<PeerMessage>(&body).unwrap_err());
     assert!(why.contains("InvalidBooleanValue(2)"), "{why}");
+    // The Option tag before it must be 0 or 1 as well.
+    let mut body = encode(&report());
+    body[17] = 7;
+    let why = malformed(decode::<PeerMessage>(&body).unwrap_err());
+    assert!(why.to_lowercase().contains("option"), "{why}");
 }
 
 /// Count (u32) ‖ a byte-string length of 2^40 ‖ 18 bytes: 30 bytes in all.

@@ -70,7 +70,7 @@ fn chain_0_1() -> SignedOrder {
 
 fn report() -> DecisionReport {
     DecisionReport {
-        evidence: false,
+        evidence: None,
         ..DecisionReport::new(
             SM_INSTANCE,
             NodeId(2),
@@ -191,7 +191,7 @@ fn report_signed_bytes() -> Vec<u8> {
     msg.extend_from_slice(&r.instance.seq.to_le_bytes());
     msg.extend_from_slice(&r.reporter.0.to_le_bytes());
     msg.push(r.decision as u8);
-    msg.push(u8::from(r.evidence));
+    msg.push(u8::from(r.evidence.is_some())); // Option tag: None
     msg.push(u8::from(r.faulty));
     for v in [
         c.logical,

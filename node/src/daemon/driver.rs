@@ -433,7 +433,7 @@ impl Driver {
         info!(instance = %id, decision = %outcome.decision, ?role, "decided");
         if role == Role::Lieutenant {
             let report = DecisionReport {
-                evidence: outcome.evidence.is_some(),
+                evidence: outcome.evidence.clone(),
                 faulty: self.coalition.is_some(),
                 ..DecisionReport::new(id, self.me(), outcome.decision, counters)
             }
@@ -674,7 +674,7 @@ impl Driver {
             let report = e.reports.get(&j);
             if let Some(r) = report {
                 add(&r.counters, !r.faulty);
-                if r.evidence && !r.faulty {
+                if r.evidence.is_some() && !r.faulty {
                     holders.push(j);
                 }
             }
@@ -709,7 +709,17 @@ impl Driver {
         let evidence = if holders.is_empty() {
             Vec::new()
         } else {
-            let proof = e.outcome.as_ref().and_then(|o| o.evidence.clone());
+            // Ours, or the first one a loyal lieutenant sent in its report.
+            let proof = e
+                .outcome
+                .as_ref()
+                .and_then(|o| o.evidence.clone())
+                .or_else(|| {
+                    e.reports
+                        .values()
+                        .filter(|r| !r.faulty)
+                        .find_map(|r| r.evidence.clone())
+                });
             let verified = proof.as_ref().is_some_and(|p| {
                 self.keys
                     .peers
