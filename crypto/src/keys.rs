@@ -391,6 +391,24 @@ mod tests {
         let pk = NodeKey::from_seed([1; 32]).public();
         assert_eq!(pk.to_string().parse::<PublicKey>().unwrap(), pk);
         assert_eq!("abc".parse::<PublicKey>(), Err(PublicKeyError::NotHex));
+        // Some 32-byte strings are not points on the curve at all.
+        let off_curve = (0u8..=255)
+            .map(|b| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = b;
+                bytes[31] = 0x7f;
+                bytes
+            })
+            .find(|bytes| PublicKey::from_bytes(bytes).is_err())
+            .expect("some y coordinate has no point");
+        assert_eq!(
+            PublicKey::from_bytes(&off_curve),
+            Err(PublicKeyError::NotOnCurve)
+        );
+        assert_eq!(
+            hex::encode(off_curve).parse::<PublicKey>(),
+            Err(PublicKeyError::NotOnCurve)
+        );
         assert!(PublicKeyError::NotHex
             .to_string()
             .contains("generals keygen"));

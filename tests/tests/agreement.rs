@@ -38,7 +38,7 @@ fn four_generals_loyal_and_with_one_traitor() {
 
 #[test]
 fn four_generals_equivocating_signed_commander_is_proven_guilty() {
-    let c = cluster(4, &[(3, FaultStrategy::Split, &[])]);
+    let mut c = cluster(4, &[(3, FaultStrategy::Split, &[])]);
     let r = run(&c, 3, Protocol::Signed, 1, Order::Attack);
     // Loyal lieutenants 0, 1, 2 received both orders and default to RETREAT.
     assert!(r.loyal_decisions().all(|d| d == Order::Retreat), "{r:?}");
@@ -62,6 +62,17 @@ fn four_generals_equivocating_signed_commander_is_proven_guilty() {
             }
             other => panic!("node {holder} has no proof: {other:?}"),
         }
+    }
+    // Proofs are durable: a restarted lieutenant still has it.
+    c.kill(NodeId(1));
+    c.start(NodeId(1)).unwrap();
+    c.wait_connected(common::WAIT).unwrap();
+    match c
+        .call(NodeId(1), ControlRequest::EvidenceShow { instance: id })
+        .unwrap()
+    {
+        ControlResponse::Evidence { proof, .. } => proof.verify(&commander_key).unwrap(),
+        other => panic!("the proof did not survive a restart: {other:?}"),
     }
 }
 

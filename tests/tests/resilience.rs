@@ -29,10 +29,12 @@ fn a_killed_node_keeps_its_decisions_and_rejoins() {
         .order(NodeId(0), Protocol::Oral, 1, Order::Attack)
         .unwrap();
     c.kill(NodeId(3));
-    let r = c.wait(NodeId(0), id, WAIT).unwrap();
     for j in [1u16, 2] {
-        let g = r.generals.iter().find(|g| g.id == NodeId(j)).unwrap();
-        assert_eq!(g.decision, Some(Order::Attack), "lieutenant {j}: {r:?}");
+        assert_eq!(
+            common::await_decision(&c, j, id),
+            Some(Order::Attack),
+            "lieutenant {j}"
+        );
     }
 
     // Restarted, it still holds the decision it made before, and serves again.
@@ -68,6 +70,22 @@ fn sigterm_drains_within_five_seconds_and_restart_keeps_the_sequence() {
     assert!(
         seq(&second) > seq(&first),
         "a restarted commander reused a sequence number"
+    );
+}
+
+#[test]
+fn the_control_socket_is_for_the_owner_only() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let c = cluster(4, &[]);
+    let cfg = c.config(NodeId(0)).unwrap();
+    let meta = std::fs::metadata(generals_node::control::socket_path(cfg.data_dir())).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let dir = std::fs::metadata(cfg.data_dir()).unwrap();
+    assert_eq!(
+        dir.permissions().mode() & 0o777,
+        0o700,
+        "the data directory must be private too"
     );
 }
 

@@ -96,3 +96,15 @@ pub fn decision_at(c: &LocalCluster, id: u16, instance: InstanceId) -> Option<Or
         other => panic!("unexpected {other:?}"),
     }
 }
+
+/// Polls node `id` until it has decided `instance` (or `WAIT` passes).
+pub fn await_decision(c: &LocalCluster, id: u16, instance: InstanceId) -> Option<Order> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let d = decision_at(c, id, instance);
+        if d.is_some() || std::time::Instant::now() > deadline {
+            return d;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
