@@ -7,7 +7,7 @@ use generals_crypto::InstanceId;
 use serde::{Deserialize, Serialize};
 
 /// Which algorithm an instance runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     /// OM(m): oral messages, recursive majority; needs n >= 3m+1.
     Oral = 0,
@@ -87,7 +87,7 @@ impl FromStr for Protocol {
 /// An instance as every participant must see it: its id, the algorithm, m,
 /// and the cluster size n. Carried in every round frame, so a lieutenant the
 /// commander ignored still learns of the instance from a relay.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstanceSpec {
     pub id: InstanceId,
     pub protocol: Protocol,

@@ -2,6 +2,7 @@
 //! decided. A traitor can lie only about itself, because each report is signed
 //! by its reporter.
 
+use crate::InstanceSpec;
 use generals_crypto::{
     Domain, EquivocationProof, InstanceId, NodeId, NodeKey, Order, PublicKey, Sig,
 };
@@ -33,7 +34,9 @@ impl MessageCounters {
 /// A lieutenant's decision for an instance, signed by the lieutenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DecisionReport {
-    pub instance: InstanceId,
+    /// The instance as the reporter ran it: id, protocol, m and n, so a
+    /// report about a forged spec is never mistaken for the real instance.
+    pub spec: InstanceSpec,
     pub reporter: NodeId,
     pub decision: Order,
     /// The reporter's equivocation proof for this instance, if it holds one,
@@ -49,13 +52,13 @@ pub struct DecisionReport {
 impl DecisionReport {
     /// An unsigned report; call [`DecisionReport::signed_by`] before sending.
     pub fn new(
-        instance: InstanceId,
+        spec: InstanceSpec,
         reporter: NodeId,
         decision: Order,
         counters: MessageCounters,
     ) -> DecisionReport {
         DecisionReport {
-            instance,
+            spec,
             reporter,
             decision,
             evidence: None,
@@ -74,13 +77,17 @@ impl DecisionReport {
     /// Everything but the signature, in wire encoding.
     fn signed_bytes(&self) -> Vec<u8> {
         crate::encode(&(
-            self.instance,
+            self.spec,
             self.reporter,
             self.decision,
             &self.evidence,
             self.faulty,
             self.counters,
         ))
+    }
+
+    pub fn instance(&self) -> InstanceId {
+        self.spec.id
     }
 
     pub fn verify(&self, reporter_key: &PublicKey) -> bool {

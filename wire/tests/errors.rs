@@ -122,7 +122,7 @@ fn report() -> PeerMessage {
         DecisionReport {
             evidence: None,
             ..DecisionReport::new(
-                INSTANCE,
+                spec(Protocol::Signed),
                 NodeId(2),
                 Order::Attack,
                 MessageCounters {
@@ -280,10 +280,11 @@ fn unknown_enum_tags_are_malformed() {
 
 #[test]
 fn order_and_protocol_bytes_outside_their_range_are_named() {
-    // Report: tag (4) ‖ commander (2) ‖ seq (8) ‖ reporter (2) ‖ decision (1).
+    // Report: tag (4) ‖ spec (commander 2, seq 8, protocol 1, m 1, n 2) ‖
+    // reporter (2) ‖ decision (1).
     let mut body = encode(&report());
-    assert_eq!(body[16], Order::Attack as u8);
-    body[16] = 2;
+    assert_eq!(body[20], Order::Attack as u8);
+    body[20] = 2;
     let why = malformed(decode::<PeerMessage>(&body).unwrap_err());
     assert!(why.contains("order byte") && why.contains("got 2"), "{why}");
 
@@ -312,15 +313,16 @@ fn order_and_protocol_bytes_outside_their_range_are_named() {
 
 #[test]
 fn a_bool_other_than_0_or_1_is_malformed() {
-    // Report: … decision (1) ‖ evidence (Option tag, 1 when None) ‖ faulty (1) at offset 18.
+    // Report: variant (4) ‖ spec (14) ‖ reporter (2) ‖ decision (1) ‖
+    // evidence (Option tag, 1 byte when None) ‖ faulty (1) at offset 22.
     let mut body = encode(&report());
-    assert_eq!(body[18], 0);
-    body[18] = 2;
+    assert_eq!(body[22], 0);
+    body[22] = 2;
     let why = malformed(decode::<PeerMessage>(&body).unwrap_err());
     assert!(why.contains("InvalidBooleanValue(2)"), "{why}");
     // The Option tag before it must be 0 or 1 as well.
     let mut body = encode(&report());
-    body[17] = 7;
+    body[21] = 7;
     let why = malformed(decode::<PeerMessage>(&body).unwrap_err());
     assert!(why.to_lowercase().contains("option"), "{why}");
 }
@@ -707,9 +709,9 @@ fn a_peer_message_is_not_a_handshake_message() {
         .encode(&report(), &mut buf)
         .expect("encodes");
     let mut codec = MessageCodec::<Handshake, Handshake>::new(1 << 20);
-    // Tag 1 reads as Auth: 4 + 64 bytes of the 123-byte report, 55 left over.
+    // Tag 1 reads as Auth: 4 + 64 bytes of the 127-byte report, 59 left over.
     match codec.decode(&mut buf) {
-        Err(CodecError::Decode(DecodeError::TrailingBytes(55))) => {}
+        Err(CodecError::Decode(DecodeError::TrailingBytes(59))) => {}
         other => panic!("{other:?}"),
     }
 }

@@ -72,7 +72,7 @@ fn report() -> DecisionReport {
     DecisionReport {
         evidence: None,
         ..DecisionReport::new(
-            SM_INSTANCE,
+            SM_SPEC,
             NodeId(2),
             Order::Attack,
             MessageCounters {
@@ -187,8 +187,11 @@ fn report_signed_bytes() -> Vec<u8> {
     let r = report();
     let c = r.counters;
     let mut msg = b"generals/v1/report\0".to_vec();
-    msg.extend_from_slice(&r.instance.commander.0.to_le_bytes());
-    msg.extend_from_slice(&r.instance.seq.to_le_bytes());
+    msg.extend_from_slice(&r.spec.id.commander.0.to_le_bytes());
+    msg.extend_from_slice(&r.spec.id.seq.to_le_bytes());
+    msg.push(r.spec.protocol as u8);
+    msg.push(r.spec.m);
+    msg.extend_from_slice(&r.spec.n.to_le_bytes());
     msg.extend_from_slice(&r.reporter.0.to_le_bytes());
     msg.push(r.decision as u8);
     msg.push(u8::from(r.evidence.is_some())); // Option tag: None
@@ -668,7 +671,7 @@ fn body_sizes_match_the_spec_formulas() {
         body(&round(SM_SPEC, 2, RoundBody::Signed(chains))),
         31 + (20 + 66) + (20 + 2 * 66)
     );
-    assert_eq!(body(&PeerMessage::Report(report())), 123);
+    assert_eq!(body(&PeerMessage::Report(report())), 127);
     assert_eq!(encode(&Handshake::Hello(dialer_hello())).len(), 48);
     let auth = handshake::sign(&key(0), Role::Dialer, &dialer_hello(), &listener_hello());
     assert_eq!(encode(&Handshake::Auth(auth)).len(), 68);

@@ -50,12 +50,14 @@ struct Entry {
     order: Option<Order>,
     counters: MessageCounters,
     outcome: Option<Outcome>,
+    /// What went into the decision log, kept for eviction into `past`.
+    record: Option<DecisionRecord>,
     reports: BTreeMap<NodeId, DecisionReport>,
 }
 
 #[derive(Debug)]
 struct Waiter {
-    instance: InstanceId,
+    key: InstanceSpec,
     deadline: Instant,
     reply: oneshot::Sender<ControlResponse>,
 }
@@ -68,10 +70,13 @@ pub struct Driver {
     sign: SignState,
     limits: Limits,
     peers: Vec<Peer>,
-    instances: BTreeMap<InstanceId, Entry>,
-    decided_queue: VecDeque<InstanceId>,
+    /// Keyed by the whole spec, not just the id: the spec travels unsigned,
+    /// so a traitor that forges one for a real id only creates a separate,
+    /// harmless instance, and never displaces the commander's.
+    instances: BTreeMap<InstanceSpec, Entry>,
+    decided_queue: VecDeque<InstanceSpec>,
     /// Decisions from before this run (the log), so old instances are not rejoined.
-    past: BTreeMap<InstanceId, DecisionRecord>,
+    past: BTreeMap<InstanceSpec, DecisionRecord>,
     waiters: Vec<Waiter>,
     coalition: Option<Coalition>,
     fault_name: Option<String>,
@@ -79,6 +84,16 @@ pub struct Driver {
     started: Instant,
     /// Delayed sends (the "delay" fault) come back through here.
     delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
+}
+
+/// The spec a logged decision was made under (n is the cluster's).
+fn record_key(r: &DecisionRecord, n: u16) -> InstanceSpec {
+    InstanceSpec {
+        id: r.instance,
+        protocol: r.protocol,
+        m: r.m,
+        n,
+    }
 }
 
 impl Driver {
@@ -94,6 +109,7 @@ impl Driver {
         delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
     ) -> Driver {
         let now = Instant::now();
+        let n = cfg.n() as u16;
         let peers = cfg
             .peers
             .iter()
@@ -130,7 +146,7 @@ impl Driver {
             peers,
             instances: BTreeMap::new(),
             decided_queue: VecDeque::new(),
-            past: past.into_iter().map(|r| (r.instance, r)).collect(),
+            past: past.into_iter().map(|r| (record_key(&r, n), r)).collect(),
             waiters: Vec::new(),
             coalition,
             fault_name,
@@ -159,25 +175,25 @@ impl Driver {
     }
 
     pub fn on_tick(&mut self, now: Instant) {
-        let due: Vec<InstanceId> = self
+        let due: Vec<InstanceSpec> = self
             .instances
             .iter()
             .filter(|(_, e)| e.inst.poll_timeout().is_some_and(|t| t <= now))
-            .map(|(id, _)| *id)
+            .map(|(key, _)| *key)
             .collect();
-        for id in due {
+        for key in due {
             let mut effects = Vec::new();
-            if let Some(e) = self.instances.get_mut(&id) {
+            if let Some(e) = self.instances.get_mut(&key) {
                 e.inst.handle_timeout(now, &mut effects);
             }
-            self.apply(id, effects);
+            self.apply(key, effects);
         }
         let (due, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
             .into_iter()
             .partition(|w| w.deadline <= now);
         self.waiters = keep;
         for w in due {
-            let resp = self.report_response(w.instance);
+            let resp = self.report_response(w.key);
             let _ = w.reply.send(resp);
         }
     }
@@ -241,12 +257,13 @@ impl Driver {
     }
 
     fn on_frame(&mut self, from: NodeId, frame: RoundFrame, now: Instant) {
-        let id = frame.spec.id;
-        if !self.instances.contains_key(&id) {
+        let key = frame.spec;
+        let id = key.id;
+        if !self.instances.contains_key(&key) {
             let reject = |c: &mut NodeCounters, kind: &str| {
                 *c.rejections.entry(kind.into()).or_default() += 1
             };
-            if self.past.contains_key(&id) {
+            if self.past.contains_key(&key) {
                 return reject(&mut self.counters, "already_decided");
             }
             if id.commander == self.me() {
@@ -266,12 +283,13 @@ impl Driver {
                     info!(instance = %id, protocol = %frame.spec.protocol, m = frame.spec.m, %from, "joined instance");
                     self.counters.instances_joined += 1;
                     self.instances.insert(
-                        id,
+                        key,
                         Entry {
                             inst,
                             order: None,
                             counters: MessageCounters::default(),
                             outcome: None,
+                            record: None,
                             reports: BTreeMap::new(),
                         },
                     );
@@ -283,14 +301,14 @@ impl Driver {
             }
         }
         let mut effects = Vec::new();
-        if let Some(e) = self.instances.get_mut(&id) {
+        if let Some(e) = self.instances.get_mut(&key) {
             e.inst.handle_frame(now, from, frame, &mut effects);
         }
-        self.apply(id, effects);
+        self.apply(key, effects);
     }
 
     fn on_report(&mut self, from: NodeId, report: DecisionReport) {
-        let Some(e) = self.instances.get_mut(&report.instance) else {
+        let Some(e) = self.instances.get_mut(&report.spec) else {
             return;
         };
         let valid = report.reporter == from
@@ -306,7 +324,7 @@ impl Driver {
                 .rejections
                 .entry("bad_report".into())
                 .or_default() += 1;
-            warn!(%from, instance = %report.instance, "ignored a report that is not signed by its sender");
+            warn!(%from, instance = %report.spec.id, "ignored a report that is not signed by its sender");
             return;
         }
         e.reports.insert(from, report);
@@ -314,10 +332,11 @@ impl Driver {
     }
 
     /// Carries out one instance's effects.
-    fn apply(&mut self, id: InstanceId, effects: Vec<Effect>) {
+    fn apply(&mut self, key: InstanceSpec, effects: Vec<Effect>) {
+        let id = key.id;
         for effect in effects {
             match effect {
-                Effect::Send { to, frame } => self.send_frame(id, to, frame),
+                Effect::Send { to, frame } => self.send_frame(key, to, frame),
                 Effect::Rejected {
                     from,
                     round,
@@ -330,12 +349,12 @@ impl Driver {
                         .or_default() += 1;
                     debug!(instance = %id, %from, round, %reason, "rejected");
                 }
-                Effect::Decided(outcome) => self.on_decided(id, outcome),
+                Effect::Decided(outcome) => self.on_decided(key, outcome),
             }
         }
     }
 
-    fn send_frame(&mut self, id: InstanceId, to: NodeId, frame: RoundFrame) {
+    fn send_frame(&mut self, key: InstanceSpec, to: NodeId, frame: RoundFrame) {
         let spec = frame.spec;
         let round = frame.round;
         let (body, delay) = match self.coalition.as_mut() {
@@ -350,7 +369,7 @@ impl Driver {
         };
         let frame = RoundFrame { spec, round, body };
         let bytes = frame.wire_len() as u64;
-        if let Some(e) = self.instances.get_mut(&id) {
+        if let Some(e) = self.instances.get_mut(&key) {
             e.counters.logical += frame.body.logical_messages();
             e.counters.frames += 1;
             e.counters.bytes += bytes;
@@ -387,8 +406,9 @@ impl Driver {
         }
     }
 
-    fn on_decided(&mut self, id: InstanceId, outcome: Outcome) {
-        let Some(e) = self.instances.get_mut(&id) else {
+    fn on_decided(&mut self, key: InstanceSpec, outcome: Outcome) {
+        let id = key.id;
+        let Some(e) = self.instances.get_mut(&key) else {
             return;
         };
         let spec = *e.inst.spec();
@@ -413,6 +433,7 @@ impl Driver {
         };
         let counters = e.counters;
         e.outcome = Some(outcome.clone());
+        e.record = Some(record.clone());
         // Durable before anyone hears of it.
         if let Err(err) = self.storage.append_decision(&record) {
             error!(instance = %id, error = %err, "could not persist a decision; not reporting it");
@@ -435,34 +456,26 @@ impl Driver {
             let report = DecisionReport {
                 evidence: outcome.evidence.clone(),
                 faulty: self.coalition.is_some(),
-                ..DecisionReport::new(id, self.me(), outcome.decision, counters)
+                ..DecisionReport::new(key, self.me(), outcome.decision, counters)
             }
             .signed_by(&self.keys.key);
             let msg = PeerMessage::Report(report);
             let bytes = msg.wire_len() as u64;
             self.send_now(id.commander, msg, bytes);
         }
-        self.decided_queue.push_back(id);
+        self.decided_queue.push_back(key);
         while self.decided_queue.len() > KEEP_DECIDED {
             if let Some(old) = self.decided_queue.pop_front() {
-                if let Some(e) = self.instances.remove(&old) {
-                    if let Some(o) = e.outcome {
-                        self.past.insert(
-                            old,
-                            DecisionRecord {
-                                decision: o.decision,
-                                ..record.clone()
-                            },
-                        );
-                    }
+                if let Some(r) = self.instances.remove(&old).and_then(|e| e.record) {
+                    self.past.insert(old, r);
                 }
             }
         }
         self.wake_waiters();
     }
 
-    fn is_complete(&self, id: InstanceId) -> bool {
-        self.instances.get(&id).is_some_and(|e| {
+    fn is_complete(&self, key: InstanceSpec) -> bool {
+        self.instances.get(&key).is_some_and(|e| {
             e.outcome.is_some()
                 && (e.inst.role() == CoreRole::Lieutenant || e.reports.len() + 1 >= self.keys.n())
         })
@@ -471,12 +484,22 @@ impl Driver {
     fn wake_waiters(&mut self) {
         let (done, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
             .into_iter()
-            .partition(|w| self.is_complete(w.instance));
+            .partition(|w| self.is_complete(w.key));
         self.waiters = keep;
         for w in done {
-            let resp = self.report_response(w.instance);
+            let resp = self.report_response(w.key);
             let _ = w.reply.send(resp);
         }
+    }
+
+    /// The instance an operator means by `id`: the one this node commanded,
+    /// else one it decided, else any (a forged spec may share a real id).
+    fn resolve(&self, id: InstanceId) -> Option<InstanceSpec> {
+        let live = self.instances.iter().filter(|(k, _)| k.id == id);
+        let rank = |e: &Entry| (e.inst.role() == CoreRole::Commander, e.outcome.is_some());
+        live.max_by_key(|(_, e)| rank(e))
+            .map(|(k, _)| *k)
+            .or_else(|| self.past.keys().find(|k| k.id == id).copied())
     }
 
     pub fn on_control(
@@ -496,16 +519,17 @@ impl Driver {
                 instance,
                 timeout_ms,
             } => {
-                if !self.instances.contains_key(&instance) && !self.past.contains_key(&instance) {
-                    ControlResponse::Error {
-                        message: format!("instance {instance} is unknown to this node"),
-                    }
-                } else if self.is_complete(instance) || !self.instances.contains_key(&instance) {
-                    self.report_response(instance)
+                let Some(key) = self.resolve(instance) else {
+                    let message = format!("instance {instance} is unknown to this node");
+                    let _ = reply.send(ControlResponse::Error { message });
+                    return;
+                };
+                if self.is_complete(key) || !self.instances.contains_key(&key) {
+                    self.report_response(key)
                 } else {
                     let deadline = now + Duration::from_millis(timeout_ms);
                     self.waiters.push(Waiter {
-                        instance,
+                        key,
                         deadline,
                         reply,
                     });
@@ -588,16 +612,17 @@ impl Driver {
                 info!(instance = %id, %protocol, m, order = %value, "issuing order");
                 self.counters.instances_started += 1;
                 self.instances.insert(
-                    id,
+                    spec,
                     Entry {
                         inst,
                         order: Some(value),
                         counters: MessageCounters::default(),
                         outcome: None,
+                        record: None,
                         reports: BTreeMap::new(),
                     },
                 );
-                self.apply(id, effects);
+                self.apply(spec, effects);
                 ControlResponse::Ordered { instance: id }
             }
             Err(e) => ControlResponse::Error {
@@ -608,11 +633,12 @@ impl Driver {
 
     /// The instance as this node sees it: its own outcome plus, at the
     /// commander, every signed report that came back.
-    fn report_response(&self, id: InstanceId) -> ControlResponse {
-        if let Some(e) = self.instances.get(&id) {
-            return ControlResponse::Report(Box::new(self.instance_report(id, e)));
+    fn report_response(&self, key: InstanceSpec) -> ControlResponse {
+        let id = key.id;
+        if let Some(e) = self.instances.get(&key) {
+            return ControlResponse::Report(Box::new(self.instance_report(key, e)));
         }
-        match self.past.get(&id) {
+        match self.past.get(&key) {
             Some(r) => ControlResponse::Error {
                 message: format!(
                     "instance {id} was decided before this node restarted ({}); its details are in decisions.log",
@@ -623,7 +649,8 @@ impl Driver {
         }
     }
 
-    fn instance_report(&self, id: InstanceId, e: &Entry) -> InstanceReport {
+    fn instance_report(&self, key: InstanceSpec, e: &Entry) -> InstanceReport {
+        let id = key.id;
         let spec = e.inst.spec();
         let n = usize::from(spec.n);
         let faulty_me = self.coalition.is_some();
@@ -754,7 +781,7 @@ impl Driver {
             evidence,
             rejections: BTreeMap::new(),
             instance: Some(id.to_string()),
-            complete: Some(self.is_complete(id)),
+            complete: Some(self.is_complete(key)),
             virtual_ms: None,
             seed: None,
         }
@@ -774,9 +801,9 @@ impl Driver {
         let instances = self
             .instances
             .iter()
-            .filter(|(id, _)| only.is_none_or(|o| o == **id))
-            .map(|(id, e)| InstanceStatus {
-                instance: *id,
+            .filter(|(key, _)| only.is_none_or(|o| o == key.id))
+            .map(|(key, e)| InstanceStatus {
+                instance: key.id,
                 protocol: e.inst.spec().protocol,
                 m: e.inst.spec().m,
                 role: match e.inst.role() {
@@ -820,5 +847,148 @@ impl Driver {
 
     pub fn data_dir(&self) -> PathBuf {
         self.storage.dir().to_path_buf()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use generals_config::{generate_testnet, TestnetOptions};
+    use generals_crypto::{NodeKey, SignedOrder};
+    use generals_wire::{OralBits, RoundBody};
+
+    struct Rig {
+        driver: Driver,
+        keys: Vec<NodeKey>,
+        _dir: tempfile::TempDir,
+        _links: Vec<mpsc::Receiver<PeerMessage>>,
+    }
+
+    /// Node 1 of a 4-node testnet, with live (in-memory) links to 0, 2, 3.
+    fn node1() -> Rig {
+        let dir = tempfile::tempdir().unwrap();
+        let nodes = generate_testnet(&TestnetOptions::new(4, dir.path().join("tn"))).unwrap();
+        let keys: Vec<NodeKey> = nodes
+            .iter()
+            .map(|n| NodeKey::load(&n.key_path).unwrap())
+            .collect();
+        let cfg = Arc::new(NodeConfig::load_with_env(&nodes[1].config_path, Vec::new()).unwrap());
+        let me = NodeId(1);
+        let key = NodeKey::load(&nodes[1].key_path).unwrap();
+        let (storage, sign, past) =
+            Storage::open(cfg.data_dir(), me, &key.public(), false).unwrap();
+        let ring = Arc::new(Keyring {
+            me,
+            key: Arc::new(key),
+            peers: cfg.public_keys(),
+        });
+        let (delayed_tx, _) = mpsc::channel(8);
+        let mut driver = Driver::new(cfg, ring, storage, sign, past, None, None, delayed_tx);
+        let mut links = Vec::new();
+        for (link, peer) in [0u16, 2, 3].into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel(64);
+            driver.on_link(
+                LinkEvent::Up {
+                    peer: NodeId(peer),
+                    link: link as u64,
+                    tx,
+                },
+                Instant::now(),
+            );
+            links.push(rx);
+        }
+        Rig {
+            driver,
+            keys,
+            _dir: dir,
+            _links: links,
+        }
+    }
+
+    fn frame(rig: &mut Rig, from: u16, frame: RoundFrame) {
+        let msg = PeerMessage::Round(frame);
+        let bytes = msg.wire_len();
+        rig.driver.on_link(
+            LinkEvent::Message {
+                peer: NodeId(from),
+                link: 0,
+                msg,
+                bytes,
+            },
+            Instant::now(),
+        );
+    }
+
+    #[test]
+    fn a_forged_spec_cannot_displace_the_commanders_instance() {
+        let mut rig = node1();
+        let id = InstanceId {
+            commander: NodeId(0),
+            seq: 1,
+        };
+        let real = InstanceSpec {
+            id,
+            protocol: Protocol::Signed,
+            m: 1,
+            n: 4,
+        };
+        let forged = InstanceSpec {
+            protocol: Protocol::Oral,
+            ..real
+        };
+
+        // Traitor 2 races the commander with a round-2 frame under a forged spec.
+        let mut bits = OralBits::zeros(1);
+        bits.set(0, false);
+        frame(
+            &mut rig,
+            2,
+            RoundFrame {
+                spec: forged,
+                round: 2,
+                body: RoundBody::Oral(bits),
+            },
+        );
+
+        // Then the real instance: the commander's chain, and relays by 2 and 3.
+        let chain = SignedOrder::new(&rig.keys[0], id, 1, Order::Attack);
+        frame(
+            &mut rig,
+            0,
+            RoundFrame {
+                spec: real,
+                round: 1,
+                body: RoundBody::Signed(vec![chain.clone()]),
+            },
+        );
+        for relayer in [2u16, 3] {
+            let relay = chain.extended(&rig.keys[usize::from(relayer)], NodeId(relayer));
+            frame(
+                &mut rig,
+                relayer,
+                RoundFrame {
+                    spec: real,
+                    round: 2,
+                    body: RoundBody::Signed(vec![relay]),
+                },
+            );
+        }
+
+        let decided = rig
+            .driver
+            .instances
+            .get(&real)
+            .and_then(|e| e.outcome.as_ref())
+            .map(|o| o.decision);
+        assert_eq!(
+            decided,
+            Some(Order::Attack),
+            "the real instance must obey the loyal commander"
+        );
+        assert!(!rig.driver.counters.rejections.contains_key("spec_mismatch"));
+        // The forged one is a separate instance that never heard from the commander.
+        assert!(rig.driver.instances.contains_key(&forged));
+        // The operator's `wait 0-1` resolves to the instance that decided.
+        assert_eq!(rig.driver.resolve(id), Some(real));
     }
 }
