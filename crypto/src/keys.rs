@@ -106,7 +106,15 @@ impl NodeKey {
             path: path.to_owned(),
             source,
         };
-        let meta = fs::metadata(path).map_err(io)?;
+        let meta = fs::metadata(path).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                KeyFileError::Missing {
+                    path: path.to_owned(),
+                }
+            } else {
+                io(e)
+            }
+        })?;
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(KeyFileError::Permissions {
@@ -145,6 +153,8 @@ impl NodeKey {
 pub enum KeyFileError {
     #[error("key file {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("key file {path} does not exist; create one with `generals keygen --out {path}` (and put its public key in every peer's config), or fix key_file")]
+    Missing { path: PathBuf },
     #[error("key file {path} already exists; refusing to overwrite a key (move it away first)")]
     Exists { path: PathBuf },
     #[error(
@@ -374,7 +384,20 @@ mod tests {
             );
         }
         let missing = NodeKey::load(&d.path().join("absent")).unwrap_err();
-        assert!(matches!(missing, KeyFileError::Io { .. }), "{missing}");
+        assert!(matches!(missing, KeyFileError::Missing { .. }), "{missing}");
+        assert!(
+            missing.to_string().contains("generals keygen --out"),
+            "{missing}"
+        );
+        // A directory where the file should be is an I/O error, with its cause.
+        let err = NodeKey::load(d.path()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                KeyFileError::Io { .. } | KeyFileError::Permissions { .. }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -9,8 +9,15 @@ fn main() -> ExitCode {
     match generals_node::cli::run(args) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
+            let top = err.to_string();
+            eprintln!("error: {top}");
+            // Skip causes the message already quotes (thiserror errors often do).
+            for cause in err
+                .chain()
+                .skip(1)
+                .map(|c| c.to_string())
+                .filter(|c| !top.contains(c.as_str()))
+            {
                 eprintln!("  caused by: {cause}");
             }
             ExitCode::from(1)

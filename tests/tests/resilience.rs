@@ -90,6 +90,26 @@ fn the_control_socket_is_for_the_owner_only() {
 }
 
 #[test]
+fn sigterm_mid_instance_finishes_the_instance_before_exiting() {
+    let mut c = cluster(4, &[]);
+    // With node 3 dead, round 2 waits out its deadline: the instance is
+    // still running at node 1 when node 1 is told to stop.
+    c.kill(NodeId(3));
+    let id = c
+        .order(NodeId(0), Protocol::Signed, 1, Order::Attack)
+        .unwrap();
+    let took = c.stop(NodeId(1), Duration::from_secs(5));
+    assert!(took.is_some(), "node 1 did not exit within 5 s of SIGTERM");
+    c.start(NodeId(1)).unwrap();
+    c.wait_connected(WAIT).unwrap();
+    assert_eq!(
+        decision_at(&c, 1, id),
+        Some(Order::Attack),
+        "node 1 left without finishing the instance it was in"
+    );
+}
+
+#[test]
 fn missing_signing_state_refuses_to_start_and_names_the_flag() {
     let mut c = cluster(4, &[]);
     run(&c, 2, Protocol::Signed, 1, Order::Attack);

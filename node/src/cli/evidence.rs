@@ -45,7 +45,7 @@ pub struct ListArgs {
     /// The node's config file.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Print {\"proofs\":[{\"instance\",\"commander\",\"file\"}...]}.
+    /// Print {"proofs":[{"instance","commander","file"}...]}.
     #[arg(long)]
     pub json: bool,
 }
@@ -61,7 +61,7 @@ pub struct ShowArgs {
     /// The node's config file.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Print {\"instance\",\"commander\",\"file\",\"verified\",\"proof\"}.
+    /// Print {"instance","commander","file","verified","proof"}.
     #[arg(long)]
     pub json: bool,
 }
@@ -83,7 +83,7 @@ pub struct VerifyArgs {
     /// first line of FILE.
     #[arg(long, value_name = "KEY")]
     pub pubkey: String,
-    /// Print {\"valid\",\"instance\",\"commander\",\"error\"}.
+    /// Print {"valid","instance","commander","error"}.
     #[arg(long)]
     pub json: bool,
 }

@@ -21,7 +21,7 @@ pub struct KeygenArgs {
     /// Where to write the secret key (must not exist yet).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// Print {\"file\":...,\"pubkey\":...} instead of text.
+    /// Print {"file":...,"pubkey":...} instead of text.
     #[arg(long)]
     pub json: bool,
 }

@@ -84,6 +84,8 @@ pub struct Driver {
     started: Instant,
     /// Delayed sends (the "delay" fault) come back through here.
     delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
+    /// Stopping: no new orders or instances.
+    draining: bool,
 }
 
 /// The spec a logged decision was made under (n is the cluster's).
@@ -157,7 +159,21 @@ impl Driver {
             storage,
             sign,
             delayed_tx,
+            draining: false,
         }
+    }
+
+    /// Instances this node has not decided yet.
+    pub fn active_instances(&self) -> usize {
+        self.instances
+            .values()
+            .filter(|e| e.outcome.is_none())
+            .count()
+    }
+
+    /// Stop taking new work; in-flight instances go on.
+    pub fn start_draining(&mut self) {
+        self.draining = true;
     }
 
     fn me(&self) -> NodeId {
@@ -268,6 +284,9 @@ impl Driver {
             }
             if id.commander == self.me() {
                 return reject(&mut self.counters, "unknown_own_instance");
+            }
+            if self.draining {
+                return reject(&mut self.counters, "shutting_down");
             }
             let active = self
                 .instances
@@ -389,6 +408,18 @@ impl Driver {
     /// Queues a message on `to`'s link; a full queue or a missing link drops
     /// it (the receiver treats the frame as missing: RETREAT by default).
     pub fn send_now(&mut self, to: NodeId, msg: PeerMessage, bytes: u64) {
+        // Sent anyway, the codec would refuse it and close the whole link.
+        if bytes.saturating_sub(generals_wire::LENGTH_PREFIX as u64)
+            > self.cfg.max_frame_bytes as u64
+        {
+            *self
+                .counters
+                .link_errors
+                .entry("frame_too_large".into())
+                .or_default() += 1;
+            warn!(%to, bytes, max = self.cfg.max_frame_bytes, "frame larger than max_frame_bytes not sent; raise max_frame_bytes on every node");
+            return;
+        }
         let Some(p) = self.peers.get_mut(to.index()) else {
             return;
         };
@@ -573,6 +604,13 @@ impl Driver {
         force: bool,
         now: Instant,
     ) -> ControlResponse {
+        if self.draining {
+            return ControlResponse::Error {
+                message:
+                    "this node is shutting down; give the order elsewhere or after it restarts"
+                        .into(),
+            };
+        }
         let n = self.keys.n();
         if protocol == Protocol::Oral && n < 3 * usize::from(m) + 1 && !force {
             return ControlResponse::Error {

@@ -100,9 +100,13 @@ pub enum HandshakeError {
     Timeout(Duration),
     #[error("connection closed during the handshake")]
     Closed,
+    #[error("not a generals peer: its first frame claims {0} bytes")]
+    Oversized(usize),
     #[error("not a generals peer: {0}")]
-    Codec(#[from] CodecError),
-    #[error("not a generals peer (bad magic) or protocol version {0} (this node speaks {v})", v = handshake::VERSION)]
+    Codec(CodecError),
+    #[error("not a generals peer (its Hello lacks the GENERALS magic)")]
+    BadMagic,
+    #[error("peer speaks wire version {0}; this node speaks {v} (upgrade one of them)", v = handshake::VERSION)]
     Version(u16),
     #[error("expected a {0} message")]
     Unexpected(&'static str),
@@ -114,6 +118,16 @@ pub enum HandshakeError {
     WrongPeer { expected: NodeId, got: NodeId },
     #[error("claims id {0} but cannot prove the key the config lists for it")]
     BadProof(NodeId),
+}
+
+impl From<CodecError> for HandshakeError {
+    fn from(e: CodecError) -> HandshakeError {
+        match e {
+            // The limit here is the handshake's own, not max_frame_bytes.
+            CodecError::TooLarge { len, .. } => HandshakeError::Oversized(len),
+            other => HandshakeError::Codec(other),
+        }
+    }
 }
 
 type HandshakeFramed = Framed<TcpStream, MessageCodec<Handshake, Handshake>>;
@@ -140,7 +154,10 @@ async fn authenticate(
     let Handshake::Hello(theirs) = next_handshake(framed).await? else {
         return Err(HandshakeError::Unexpected("Hello"));
     };
-    if theirs.magic != handshake::MAGIC || theirs.version != handshake::VERSION {
+    if theirs.magic != handshake::MAGIC {
+        return Err(HandshakeError::BadMagic);
+    }
+    if theirs.version != handshake::VERSION {
         return Err(HandshakeError::Version(theirs.version));
     }
     let peer = theirs.id;
@@ -233,14 +250,24 @@ pub async fn dial_loop(ctx: Arc<LinkContext>, peer: NodeId) {
         return;
     };
     let mut backoff = BACKOFF_MIN;
+    let mut failures = 0u64;
     loop {
         match TcpStream::connect(addr).await {
             Ok(stream) => {
                 if establish(ctx.clone(), stream, addr, Role::Dialer, Some(peer)).await {
                     backoff = BACKOFF_MIN;
+                    failures = 0;
                 }
             }
-            Err(e) => debug!(%peer, %addr, error = %e, "dial failed"),
+            // Say so once per outage; the retries go to debug.
+            Err(e) if failures == 0 => {
+                failures += 1;
+                warn!(%peer, %addr, error = %e, "cannot reach peer; redialling with backoff");
+            }
+            Err(e) => {
+                failures += 1;
+                debug!(%peer, %addr, error = %e, failures, "dial failed");
+            }
         }
         // Full jitter in [backoff/2, backoff], so restarted clusters do not redial in lockstep.
         let jitter = OsRng.next_u64() % (backoff.as_millis() as u64 / 2 + 1);

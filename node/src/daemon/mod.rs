@@ -27,6 +27,10 @@ use crate::protocol::Keyring;
 use driver::Driver;
 use links::LinkContext;
 
+/// How long a stopping node keeps finishing in-flight instances. systemd
+/// and the issue both give a node 5 s; keep a margin for the exit itself.
+const DRAIN_LIMIT: Duration = Duration::from_secs(4);
+
 /// How `generals node` was started.
 #[derive(Clone, Debug)]
 pub struct DaemonOptions {
@@ -144,18 +148,47 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     info!(id = %me, listen = %cfg.listen, n = cfg.n(), data_dir = %cfg.data_dir().display(), "node started");
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // On SIGTERM/SIGINT: refuse new orders, let in-flight instances finish
+    // (their decisions are fsynced as they come), and exit by DRAIN_LIMIT.
+    let mut draining: Option<Instant> = None;
     loop {
-        let deadline = driver.next_deadline().map(tokio::time::Instant::from_std);
-        tokio::select! {
-            Some(ev) = link_rx.recv() => driver.on_link(ev, Instant::now()),
-            Some((req, reply)) = control_rx.recv() => driver.on_control(req, reply, Instant::now()),
+        if let Some(since) = draining {
+            let active = driver.active_instances();
+            if active == 0 || since.elapsed() >= DRAIN_LIMIT {
+                if active > 0 {
+                    warn!(
+                        active,
+                        "drain limit reached; abandoning unfinished instances"
+                    );
+                }
+                break;
+            }
+        }
+        let drain_end = draining.map(|t| t + DRAIN_LIMIT);
+        let deadline = match (driver.next_deadline(), drain_end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(tokio::time::Instant::from_std);
+        let signal = tokio::select! {
+            Some(ev) = link_rx.recv() => { driver.on_link(ev, Instant::now()); false }
+            Some((req, reply)) = control_rx.recv() => { driver.on_control(req, reply, Instant::now()); false }
             Some((to, msg)) = delayed_rx.recv() => {
                 let bytes = msg.wire_len() as u64;
                 driver.send_now(to, msg, bytes);
+                false
             }
-            _ = sleep_until(deadline) => driver.on_tick(Instant::now()),
-            _ = tokio::signal::ctrl_c() => break,
-            _ = sigterm.recv() => break,
+            _ = sleep_until(deadline) => { driver.on_tick(Instant::now()); false }
+            _ = tokio::signal::ctrl_c() => true,
+            _ = sigterm.recv() => true,
+        };
+        if signal && draining.is_none() {
+            info!(
+                active = driver.active_instances(),
+                "signal received; draining"
+            );
+            driver.start_draining();
+            draining = Some(Instant::now());
         }
     }
     info!("shutting down");

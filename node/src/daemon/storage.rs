@@ -478,6 +478,8 @@ fn other_entries(dir: &Path) -> Result<Vec<String>, StorageError> {
         SIGN_STATE_FILE,
         SIGN_STATE_TMP,
         crate::control::SOCKET_NAME,
+        // A data dir at the root of its own file system.
+        "lost+found",
     ];
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(io_err(dir))? {
