@@ -446,3 +446,304 @@ impl Instance {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every typed rejection the driver can produce, each provoked on purpose.
+
+    use super::*;
+    use generals_crypto::{ChainError, InstanceId, NodeKey, Sig, SignedOrder};
+
+    const N: u16 = 5;
+    const ID: InstanceId = InstanceId {
+        commander: NodeId(0),
+        seq: 1,
+    };
+
+    fn keys(me: u16) -> (Arc<Keyring>, Vec<Arc<NodeKey>>) {
+        let all: Vec<Arc<NodeKey>> = (0..N)
+            .map(|i| Arc::new(NodeKey::from_seed([i as u8 + 1; 32])))
+            .collect();
+        let peers = all.iter().map(|k| k.public()).collect();
+        (
+            Arc::new(Keyring {
+                me: NodeId(me),
+                key: all[usize::from(me)].clone(),
+                peers,
+            }),
+            all,
+        )
+    }
+
+    fn spec(protocol: Protocol) -> InstanceSpec {
+        InstanceSpec {
+            id: ID,
+            protocol,
+            m: 2,
+            n: N,
+        }
+    }
+
+    fn lieutenant(protocol: Protocol) -> (Instance, Vec<Arc<NodeKey>>, Instant) {
+        let (ring, all) = keys(1);
+        let now = Instant::now();
+        let limits = Limits {
+            round_timeout: Duration::from_secs(1),
+            max_future_frames: 2,
+        };
+        (
+            Instance::lieutenant(spec(protocol), ring, now, limits).unwrap(),
+            all,
+            now,
+        )
+    }
+
+    /// Feeds one frame and returns the kinds of everything rejected.
+    fn reject(inst: &mut Instance, now: Instant, from: u16, frame: RoundFrame) -> Vec<Rejection> {
+        let mut out = Vec::new();
+        inst.handle_frame(now, NodeId(from), frame, &mut out);
+        out.into_iter()
+            .filter_map(|e| match e {
+                Effect::Rejected { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn signed(round: u8, chains: Vec<SignedOrder>) -> RoundFrame {
+        RoundFrame {
+            spec: spec(Protocol::Signed),
+            round,
+            body: RoundBody::Signed(chains),
+        }
+    }
+
+    #[test]
+    fn round_level_rejections() {
+        let (mut l, all, now) = lieutenant(Protocol::Signed);
+        let root = SignedOrder::new(&all[0], ID, 2, Order::Attack);
+        let other = InstanceSpec {
+            m: 1,
+            ..spec(Protocol::Signed)
+        };
+        assert_eq!(
+            reject(
+                &mut l,
+                now,
+                0,
+                RoundFrame {
+                    spec: other,
+                    round: 1,
+                    body: RoundBody::Empty
+                }
+            ),
+            vec![Rejection::SpecMismatch]
+        );
+        assert_eq!(
+            reject(&mut l, now, 0, signed(4, vec![])),
+            vec![Rejection::RoundOutOfRange { round: 4, last: 3 }]
+        );
+        assert_eq!(
+            reject(&mut l, now, 2, signed(1, vec![])),
+            vec![Rejection::UnexpectedSender {
+                from: NodeId(2),
+                round: 1
+            }]
+        );
+        // Future rounds are buffered, up to the limit, once per sender.
+        assert!(reject(&mut l, now, 2, signed(2, vec![])).is_empty());
+        assert_eq!(
+            reject(&mut l, now, 2, signed(2, vec![])),
+            vec![Rejection::Duplicate {
+                from: NodeId(2),
+                round: 2
+            }]
+        );
+        assert!(reject(&mut l, now, 3, signed(2, vec![])).is_empty());
+        assert_eq!(
+            reject(&mut l, now, 4, signed(2, vec![])),
+            vec![Rejection::FutureBufferFull { limit: 2 }]
+        );
+        // Round 1 closes on the commander's frame; a second one is then past.
+        assert!(reject(&mut l, now, 0, signed(1, vec![root.clone()])).is_empty());
+        assert_eq!(l.round(), 2);
+        assert_eq!(
+            reject(&mut l, now, 0, signed(1, vec![root])),
+            vec![Rejection::PastRound {
+                round: 1,
+                current: 2
+            }]
+        );
+        // The commander sends nothing after round 1.
+        assert_eq!(
+            reject(&mut l, now, 0, signed(2, vec![])),
+            vec![Rejection::UnexpectedSender {
+                from: NodeId(0),
+                round: 2
+            }]
+        );
+        let oral = RoundFrame {
+            spec: spec(Protocol::Signed),
+            round: 2,
+            body: RoundBody::Oral(OralBits::zeros(3)),
+        };
+        assert_eq!(reject(&mut l, now, 4, oral), vec![Rejection::WrongBodyKind]);
+    }
+
+    #[test]
+    fn chain_rejections_in_round_two() {
+        let (mut l, all, now) = lieutenant(Protocol::Signed);
+        let root = SignedOrder::new(&all[0], ID, 2, Order::Attack);
+        assert!(reject(&mut l, now, 0, signed(1, vec![root.clone()])).is_empty());
+        let by = |c: &SignedOrder, who: u16| c.extended(&all[usize::from(who)], NodeId(who));
+
+        let other_instance =
+            SignedOrder::new(&all[0], InstanceId { seq: 9, ..ID }, 2, Order::Attack);
+        let other_m = SignedOrder::new(&all[0], ID, 1, Order::Attack);
+        let mut bad_sig = by(&root, 2);
+        bad_sig.links[1].sig = Sig([7; 64]);
+        let mut foreign = SignedOrder {
+            links: vec![],
+            ..root.clone()
+        };
+        foreign.push_signature(&all[3], NodeId(3));
+        let cases: Vec<(u16, SignedOrder, Rejection)> = vec![
+            (
+                2,
+                by(&other_instance, 2),
+                Rejection::WrongInstance {
+                    got: other_instance.instance,
+                },
+            ),
+            (2, by(&other_m, 2), Rejection::WrongM { got: 1, want: 2 }),
+            (
+                2,
+                root.clone(),
+                Rejection::WrongRound {
+                    signatures: 1,
+                    round: 2,
+                },
+            ),
+            (
+                2,
+                by(&root, 3),
+                Rejection::LastSignerNotLink {
+                    last: Some(NodeId(3)),
+                    link: NodeId(2),
+                },
+            ),
+            (
+                2,
+                by(&by(&root, 1), 2),
+                Rejection::WrongRound {
+                    signatures: 3,
+                    round: 2,
+                },
+            ),
+            (
+                2,
+                bad_sig,
+                Rejection::Chain(ChainError::BadSignature {
+                    position: 1,
+                    signer: NodeId(2),
+                }),
+            ),
+            (
+                3,
+                by(&foreign, 3),
+                Rejection::Chain(ChainError::FirstSignerNotCommander {
+                    commander: NodeId(0),
+                    found: NodeId(3),
+                }),
+            ),
+        ];
+        for (i, (from, chain, want)) in cases.into_iter().enumerate() {
+            let mut fresh = lieutenant(Protocol::Signed).0;
+            assert!(reject(&mut fresh, now, 0, signed(1, vec![root.clone()])).is_empty());
+            assert_eq!(
+                reject(&mut fresh, now, from, signed(2, vec![chain])),
+                vec![want],
+                "case {i}"
+            );
+        }
+        // A chain that already carries the receiver's own signature.
+        let three = by(&by(&root, 1), 2);
+        let mut round3 = lieutenant(Protocol::Signed).0;
+        assert!(reject(&mut round3, now, 0, signed(1, vec![root.clone()])).is_empty());
+        for j in [2u16, 3, 4] {
+            assert!(reject(&mut round3, now, j, signed(2, vec![])).is_empty());
+        }
+        assert_eq!(round3.round(), 3);
+        assert_eq!(
+            reject(&mut round3, now, 2, signed(3, vec![three])),
+            vec![Rejection::ContainsReceiver]
+        );
+        // More than two chains in one frame: the extras are not even read.
+        let many = vec![by(&root, 2), by(&root, 2), by(&root, 2)];
+        assert_eq!(
+            reject(&mut l, now, 2, signed(2, many)),
+            vec![Rejection::TooManyChains {
+                got: 3,
+                max: super::super::signed::MAX_CHAINS_PER_FRAME
+            }]
+        );
+    }
+
+    #[test]
+    fn every_rejection_has_a_distinct_stable_kind() {
+        let samples = [
+            Rejection::PastRound {
+                round: 1,
+                current: 2,
+            },
+            Rejection::RoundOutOfRange { round: 9, last: 3 },
+            Rejection::FutureBufferFull { limit: 1 },
+            Rejection::UnexpectedSender {
+                from: NodeId(1),
+                round: 1,
+            },
+            Rejection::Duplicate {
+                from: NodeId(1),
+                round: 1,
+            },
+            Rejection::SpecMismatch,
+            Rejection::WrongBodyKind,
+            Rejection::OralShape(generals_wire::OralBitsError::Padding),
+            Rejection::OralCount {
+                expected: 1,
+                got: 2,
+            },
+            Rejection::TooManyChains { got: 3, max: 2 },
+            Rejection::WrongInstance { got: ID },
+            Rejection::WrongM { got: 1, want: 2 },
+            Rejection::WrongRound {
+                signatures: 1,
+                round: 2,
+            },
+            Rejection::LastSignerNotLink {
+                last: None,
+                link: NodeId(1),
+            },
+            Rejection::ContainsReceiver,
+            Rejection::Chain(ChainError::BadSignature {
+                position: 0,
+                signer: NodeId(0),
+            }),
+            Rejection::Chain(ChainError::UnknownSigner { signer: NodeId(9) }),
+            Rejection::Chain(ChainError::DuplicateSigner { signer: NodeId(1) }),
+            Rejection::Chain(ChainError::FirstSignerNotCommander {
+                commander: NodeId(0),
+                found: NodeId(1),
+            }),
+        ];
+        let kinds: std::collections::BTreeSet<&str> = samples.iter().map(Rejection::kind).collect();
+        assert_eq!(
+            kinds.len(),
+            samples.len(),
+            "two rejections share a metrics label"
+        );
+        assert!(kinds
+            .iter()
+            .all(|k| k.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+    }
+}
