@@ -12,8 +12,10 @@ use generals_wire::OralBits;
 use super::paths::{bit, falling, for_each_path, MAX_ORAL_NODES};
 use super::{Rejection, SpecError};
 
-/// No node allocates more than this for one instance's tree.
-pub const MAX_TREE_BYTES: u64 = 1 << 32;
+/// No node allocates more than this for one instance's tree. OM(7) at
+/// n = 22, the largest run on the roadmap, needs about 53 MB per node; the
+/// cap keeps a forged spec from making a lieutenant commit gigabytes.
+pub const MAX_TREE_BYTES: u64 = 1 << 30;
 
 /// One level of the tree: equal-sized, byte-aligned blocks, one per relayer.
 #[derive(Debug)]
