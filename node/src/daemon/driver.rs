@@ -48,6 +48,8 @@ struct Entry {
     inst: Instance,
     /// What we ordered, if we are the commander.
     order: Option<Order>,
+    /// The peer whose frame made this node join (None: we command it).
+    joined_via: Option<NodeId>,
     counters: MessageCounters,
     outcome: Option<Outcome>,
     /// What went into the decision log, kept for eviction into `past`.
@@ -293,6 +295,18 @@ impl Driver {
                 .values()
                 .filter(|e| e.outcome.is_none())
                 .count();
+            // Each peer may make us join only its share of the instance slots,
+            // so one traitor inventing instance ids cannot starve the rest.
+            let quota = (self.cfg.max_instances / self.keys.n().saturating_sub(1).max(1)).max(1);
+            let via = self
+                .instances
+                .values()
+                .filter(|e| e.outcome.is_none() && e.joined_via == Some(from))
+                .count();
+            if via >= quota {
+                warn!(instance = %id, %from, quota, "peer exceeded its share of concurrent instances; frame dropped");
+                return reject(&mut self.counters, "peer_instance_quota");
+            }
             if active >= self.cfg.max_instances {
                 warn!(instance = %id, limit = self.cfg.max_instances, "too many concurrent instances; frame dropped");
                 return reject(&mut self.counters, "too_many_instances");
@@ -306,6 +320,7 @@ impl Driver {
                         Entry {
                             inst,
                             order: None,
+                            joined_via: Some(from),
                             counters: MessageCounters::default(),
                             outcome: None,
                             record: None,
@@ -654,6 +669,7 @@ impl Driver {
                     Entry {
                         inst,
                         order: Some(value),
+                        joined_via: None,
                         counters: MessageCounters::default(),
                         outcome: None,
                         record: None,
@@ -954,6 +970,63 @@ mod tests {
                 bytes,
             },
             Instant::now(),
+        );
+    }
+
+    #[test]
+    fn one_peer_cannot_take_every_instance_slot() {
+        let mut rig = node1();
+        let quota = rig.driver.cfg.max_instances / 3;
+        // Traitor 2 invents instances "commanded" by 3, one frame each.
+        for seq in 1..=(quota as u64 + 5) {
+            let spec = InstanceSpec {
+                id: InstanceId {
+                    commander: NodeId(3),
+                    seq,
+                },
+                protocol: Protocol::Oral,
+                m: 1,
+                n: 4,
+            };
+            frame(
+                &mut rig,
+                2,
+                RoundFrame {
+                    spec,
+                    round: 2,
+                    body: RoundBody::Empty,
+                },
+            );
+        }
+        assert_eq!(rig.driver.active_instances(), quota);
+        assert_eq!(
+            rig.driver.counters.rejections.get("peer_instance_quota"),
+            Some(&5)
+        );
+        // The real commander 0 still gets through.
+        let id = InstanceId {
+            commander: NodeId(0),
+            seq: 1,
+        };
+        let spec = InstanceSpec {
+            id,
+            protocol: Protocol::Signed,
+            m: 1,
+            n: 4,
+        };
+        let chain = SignedOrder::new(&rig.keys[0], id, 1, Order::Attack);
+        frame(
+            &mut rig,
+            0,
+            RoundFrame {
+                spec,
+                round: 1,
+                body: RoundBody::Signed(vec![chain]),
+            },
+        );
+        assert!(
+            rig.driver.instances.contains_key(&spec),
+            "a loyal commander was starved"
         );
     }
 
