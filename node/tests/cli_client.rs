@@ -225,6 +225,17 @@ fn keygen_writes_a_private_key_and_prints_its_public_key() {
     // The first key is still there.
     assert_eq!(NodeKey::load(&file).unwrap().public(), printed);
 
+    // --show reads an existing key and prints the same public key.
+    let shown = generals(&["keygen", "--show", s(&file)]);
+    assert_eq!(code(&shown), 0, "{}", stderr(&shown));
+    assert!(
+        stdout(&shown).contains(&format!("public key: {printed}")),
+        "{}",
+        stdout(&shown)
+    );
+    // Neither flag is a usage error.
+    assert_eq!(code(&generals(&["keygen"])), 2);
+
     let json_file = dir.path().join("other.key");
     let out = generals(&["keygen", "--out", s(&json_file), "--json"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
