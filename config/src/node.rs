@@ -281,6 +281,7 @@ impl EnvOverrides {
                 };
                 return Err(ConfigError::EnvNotOverridable { var, key });
             } else if let Some(near) = nearest(&key, ENV_KEYS.iter().copied(), typo_budget(&key))
+                .or_else(|| truncated_or_extended(&key))
                 .or_else(|| {
                     // Anything under FAULT__ is meant for us, however far off.
                     let fault_keys = ENV_KEYS.iter().copied().filter(|k| k.starts_with("fault."));
@@ -308,6 +309,23 @@ fn typo_budget(key: &str) -> usize {
     } else {
         2
     }
+}
+
+/// A setting that `key` cuts short or runs past, such as `round_timeout`
+/// for `round_timeout_ms` or `listen_addr` for `listen`. Names shorter than
+/// four letters are left alone (`GENERALS_LOG_FORMAT` is not `log`).
+fn truncated_or_extended(key: &str) -> Option<&'static str> {
+    ENV_KEYS.iter().copied().find(|k| {
+        let (short, long) = if k.len() < key.len() {
+            (*k, key)
+        } else {
+            (key, *k)
+        };
+        short.len() >= 4
+            && short != long
+            && long.starts_with(short)
+            && long[short.len()..].starts_with('_')
+    })
 }
 
 /// The closest candidate within `max` single-character edits.

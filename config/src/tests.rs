@@ -748,3 +748,26 @@ fn empty_strings_are_refused() {
     assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
     says(&msg, &["`key_file`", "default \"node.key\""]);
 }
+
+#[test]
+fn env_names_that_cut_a_setting_short_or_run_past_it_are_typos() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes =
+        crate::generate_testnet(&crate::TestnetOptions::new(4, dir.path().join("tn"))).unwrap();
+    let path = &nodes[0].config_path;
+    for (var, want) in [
+        ("GENERALS_ROUND_TIMEOUT", "GENERALS_ROUND_TIMEOUT_MS"),
+        ("GENERALS_LISTEN_ADDR", "GENERALS_LISTEN"),
+    ] {
+        let e =
+            NodeConfig::load_with_env(path, vec![(var.to_owned(), "1".to_owned())]).unwrap_err();
+        assert!(matches!(e, ConfigError::UnknownEnv { .. }), "{var}: {e}");
+        assert!(e.to_string().contains(want), "{var}: {e}");
+    }
+    // A variable meant for something else is still left alone.
+    NodeConfig::load_with_env(
+        path,
+        vec![("GENERALS_LOG_FORMAT".to_owned(), "json".to_owned())],
+    )
+    .unwrap();
+}
