@@ -110,7 +110,8 @@ pub struct PeerStatus {
     pub frames_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Frames dropped because the peer's send queue was full.
+    /// Frames not sent: the link was down or the peer's send queue was full.
+    /// The peer treats them as missing (RETREAT) or times the round out.
     pub dropped: u64,
     pub last_error: Option<String>,
 }
