@@ -776,3 +776,89 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+#[test]
+fn simulate_json_keeps_the_contract_and_exit_codes() {
+    let out = generals(&[
+        "simulate",
+        "--protocol",
+        "oral",
+        "--nodes",
+        "7",
+        "--m",
+        "2",
+        "--traitors",
+        "0,5",
+        "--strategy",
+        "split",
+        "--value",
+        "attack",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["protocol"], "oral");
+    assert_eq!(
+        (v["n"].as_u64(), v["m"].as_u64(), v["commander"].as_u64()),
+        (Some(7), Some(2), Some(0))
+    );
+    assert_eq!(v["order"], "attack");
+    assert_eq!(v["traitors"], serde_json::json!([0, 5]));
+    let gs = v["generals"].as_array().unwrap();
+    assert_eq!(gs.len(), 7);
+    assert_eq!(gs[0]["role"], "commander");
+    assert_eq!(gs[0]["traitor"], true);
+    assert!(gs[0]["decision"].is_null(), "a traitor's decision is null");
+    assert_eq!(gs[1]["role"], "lieutenant");
+    assert!(gs[1]["decision"] == "attack" || gs[1]["decision"] == "retreat");
+    assert_eq!(
+        (v["ic1"].as_bool(), v["ic2"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(v["rounds"], 3);
+    let m = &v["messages"];
+    for field in [
+        "logical",
+        "formula",
+        "frames",
+        "bytes",
+        "signatures_made",
+        "signatures_verified",
+    ] {
+        assert!(m[field].is_u64(), "messages.{field} missing: {m}");
+    }
+    assert_eq!(
+        (m["logical"].as_u64(), m["formula"].as_u64()),
+        (Some(156), Some(156))
+    );
+    assert!(v["evidence"].as_array().unwrap().is_empty());
+
+    // The 3m+1 bound: a finished run that broke IC2 exits 3.
+    let out = generals(&[
+        "simulate",
+        "--protocol",
+        "oral",
+        "--nodes",
+        "3",
+        "--m",
+        "1",
+        "--traitors",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["ic2"], false);
+    // Bad arguments say what is wrong.
+    let out = generals(&[
+        "simulate",
+        "--protocol",
+        "signed",
+        "--nodes",
+        "4",
+        "--m",
+        "3",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("m+2"), "{}", stderr(&out));
+}
