@@ -12,7 +12,8 @@ use crate::daemon::{self, DaemonOptions};
 Example:
   generals node --config testnet/node0/config.toml
 
-Stops cleanly on SIGTERM or SIGINT. Settings can be overridden with GENERALS_*
+On SIGTERM or SIGINT it drains: refuses new orders, finishes the instances in
+flight (for up to 4 s), then exits. Settings can be overridden with GENERALS_*
 environment variables, e.g. GENERALS_ROUND_TIMEOUT_MS=500 or GENERALS_LOG=debug.")]
 pub struct NodeArgs {
     /// The node's config.toml.
