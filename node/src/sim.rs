@@ -39,6 +39,8 @@ pub struct SimConfig {
     pub round_timeout: Duration,
     /// Virtual link latency is uniform in [1, max_latency_us] µs.
     pub max_latency_us: u64,
+    /// Override the deadline step (default Δ/2); only to show why it exists.
+    pub round_step: Option<Duration>,
 }
 
 impl SimConfig {
@@ -54,6 +56,7 @@ impl SimConfig {
             seed: 0,
             round_timeout: Duration::from_millis(100),
             max_latency_us: 5_000,
+            round_step: None,
         }
     }
 
@@ -134,10 +137,10 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
         m: cfg.m,
         n: n as u16,
     };
-    let limits = Limits {
-        round_timeout: cfg.round_timeout,
-        max_future_frames: 4 * n * (usize::from(cfg.m) + 1),
-    };
+    let mut limits = Limits::new(cfg.round_timeout, 4 * n * (usize::from(cfg.m) + 1));
+    if let Some(step) = cfg.round_step {
+        limits.round_step = step;
+    }
     let traitor_keys = cfg
         .traitors
         .keys()

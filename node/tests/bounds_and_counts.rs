@@ -138,3 +138,29 @@ fn runs_are_deterministic_for_a_seed() {
     cfg.seed = 42;
     assert_eq!(run(&cfg).unwrap(), run(&cfg).unwrap());
 }
+
+#[test]
+fn a_flat_round_deadline_breaks_agreement() {
+    // One traitor lieutenant with random behaviour (some frames silent, some
+    // not) makes loyal nodes close rounds at different times. With every
+    // round waiting the same Δ, some loyal frame lands after a peer's
+    // deadline and IC1 breaks; with the growing deadline it never does.
+    let mut broken = 0;
+    for seed in 0..64 {
+        let mut cfg = SimConfig::new(Protocol::Oral, 7, 2).traitors([1], Strategy::Random);
+        cfg.seed = seed;
+        assert_interactive_consistency(
+            &run(&cfg).unwrap(),
+            &format!("growing deadline, seed {seed}"),
+        );
+        cfg.round_step = Some(std::time::Duration::ZERO);
+        let r = run(&cfg).unwrap();
+        if !(r.ic1 && r.ic2) {
+            broken += 1;
+        }
+    }
+    assert!(
+        broken > 0,
+        "a flat deadline should lose a loyal frame in some run"
+    );
+}

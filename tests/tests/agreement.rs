@@ -112,3 +112,46 @@ fn a_lieutenant_the_commander_ignores_still_decides() {
         );
     }
 }
+
+#[test]
+fn uneven_timeouts_from_partial_and_late_traitors_keep_agreement() {
+    // Node 3 is silent to odd ids only, so 1 and 5 wait out deadlines that
+    // 2, 4 and 6 close early: loyal nodes drift apart by up to a deadline per
+    // round, which is what the growing round deadline is sized for. Node 5
+    // sends everything after the deadlines.
+    let c = cluster(
+        7,
+        &[
+            (3, FaultStrategy::Partial, &[]),
+            (5, FaultStrategy::Delay, &[]),
+        ],
+    );
+    for (commander, protocol, order) in [
+        (0, Protocol::Oral, Order::Attack),
+        (1, Protocol::Oral, Order::Retreat),
+        (0, Protocol::Signed, Order::Attack),
+        (2, Protocol::Signed, Order::Retreat),
+        (3, Protocol::Oral, Order::Attack),
+        (3, Protocol::Signed, Order::Attack),
+    ] {
+        let r = run(&c, commander, protocol, 2, order);
+        if commander != 3 {
+            assert!(
+                r.loyal_decisions().all(|d| d == order),
+                "{protocol} from {commander}: {r:?}"
+            );
+        }
+    }
+    // Node 5's late frames were refused as past-round, never believed.
+    let st = common::status(&c, 1);
+    assert!(
+        st.counters
+            .rejections
+            .get("past_round")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{:?}",
+        st.counters
+    );
+}

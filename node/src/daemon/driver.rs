@@ -141,10 +141,7 @@ impl Driver {
                 },
             })
             .collect();
-        let limits = Limits {
-            round_timeout: cfg.round_timeout(),
-            max_future_frames: cfg.max_future_frames,
-        };
+        let limits = Limits::new(cfg.round_timeout(), cfg.max_future_frames);
         Driver {
             limits,
             peers,

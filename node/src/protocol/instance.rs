@@ -18,30 +18,45 @@ use super::paths::MAX_ORAL_NODES;
 use super::signed::SignedState;
 use super::{Keyring, Rejection, SpecError};
 
-/// How long round `round` may wait: Δ, plus Δ/2 for every earlier round.
+/// How long round `round` may wait: Δ, plus `step` (Δ/2 by default) for
+/// every earlier round.
 ///
 /// Why it grows: a loyal node that waited the full deadline in round r (a
 /// traitor was silent to it) enters round r+1 up to one deadline after a node
 /// that closed round r early. Its frame must still arrive inside the early
 /// node's round r+1, so each deadline has to exceed the previous one by more
-/// than two link latencies. Quiet networks never wait at all.
-pub fn round_deadline(round: u8, delta: Duration) -> Duration {
-    delta + delta / 2 * u32::from(round.saturating_sub(1))
+/// than two link latencies. Quiet networks never wait at all. With a flat
+/// deadline (step 0) the simulator finds runs where a loyal lieutenant's
+/// frame lands just after a peer's deadline and IC1 breaks (see
+/// `a_flat_round_deadline_breaks_agreement` in tests/bounds_and_counts.rs).
+pub fn round_deadline(round: u8, delta: Duration, step: Duration) -> Duration {
+    delta + step * u32::from(round.saturating_sub(1))
 }
 
 /// Per-node limits on one instance.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// Δ: how long round 1 waits.
     pub round_timeout: Duration,
+    /// How much longer each later round may wait (see [`round_deadline`]).
+    pub round_step: Duration,
     pub max_future_frames: usize,
+}
+
+impl Limits {
+    /// The limits a node runs with: each round may wait Δ/2 longer than the last.
+    pub fn new(round_timeout: Duration, max_future_frames: usize) -> Limits {
+        Limits {
+            round_timeout,
+            round_step: round_timeout / 2,
+            max_future_frames,
+        }
+    }
 }
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits {
-            round_timeout: Duration::from_secs(1),
-            max_future_frames: 4096,
-        }
+        Limits::new(Duration::from_secs(1), 4096)
     }
 }
 
@@ -263,7 +278,14 @@ impl Instance {
         if self.outcome.is_some() {
             return None;
         }
-        Some(self.entered + round_deadline(self.round, self.limits.round_timeout))
+        Some(
+            self.entered
+                + round_deadline(
+                    self.round,
+                    self.limits.round_timeout,
+                    self.limits.round_step,
+                ),
+        )
     }
 
     fn expected_senders(&self) -> impl Iterator<Item = NodeId> + '_ {
@@ -487,10 +509,7 @@ mod tests {
     fn lieutenant(protocol: Protocol) -> (Instance, Vec<Arc<NodeKey>>, Instant) {
         let (ring, all) = keys(1);
         let now = Instant::now();
-        let limits = Limits {
-            round_timeout: Duration::from_secs(1),
-            max_future_frames: 2,
-        };
+        let limits = Limits::new(Duration::from_secs(1), 2);
         (
             Instance::lieutenant(spec(protocol), ring, now, limits).unwrap(),
             all,
