@@ -32,6 +32,11 @@ use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport
 /// Decided instances kept in memory for `status` and late reports.
 const KEEP_DECIDED: usize = 4096;
 
+/// Memory all undecided OM trees of a node may take together. One OM(7) at
+/// n = 22 takes ~53 MB; the budget keeps traitors that invent instances
+/// (each within its quota) from adding up to gigabytes.
+const TREE_BUDGET: u64 = 2 << 30;
+
 pub type ControlCall = (ControlRequest, oneshot::Sender<ControlResponse>);
 
 #[derive(Debug)]
@@ -88,6 +93,8 @@ pub struct Driver {
     delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
     /// Stopping: no new orders or instances.
     draining: bool,
+    /// See [`TREE_BUDGET`]; a field so tests can shrink it.
+    tree_budget: u64,
 }
 
 /// The spec a logged decision was made under (n is the cluster's).
@@ -159,7 +166,17 @@ impl Driver {
             sign,
             delayed_tx,
             draining: false,
+            tree_budget: TREE_BUDGET,
         }
+    }
+
+    /// Bytes of EIG tree held by undecided OM instances.
+    fn tree_bytes_in_use(&self) -> u64 {
+        self.instances
+            .iter()
+            .filter(|(k, e)| k.protocol == Protocol::Oral && e.outcome.is_none())
+            .filter_map(|(k, _)| crate::protocol::oral::tree_bytes(usize::from(k.n), k.m))
+            .sum()
     }
 
     /// Instances this node has not decided yet.
@@ -303,6 +320,14 @@ impl Driver {
             if via >= quota {
                 warn!(instance = %id, %from, quota, "peer exceeded its share of concurrent instances; frame dropped");
                 return reject(&mut self.counters, "peer_instance_quota");
+            }
+            if key.protocol == Protocol::Oral {
+                let need = crate::protocol::oral::tree_bytes(usize::from(key.n), key.m)
+                    .unwrap_or(u64::MAX);
+                if self.tree_bytes_in_use().saturating_add(need) > self.tree_budget {
+                    warn!(instance = %id, %from, need, "OM trees would exceed this node's memory budget; frame dropped");
+                    return reject(&mut self.counters, "memory_budget");
+                }
             }
             if active >= self.cfg.max_instances {
                 warn!(instance = %id, limit = self.cfg.max_instances, "too many concurrent instances; frame dropped");
@@ -1025,6 +1050,58 @@ mod tests {
             rig.driver.instances.contains_key(&spec),
             "a loyal commander was starved"
         );
+    }
+
+    #[test]
+    fn om_trees_share_a_memory_budget() {
+        let mut rig = node1();
+        let one = crate::protocol::oral::tree_bytes(4, 2).unwrap();
+        rig.driver.tree_budget = 2 * one;
+        for (from, seq) in [(2u16, 1u64), (3, 2), (2, 3)] {
+            let spec = InstanceSpec {
+                id: InstanceId {
+                    commander: NodeId(0),
+                    seq,
+                },
+                protocol: Protocol::Oral,
+                m: 2,
+                n: 4,
+            };
+            frame(
+                &mut rig,
+                from,
+                RoundFrame {
+                    spec,
+                    round: 2,
+                    body: RoundBody::Empty,
+                },
+            );
+        }
+        assert_eq!(rig.driver.active_instances(), 2);
+        assert_eq!(
+            rig.driver.counters.rejections.get("memory_budget"),
+            Some(&1)
+        );
+        // Signed instances hold no tree and are not limited by it.
+        let spec = InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(0),
+                seq: 9,
+            },
+            protocol: Protocol::Signed,
+            m: 2,
+            n: 4,
+        };
+        frame(
+            &mut rig,
+            2,
+            RoundFrame {
+                spec,
+                round: 2,
+                body: RoundBody::Empty,
+            },
+        );
+        assert_eq!(rig.driver.active_instances(), 3);
     }
 
     #[test]

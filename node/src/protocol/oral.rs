@@ -72,6 +72,17 @@ pub fn logical_formula(n: usize, m: u8) -> Option<u64> {
     (1..=u64::from(m) + 1).try_fold(0u64, |acc, k| acc.checked_add(falling(n as u64 - 1, k)?))
 }
 
+/// Bytes a lieutenant's tree takes for OM(m) at n, without allocating it:
+/// one byte for the commander's value, then per level one byte-aligned block
+/// per other lieutenant. None if it does not fit in a u64.
+pub fn tree_bytes(n: usize, m: u8) -> Option<u64> {
+    let relayers = n.checked_sub(2)? as u64;
+    (2..=u64::from(m) + 1).try_fold(1u64, |acc, len| {
+        let bits = frame_values(n, len as u8)?;
+        acc.checked_add(bits.div_ceil(8).checked_mul(relayers)?)
+    })
+}
+
 impl OralTree {
     pub fn new(n: usize, m: u8, commander: u8, me: u8) -> Result<OralTree, SpecError> {
         if n > MAX_ORAL_NODES {
@@ -79,6 +90,9 @@ impl OralTree {
                 n,
                 max: MAX_ORAL_NODES,
             });
+        }
+        if tree_bytes(n, m).is_none_or(|b| b > MAX_TREE_BYTES) {
+            return Err(SpecError::TreeTooLarge { n, m });
         }
         let lieutenants: Vec<u8> = (0..n as u8).filter(|&id| id != commander).collect();
         let mut levels = Vec::with_capacity(usize::from(m) + 1);
@@ -253,6 +267,21 @@ mod tests {
         assert_eq!(logical_formula(13, 4), Some(108_384));
         assert_eq!(logical_formula(16, 5), Some(3_999_675));
         assert_eq!(logical_formula(22, 7), Some(8_832_432_021));
+    }
+
+    #[test]
+    fn tree_bytes_matches_what_is_allocated() {
+        for (n, m) in [(4usize, 1u8), (7, 2), (10, 3), (13, 4), (16, 5)] {
+            let t = OralTree::new(n, m, 0, 1).unwrap();
+            let allocated: usize = t.levels.iter().map(|l| l.bytes.len()).sum();
+            assert_eq!(tree_bytes(n, m), Some(allocated as u64), "n={n} m={m}");
+        }
+        // OM(7) at n = 22: about 53 MB, under the per-instance cap.
+        let big = tree_bytes(22, 7).unwrap();
+        assert!(
+            big > 50_000_000 && big < 60_000_000 && big < MAX_TREE_BYTES,
+            "{big}"
+        );
     }
 
     #[test]
