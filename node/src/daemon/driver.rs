@@ -32,6 +32,10 @@ use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport
 /// Decided instances kept in memory for `status` and late reports.
 const KEEP_DECIDED: usize = 4096;
 
+/// Bytes of frames a node holds for later rounds, across all instances.
+/// Each peer may park at most m+1 frames per instance; this caps the sum.
+const FUTURE_BUDGET: usize = 256 << 20;
+
 /// Memory all undecided OM trees of a node may take together. One OM(7) at
 /// n = 22 takes ~53 MB; the budget keeps traitors that invent instances
 /// (each within its quota) from adding up to gigabytes.
@@ -95,6 +99,12 @@ pub struct Driver {
     draining: bool,
     /// See [`TREE_BUDGET`]; a field so tests can shrink it.
     tree_budget: u64,
+    /// See [`FUTURE_BUDGET`].
+    future_budget: usize,
+}
+
+fn reject_kind(c: &mut NodeCounters, kind: &str) {
+    *c.rejections.entry(kind.into()).or_default() += 1;
 }
 
 /// The spec a logged decision was made under (n is the cluster's).
@@ -167,6 +177,7 @@ impl Driver {
             delayed_tx,
             draining: false,
             tree_budget: TREE_BUDGET,
+            future_budget: FUTURE_BUDGET,
         }
     }
 
@@ -292,17 +303,14 @@ impl Driver {
         let key = frame.spec;
         let id = key.id;
         if !self.instances.contains_key(&key) {
-            let reject = |c: &mut NodeCounters, kind: &str| {
-                *c.rejections.entry(kind.into()).or_default() += 1
-            };
             if self.past.contains_key(&key) {
-                return reject(&mut self.counters, "already_decided");
+                return reject_kind(&mut self.counters, "already_decided");
             }
             if id.commander == self.me() {
-                return reject(&mut self.counters, "unknown_own_instance");
+                return reject_kind(&mut self.counters, "unknown_own_instance");
             }
             if self.draining {
-                return reject(&mut self.counters, "shutting_down");
+                return reject_kind(&mut self.counters, "shutting_down");
             }
             let active = self
                 .instances
@@ -319,19 +327,19 @@ impl Driver {
                 .count();
             if via >= quota {
                 warn!(instance = %id, %from, quota, "peer exceeded its share of concurrent instances; frame dropped");
-                return reject(&mut self.counters, "peer_instance_quota");
+                return reject_kind(&mut self.counters, "peer_instance_quota");
             }
             if key.protocol == Protocol::Oral {
                 let need = crate::protocol::oral::tree_bytes(usize::from(key.n), key.m)
                     .unwrap_or(u64::MAX);
                 if self.tree_bytes_in_use().saturating_add(need) > self.tree_budget {
                     warn!(instance = %id, %from, need, "OM trees would exceed this node's memory budget; frame dropped");
-                    return reject(&mut self.counters, "memory_budget");
+                    return reject_kind(&mut self.counters, "memory_budget");
                 }
             }
             if active >= self.cfg.max_instances {
                 warn!(instance = %id, limit = self.cfg.max_instances, "too many concurrent instances; frame dropped");
-                return reject(&mut self.counters, "too_many_instances");
+                return reject_kind(&mut self.counters, "too_many_instances");
             }
             match Instance::lieutenant(frame.spec, self.keys.clone(), now, self.limits) {
                 Ok(inst) => {
@@ -352,8 +360,23 @@ impl Driver {
                 }
                 Err(e) => {
                     warn!(instance = %id, %from, error = %e, "refused an instance this node cannot run");
-                    return reject(&mut self.counters, "bad_spec");
+                    return reject_kind(&mut self.counters, "bad_spec");
                 }
+            }
+        }
+        let early = self
+            .instances
+            .get(&key)
+            .is_some_and(|e| e.outcome.is_none() && frame.round > e.inst.round());
+        if early {
+            let held: usize = self
+                .instances
+                .values()
+                .map(|e| e.inst.buffered_bytes())
+                .sum();
+            if held.saturating_add(generals_wire::encoded_len(&frame.body)) > self.future_budget {
+                warn!(instance = %id, %from, held, "frames held for later rounds would exceed this node's budget; frame dropped");
+                return reject_kind(&mut self.counters, "memory_budget");
             }
         }
         let mut effects = Vec::new();
@@ -375,11 +398,7 @@ impl Driver {
                 .get(from.index())
                 .is_some_and(|k| report.verify(k));
         if !valid {
-            *self
-                .counters
-                .rejections
-                .entry("bad_report".into())
-                .or_default() += 1;
+            reject_kind(&mut self.counters, "bad_report");
             warn!(%from, instance = %report.spec.id, "ignored a report that is not signed by its sender");
             return;
         }
@@ -398,11 +417,7 @@ impl Driver {
                     round,
                     reason,
                 } => {
-                    *self
-                        .counters
-                        .rejections
-                        .entry(reason.kind().into())
-                        .or_default() += 1;
+                    reject_kind(&mut self.counters, reason.kind());
                     debug!(instance = %id, %from, round, %reason, "rejected");
                 }
                 Effect::Decided(outcome) => self.on_decided(key, outcome),
@@ -1102,6 +1117,49 @@ mod tests {
             },
         );
         assert_eq!(rig.driver.active_instances(), 3);
+    }
+
+    #[test]
+    fn frames_held_for_later_rounds_share_a_budget() {
+        let mut rig = node1();
+        let spec = InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(0),
+                seq: 1,
+            },
+            protocol: Protocol::Oral,
+            m: 2,
+            n: 4,
+        };
+        // Round-3 frames wait while the instance is in round 1.
+        let body = || RoundBody::Oral(OralBits::zeros(2));
+        rig.driver.future_budget = 2 * generals_wire::encoded_len(&body());
+        for from in [2u16, 3] {
+            frame(
+                &mut rig,
+                from,
+                RoundFrame {
+                    spec,
+                    round: 3,
+                    body: body(),
+                },
+            );
+        }
+        assert!(!rig.driver.counters.rejections.contains_key("memory_budget"));
+        // A third frame held for later would exceed it.
+        frame(
+            &mut rig,
+            2,
+            RoundFrame {
+                spec,
+                round: 2,
+                body: body(),
+            },
+        );
+        assert_eq!(
+            rig.driver.counters.rejections.get("memory_budget"),
+            Some(&1)
+        );
     }
 
     #[test]

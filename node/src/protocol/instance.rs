@@ -255,6 +255,15 @@ impl Instance {
         self.round
     }
 
+    /// Encoded bytes of the frames waiting for a later round. The daemon
+    /// budgets these across instances; a peer can make us hold them.
+    pub fn buffered_bytes(&self) -> usize {
+        self.future
+            .iter()
+            .map(|(_, _, body)| generals_wire::encoded_len(body))
+            .sum()
+    }
+
     pub fn outcome(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
     }
