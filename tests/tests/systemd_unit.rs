@@ -208,6 +208,9 @@ fn the_unit_keeps_the_command_and_hardening_the_docs_describe() {
         one(&svc, "ExecStart"),
         format!("{INSTALLED_BIN} {EXEC_ARGS}")
     );
+    // The node sends READY=1 and STOPPING=1 (tests/resilience.rs checks it).
+    assert_eq!(one(&svc, "Type"), "notify");
+    assert_eq!(one(&svc, "NotifyAccess"), "main");
     assert_eq!(one(&svc, "User"), "generals");
     assert_eq!(one(&svc, "Group"), "generals");
     assert_eq!(one(&svc, "NoNewPrivileges"), "yes");

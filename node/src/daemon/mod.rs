@@ -146,6 +146,15 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
         delayed_tx,
     );
     info!(id = %me, listen = %cfg.listen, n = cfg.n(), data_dir = %cfg.data_dir().display(), "node started");
+    // Ready once peers can connect and the CLI can talk to us (Type=notify).
+    notify_systemd(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&format!(
+            "general {me} of {}, listening on {}",
+            cfg.n(),
+            cfg.listen
+        )),
+    ]);
 
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     // On SIGTERM/SIGINT: refuse new orders, let in-flight instances finish
@@ -187,6 +196,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
                 active = driver.active_instances(),
                 "signal received; draining"
             );
+            notify_systemd(&[sd_notify::NotifyState::Stopping]);
             driver.start_draining();
             draining = Some(Instant::now());
         }
@@ -195,6 +205,15 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     tasks.abort_all();
     let _ = std::fs::remove_file(crate::control::socket_path(&driver.data_dir()));
     Ok(())
+}
+
+/// Tells systemd (if it started us with NOTIFY_SOCKET) how the node is doing.
+/// Without the variable this does nothing; a failure to notify is logged, not
+/// fatal: the node works the same under any supervisor.
+fn notify_systemd(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        warn!(error = %e, "could not notify systemd");
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {
