@@ -65,16 +65,20 @@ pub struct LocalCluster {
     opts: ClusterOptions,
 }
 
-/// A base port with `n` free consecutive ports after it.
+/// A base port with `n` free consecutive ports after it. Clusters made by one
+/// process (tests run in parallel threads) get disjoint ranges from a counter;
+/// the process id spreads processes apart; each range is checked before use.
 fn free_base_port(n: usize) -> anyhow::Result<u16> {
-    let seed = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos())
-        ^ std::process::id();
-    for attempt in 0..200u32 {
-        let base = 20_000 + (seed.wrapping_add(attempt.wrapping_mul(7919)) % 40_000) as u16;
-        let free = (0..n as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if free {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 40_000;
+    let process = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..200 {
+        let offset = NEXT.fetch_add(n as u32, Ordering::Relaxed);
+        let base = FIRST + (process + offset) % (SPAN - n as u32);
+        let base = u16::try_from(base)?;
+        if (0..n as u16).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return Ok(base);
         }
     }
