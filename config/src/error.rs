@@ -57,6 +57,12 @@ pub enum ConfigError {
     MissingKey { path: PathBuf, key: String },
 
     #[error(
+        "{vars} set a [fault] field for {path}, but no strategy is given; a [fault] section makes this node a \
+         traitor: unset {vars}, or also set GENERALS_FAULT__STRATEGY (tests and demonstrations only)"
+    )]
+    FaultWithoutStrategy { path: PathBuf, vars: String },
+
+    #[error(
         "config file {path}: unknown key `{key}`{}; remove it or fix its spelling (valid keys here: {valid})",
         did_you_mean(.nearest)
     )]

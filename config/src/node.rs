@@ -723,7 +723,23 @@ impl Ctx<'_> {
     }
 
     fn fault(&self, raw: RawFault, n: usize) -> Result<FaultConfig, ConfigError> {
-        let name = raw.strategy.ok_or_else(|| self.missing("fault.strategy"))?;
+        let Some(name) = raw.strategy else {
+            // A fault variable alone creates the section; say which one did.
+            let mut vars: Vec<String> = self
+                .env
+                .iter()
+                .filter(|(k, _)| k.starts_with("fault."))
+                .map(|(_, v)| v.clone())
+                .collect();
+            vars.sort();
+            if !vars.is_empty() {
+                return Err(ConfigError::FaultWithoutStrategy {
+                    path: self.path.to_owned(),
+                    vars: vars.join(", "),
+                });
+            }
+            return Err(self.missing("fault.strategy"));
+        };
         let strategy: FaultStrategy = name.parse().map_err(|_| ConfigError::UnknownStrategy {
             path: self.path.to_owned(),
             value: name.clone(),

@@ -771,3 +771,21 @@ fn env_names_that_cut_a_setting_short_or_run_past_it_are_typos() {
     )
     .unwrap();
 }
+
+#[test]
+fn a_fault_variable_without_a_strategy_names_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes =
+        crate::generate_testnet(&crate::TestnetOptions::new(4, dir.path().join("tn"))).unwrap();
+    let e = NodeConfig::load_with_env(
+        &nodes[0].config_path,
+        vec![("GENERALS_FAULT__SEED".to_owned(), "3".to_owned())],
+    )
+    .unwrap_err();
+    assert!(matches!(e, ConfigError::FaultWithoutStrategy { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("GENERALS_FAULT__SEED") && msg.contains("GENERALS_FAULT__STRATEGY"),
+        "{msg}"
+    );
+}
