@@ -5,15 +5,10 @@
 use std::collections::BTreeMap;
 
 use generals_crypto::{EquivocationProof, NodeId, Order};
-use generals_wire::Protocol;
+use generals_wire::{MessageCounters, Protocol};
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Commander,
-    Lieutenant,
-}
+pub use crate::protocol::Role;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GeneralReport {
@@ -86,6 +81,21 @@ pub struct InstanceReport {
     /// Simulator: the seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+}
+
+impl MessageReport {
+    /// Adds one general's own counters; `loyal` also counts its logical messages
+    /// in `loyal_logical`.
+    pub fn add(&mut self, c: &MessageCounters, loyal: bool) {
+        self.logical += c.logical;
+        self.frames += c.frames;
+        self.bytes += c.bytes;
+        self.signatures_made += c.signatures_made;
+        self.signatures_verified += c.signatures_verified;
+        if loyal {
+            self.loyal_logical += c.logical;
+        }
+    }
 }
 
 impl InstanceReport {

@@ -199,9 +199,7 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
                             round: frame.round,
                             body,
                         };
-                        counters.logical += frame.body.logical_messages();
-                        counters.frames += 1;
-                        counters.bytes += frame.wire_len() as u64;
+                        counters.count_sent(&frame);
                         if !coalition.is_traitor(id) {
                             loyal_logical += frame.body.logical_messages();
                         }

@@ -22,6 +22,13 @@ pub struct MessageCounters {
 }
 
 impl MessageCounters {
+    /// Counts one frame as sent: its logical messages, the frame, its bytes.
+    pub fn count_sent(&mut self, frame: &crate::RoundFrame) {
+        self.logical += frame.body.logical_messages();
+        self.frames += 1;
+        self.bytes += frame.wire_len() as u64;
+    }
+
     pub fn add(&mut self, o: &MessageCounters) {
         self.logical += o.logical;
         self.frames += o.frames;

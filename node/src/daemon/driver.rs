@@ -26,7 +26,7 @@ use crate::control::{
     NodeStatus, PeerStatus,
 };
 use crate::protocol::adversary::Coalition;
-use crate::protocol::{Effect, Instance, Keyring, Limits, Outcome, Role as CoreRole};
+use crate::protocol::{Effect, Instance, Keyring, Limits, Outcome};
 use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport, Role};
 
 /// Decided instances kept in memory for `status` and late reports.
@@ -391,7 +391,7 @@ impl Driver {
             return;
         };
         let valid = report.reporter == from
-            && e.inst.role() == CoreRole::Commander
+            && e.inst.role() == Role::Commander
             && self
                 .keys
                 .peers
@@ -439,12 +439,10 @@ impl Driver {
             None => (frame.body, Duration::ZERO),
         };
         let frame = RoundFrame { spec, round, body };
-        let bytes = frame.wire_len() as u64;
         if let Some(e) = self.instances.get_mut(&key) {
-            e.counters.logical += frame.body.logical_messages();
-            e.counters.frames += 1;
-            e.counters.bytes += bytes;
+            e.counters.count_sent(&frame);
         }
+        let bytes = frame.wire_len() as u64;
         let msg = PeerMessage::Round(frame);
         if delay > Duration::ZERO {
             let tx = self.delayed_tx.clone();
@@ -495,10 +493,7 @@ impl Driver {
             return;
         };
         let spec = *e.inst.spec();
-        let role = match e.inst.role() {
-            CoreRole::Commander => Role::Commander,
-            CoreRole::Lieutenant => Role::Lieutenant,
-        };
+        let role = e.inst.role();
         e.counters.signatures_made = e.inst.signatures_made();
         e.counters.signatures_verified = e.inst.signatures_verified();
         let record = DecisionRecord {
@@ -560,7 +555,7 @@ impl Driver {
     fn is_complete(&self, key: InstanceSpec) -> bool {
         self.instances.get(&key).is_some_and(|e| {
             e.outcome.is_some()
-                && (e.inst.role() == CoreRole::Lieutenant || e.reports.len() + 1 >= self.keys.n())
+                && (e.inst.role() == Role::Lieutenant || e.reports.len() + 1 >= self.keys.n())
         })
     }
 
@@ -579,7 +574,7 @@ impl Driver {
     /// else one it decided, else any (a forged spec may share a real id).
     fn resolve(&self, id: InstanceId) -> Option<InstanceSpec> {
         let live = self.instances.iter().filter(|(k, _)| k.id == id);
-        let rank = |e: &Entry| (e.inst.role() == CoreRole::Commander, e.outcome.is_some());
+        let rank = |e: &Entry| (e.inst.role() == Role::Commander, e.outcome.is_some());
         live.max_by_key(|(_, e)| rank(e))
             .map(|(k, _)| *k)
             .or_else(|| self.past.keys().find(|k| k.id == id).copied())
@@ -750,20 +745,10 @@ impl Driver {
             formula: crate::sim::formula(spec.protocol, n, spec.m),
             ..MessageReport::default()
         };
-        let mut add = |c: &MessageCounters, loyal: bool| {
-            messages.logical += c.logical;
-            messages.frames += c.frames;
-            messages.bytes += c.bytes;
-            messages.signatures_made += c.signatures_made;
-            messages.signatures_verified += c.signatures_verified;
-            if loyal {
-                messages.loyal_logical += c.logical;
-            }
-        };
         let mut own = e.counters;
         own.signatures_made = e.inst.signatures_made();
         own.signatures_verified = e.inst.signatures_verified();
-        add(&own, !faulty_me);
+        messages.add(&own, !faulty_me);
         let mut holders = Vec::new();
         for j in (0..spec.n).map(NodeId) {
             let role = if j == id.commander {
@@ -791,7 +776,7 @@ impl Driver {
             }
             let report = e.reports.get(&j);
             if let Some(r) = report {
-                add(&r.counters, !r.faulty);
+                messages.add(&r.counters, !r.faulty);
                 if r.evidence.is_some() && !r.faulty {
                     holders.push(j);
                 }
@@ -897,10 +882,7 @@ impl Driver {
                 instance: key.id,
                 protocol: e.inst.spec().protocol,
                 m: e.inst.spec().m,
-                role: match e.inst.role() {
-                    CoreRole::Commander => Role::Commander,
-                    CoreRole::Lieutenant => Role::Lieutenant,
-                },
+                role: e.inst.role(),
                 round: e.inst.round(),
                 decision: e.outcome.as_ref().map(|o| o.decision),
                 evidence: e.outcome.as_ref().is_some_and(|o| o.evidence.is_some()),
