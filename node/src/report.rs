@@ -100,38 +100,30 @@ impl MessageReport {
 
 impl InstanceReport {
     pub fn loyal_decisions(&self) -> impl Iterator<Item = Order> + '_ {
-        self.generals
-            .iter()
-            .filter(|g| !g.traitor && g.role == Role::Lieutenant)
-            .filter_map(|g| g.decision)
+        loyal_lieutenants(&self.generals).filter_map(|g| g.decision)
     }
 
     /// What is wrong with this run, if anything: a loyal lieutenant without
     /// a decision, loyal lieutenants that disagree (IC1), or a loyal
     /// commander disobeyed (IC2). Computed from the decisions themselves.
     pub fn violation(&self) -> Option<String> {
-        let loyal: Vec<(NodeId, Option<Order>)> = self
-            .generals
-            .iter()
-            .filter(|g| !g.traitor && g.role == Role::Lieutenant)
+        let loyal: Vec<(NodeId, Option<Order>)> = loyal_lieutenants(&self.generals)
             .map(|g| (g.id, g.decision))
             .collect();
         if let Some((id, _)) = loyal.iter().find(|(_, d)| d.is_none()) {
             return Some(format!("loyal lieutenant {id} has no decision: {loyal:?}"));
         }
-        if loyal.windows(2).any(|w| w[0].1 != w[1].1) {
-            return Some(format!(
-                "IC1 violated: loyal lieutenants disagree: {loyal:?}"
-            ));
-        }
         let commander_loyal = !self.traitors.contains(&self.commander);
-        if commander_loyal && loyal.iter().any(|(_, d)| *d != Some(self.order)) {
-            return Some(format!(
+        match Self::interactive_consistency(&self.generals, commander_loyal, self.order) {
+            (false, _) => Some(format!(
+                "IC1 violated: loyal lieutenants disagree: {loyal:?}"
+            )),
+            (_, false) => Some(format!(
                 "IC2 violated: loyal commander ordered {}: {loyal:?}",
                 self.order
-            ));
+            )),
+            _ => None,
         }
-        None
     }
 
     /// IC1 and IC2 from the decisions: (all loyal lieutenants agree, all obey
@@ -141,13 +133,15 @@ impl InstanceReport {
         commander_loyal: bool,
         order: Order,
     ) -> (bool, bool) {
-        let loyal: Vec<Option<Order>> = generals
-            .iter()
-            .filter(|g| !g.traitor && g.role == Role::Lieutenant)
-            .map(|g| g.decision)
-            .collect();
+        let loyal: Vec<Option<Order>> = loyal_lieutenants(generals).map(|g| g.decision).collect();
         let ic1 = loyal.windows(2).all(|w| w[0] == w[1]);
         let ic2 = !commander_loyal || loyal.iter().all(|&d| d == Some(order));
         (ic1, ic2)
     }
+}
+
+fn loyal_lieutenants(generals: &[GeneralReport]) -> impl Iterator<Item = &GeneralReport> {
+    generals
+        .iter()
+        .filter(|g| !g.traitor && g.role == Role::Lieutenant)
 }

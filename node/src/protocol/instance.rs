@@ -113,7 +113,10 @@ pub struct Instance {
     entered: Instant,
     received: Vec<bool>,
     missing: usize,
-    future: Vec<(u8, NodeId, RoundBody)>,
+    /// (round, sender, body, encoded size of the body)
+    future: Vec<(u8, NodeId, RoundBody, usize)>,
+    /// Encoded size of `future`'s bodies, kept as they come and go.
+    future_bytes: usize,
     outcome: Option<Outcome>,
 }
 
@@ -199,6 +202,7 @@ impl Instance {
             received: Vec::new(),
             missing: 0,
             future: Vec::new(),
+            future_bytes: 0,
             outcome: Some(outcome),
         };
         Ok((instance, effects))
@@ -216,7 +220,7 @@ impl Instance {
         let me = keys.me;
         let c = spec.id.commander;
         if me == c {
-            return Err(SpecError::UnknownCommander(c));
+            return Err(SpecError::OwnInstance(spec.id));
         }
         let machine = match spec.protocol {
             Protocol::Oral => Machine::Oral(Box::new(OralTree::new(
@@ -238,6 +242,7 @@ impl Instance {
             received: vec![false; usize::from(spec.n)],
             missing: 0,
             future: Vec::new(),
+            future_bytes: 0,
             outcome: None,
         };
         instance.missing = instance.expected_senders().count();
@@ -260,10 +265,7 @@ impl Instance {
     /// Encoded bytes of the frames waiting for a later round. The daemon
     /// budgets these across instances; a peer can make us hold them.
     pub fn buffered_bytes(&self) -> usize {
-        self.future
-            .iter()
-            .map(|(_, _, body)| generals_wire::encoded_len(body))
-            .sum()
+        self.future_bytes
     }
 
     pub fn outcome(&self) -> Option<&Outcome> {
@@ -359,7 +361,7 @@ impl Instance {
             if self
                 .future
                 .iter()
-                .any(|(r, f, _)| *r == round && *f == from)
+                .any(|(r, f, _, _)| *r == round && *f == from)
             {
                 out.push(reject(Rejection::Duplicate { from, round }));
             } else if self.future.len() >= self.limits.max_future_frames {
@@ -367,7 +369,9 @@ impl Instance {
                     limit: self.limits.max_future_frames,
                 }));
             } else {
-                self.future.push((round, from, frame.body));
+                let size = generals_wire::encoded_len(&frame.body);
+                self.future_bytes += size;
+                self.future.push((round, from, frame.body, size));
             }
             return;
         }
@@ -447,6 +451,7 @@ impl Instance {
             };
             self.round = self.spec.m + 2;
             self.future.clear();
+            self.future_bytes = 0;
             self.outcome = Some(outcome.clone());
             out.push(Effect::Decided(outcome));
             return;
@@ -472,9 +477,10 @@ impl Instance {
         }));
         let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.future)
             .into_iter()
-            .partition(|(r, _, _)| *r == round);
+            .partition(|(r, _, _, _)| *r == round);
         self.future = later;
-        for (_, from, body) in ready {
+        self.future_bytes -= ready.iter().map(|(_, _, _, size)| size).sum::<usize>();
+        for (_, from, body, _) in ready {
             self.deliver(from, body, out);
         }
     }
@@ -716,6 +722,43 @@ mod tests {
                 got: 3,
                 max: super::super::signed::MAX_CHAINS_PER_FRAME
             }]
+        );
+    }
+
+    #[test]
+    fn a_node_cannot_join_its_own_instance_as_a_lieutenant() {
+        let (ring, _) = keys(0);
+        let err = Instance::lieutenant(
+            spec(Protocol::Oral),
+            ring,
+            Instant::now(),
+            Limits::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err, SpecError::OwnInstance(ID));
+        assert!(
+            err.to_string().contains("commander of instance 0-1"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn buffered_bytes_follow_frames_in_and_out() {
+        let (mut l, all, now) = lieutenant(Protocol::Signed);
+        assert_eq!(l.buffered_bytes(), 0);
+        let early = signed(2, vec![]);
+        let size = generals_wire::encoded_len(&early.body);
+        assert!(reject(&mut l, now, 2, early).is_empty());
+        assert!(reject(&mut l, now, 3, signed(2, vec![])).is_empty());
+        assert_eq!(l.buffered_bytes(), 2 * size);
+        // The commander's frame opens round 2, which consumes both.
+        let root = SignedOrder::new(&all[0], ID, 2, Order::Attack);
+        assert!(reject(&mut l, now, 0, signed(1, vec![root])).is_empty());
+        assert_eq!(l.round(), 2);
+        assert_eq!(
+            l.buffered_bytes(),
+            0,
+            "delivered frames must leave the count"
         );
     }
 

@@ -113,6 +113,8 @@ pub enum SpecError {
     WrongN { got: usize, want: usize },
     #[error("commander {0} is not a general of this cluster")]
     UnknownCommander(NodeId),
+    #[error("this node is the commander of instance {0}; it cannot join it as a lieutenant")]
+    OwnInstance(InstanceId),
     #[error("m = {m} needs at least m+2 = {} generals, the cluster has {n}", usize::from(*m) + 2)]
     MTooLarge { m: u8, n: usize },
     #[error("{n} generals is more than the {max} this protocol supports")]
