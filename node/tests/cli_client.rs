@@ -28,6 +28,12 @@ use generals_wire::{MessageCounters, Protocol};
 use tokio_util::codec::{Decoder, Encoder};
 
 /// Runs `generals ARGS` without any GENERALS_* overrides from this environment.
+/// Fails with the whole stderr unless it contains `text`.
+fn assert_stderr_has(out: &Output, text: &str) {
+    let err = stderr(out);
+    assert!(err.contains(text), "stderr lacks {text:?}:\n{err}");
+}
+
 fn generals(args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_generals"));
     cmd.args(args);
@@ -217,11 +223,7 @@ fn keygen_writes_a_private_key_and_prints_its_public_key() {
 
     let again = generals(&["keygen", "--out", s(&file)]);
     assert_eq!(code(&again), 1);
-    assert!(
-        stderr(&again).contains("refusing to overwrite"),
-        "{}",
-        stderr(&again)
-    );
+    assert_stderr_has(&again, "refusing to overwrite");
     // The first key is still there.
     assert_eq!(NodeKey::load(&file).unwrap().public(), printed);
 
@@ -336,7 +338,7 @@ fn oral_below_the_bound_is_refused_before_contacting_the_daemon() {
         "--force",
     ]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("m+2 = 5"), "{}", stderr(&out));
+    assert_stderr_has(&out, "m+2 = 5");
     assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
 }
 
@@ -373,7 +375,7 @@ fn a_missing_daemon_is_named_with_its_socket_and_the_fix() {
     drop(bind_control(config));
     let out = generals(&["status", "--config", s(config)]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("stale"), "{}", stderr(&out));
+    assert_stderr_has(&out, "stale");
 }
 
 #[test]
@@ -441,18 +443,10 @@ fn evidence_verify_works_offline() {
     std::fs::write(&tampered, "{\"hello\":1}").unwrap();
     let out = generals(&["evidence", "verify", s(&tampered), "--pubkey", &pubkey]);
     assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("not an equivocation proof"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "not an equivocation proof");
     let out = generals(&["evidence", "verify", s(&file), "--pubkey", "xyz"]);
     assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("64 hexadecimal digits"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "64 hexadecimal digits");
 }
 
 #[test]
@@ -627,11 +621,7 @@ fn order_exit_codes_follow_the_report_and_the_daemon() {
     let out = order(&["--wait"]);
     daemon.join().unwrap();
     assert_eq!(code(&out), 1);
-    assert!(
-        stderr(&out).contains("256 instances are running"),
-        "{}",
-        stderr(&out)
-    );
+    assert_stderr_has(&out, "256 instances are running");
 }
 
 #[test]
@@ -680,7 +670,7 @@ fn status_json_round_trips_and_the_table_shows_links() {
 
     let bad = generals(&["status", "--config", s(config), "--instance", "17"]);
     assert_eq!(code(&bad), 2);
-    assert!(stderr(&bad).contains("COMMANDER-SEQ"), "{}", stderr(&bad));
+    assert_stderr_has(&bad, "COMMANDER-SEQ");
 }
 
 #[test]
@@ -860,5 +850,5 @@ fn simulate_json_keeps_the_contract_and_exit_codes() {
         "3",
     ]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("m+2"), "{}", stderr(&out));
+    assert_stderr_has(&out, "m+2");
 }

@@ -115,10 +115,11 @@ fn a_lieutenant_the_commander_ignores_still_decides() {
 
 #[test]
 fn uneven_timeouts_from_partial_and_late_traitors_keep_agreement() {
-    // Node 3 is silent to odd ids only, so 1 and 5 wait out deadlines that
-    // 2, 4 and 6 close early: loyal nodes drift apart by up to a deadline per
-    // round, which is what the growing round deadline is sized for. Node 5
-    // sends everything after the deadlines.
+    // Node 3 is silent to odd ids only, so 1 waits out deadlines that 2, 4
+    // and 6 close early, and loyal nodes drift apart. Node 5 sends everything
+    // after the deadlines. Agreement must survive real timers and sockets.
+    // (On loopback a flat deadline passes too; the simulator's
+    // `a_flat_round_deadline_breaks_agreement` is what shows deadlines must grow.)
     let c = cluster(
         7,
         &[

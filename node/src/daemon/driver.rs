@@ -978,8 +978,22 @@ mod tests {
         }
     }
 
-    fn frame(rig: &mut Rig, from: u16, frame: RoundFrame) {
-        let msg = PeerMessage::Round(frame);
+    /// An instance of the 4-node test cluster.
+    fn spec(commander: u16, seq: u64, protocol: Protocol, m: u8) -> InstanceSpec {
+        InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(commander),
+                seq,
+            },
+            protocol,
+            m,
+            n: 4,
+        }
+    }
+
+    /// Delivers a round frame from `from` to node 1's driver.
+    fn send(rig: &mut Rig, from: u16, spec: InstanceSpec, round: u8, body: RoundBody) {
+        let msg = PeerMessage::Round(RoundFrame { spec, round, body });
         let bytes = msg.wire_len();
         rig.driver.on_link(
             LinkEvent::Message {
@@ -992,59 +1006,32 @@ mod tests {
         );
     }
 
+    fn rejected(rig: &Rig, kind: &str) -> Option<u64> {
+        rig.driver.counters.rejections.get(kind).copied()
+    }
+
     #[test]
     fn one_peer_cannot_take_every_instance_slot() {
         let mut rig = node1();
         let quota = rig.driver.cfg.max_instances / 3;
         // Traitor 2 invents instances "commanded" by 3, one frame each.
         for seq in 1..=(quota as u64 + 5) {
-            let spec = InstanceSpec {
-                id: InstanceId {
-                    commander: NodeId(3),
-                    seq,
-                },
-                protocol: Protocol::Oral,
-                m: 1,
-                n: 4,
-            };
-            frame(
+            send(
                 &mut rig,
                 2,
-                RoundFrame {
-                    spec,
-                    round: 2,
-                    body: RoundBody::Empty,
-                },
+                spec(3, seq, Protocol::Oral, 1),
+                2,
+                RoundBody::Empty,
             );
         }
         assert_eq!(rig.driver.active_instances(), quota);
-        assert_eq!(
-            rig.driver.counters.rejections.get("peer_instance_quota"),
-            Some(&5)
-        );
+        assert_eq!(rejected(&rig, "peer_instance_quota"), Some(5));
         // The real commander 0 still gets through.
-        let id = InstanceId {
-            commander: NodeId(0),
-            seq: 1,
-        };
-        let spec = InstanceSpec {
-            id,
-            protocol: Protocol::Signed,
-            m: 1,
-            n: 4,
-        };
-        let chain = SignedOrder::new(&rig.keys[0], id, 1, Order::Attack);
-        frame(
-            &mut rig,
-            0,
-            RoundFrame {
-                spec,
-                round: 1,
-                body: RoundBody::Signed(vec![chain]),
-            },
-        );
+        let real = spec(0, 1, Protocol::Signed, 1);
+        let chain = SignedOrder::new(&rig.keys[0], real.id, 1, Order::Attack);
+        send(&mut rig, 0, real, 1, RoundBody::Signed(vec![chain]));
         assert!(
-            rig.driver.instances.contains_key(&spec),
+            rig.driver.instances.contains_key(&real),
             "a loyal commander was starved"
         );
     }
@@ -1052,51 +1039,25 @@ mod tests {
     #[test]
     fn om_trees_share_a_memory_budget() {
         let mut rig = node1();
-        let one = crate::protocol::oral::tree_bytes(4, 2).unwrap();
-        rig.driver.tree_budget = 2 * one;
+        rig.driver.tree_budget = 2 * crate::protocol::oral::tree_bytes(4, 2).unwrap();
         for (from, seq) in [(2u16, 1u64), (3, 2), (2, 3)] {
-            let spec = InstanceSpec {
-                id: InstanceId {
-                    commander: NodeId(0),
-                    seq,
-                },
-                protocol: Protocol::Oral,
-                m: 2,
-                n: 4,
-            };
-            frame(
+            send(
                 &mut rig,
                 from,
-                RoundFrame {
-                    spec,
-                    round: 2,
-                    body: RoundBody::Empty,
-                },
+                spec(0, seq, Protocol::Oral, 2),
+                2,
+                RoundBody::Empty,
             );
         }
         assert_eq!(rig.driver.active_instances(), 2);
-        assert_eq!(
-            rig.driver.counters.rejections.get("memory_budget"),
-            Some(&1)
-        );
+        assert_eq!(rejected(&rig, "memory_budget"), Some(1));
         // Signed instances hold no tree and are not limited by it.
-        let spec = InstanceSpec {
-            id: InstanceId {
-                commander: NodeId(0),
-                seq: 9,
-            },
-            protocol: Protocol::Signed,
-            m: 2,
-            n: 4,
-        };
-        frame(
+        send(
             &mut rig,
             2,
-            RoundFrame {
-                spec,
-                round: 2,
-                body: RoundBody::Empty,
-            },
+            spec(0, 9, Protocol::Signed, 2),
+            2,
+            RoundBody::Empty,
         );
         assert_eq!(rig.driver.active_instances(), 3);
     }
@@ -1104,99 +1065,40 @@ mod tests {
     #[test]
     fn frames_held_for_later_rounds_share_a_budget() {
         let mut rig = node1();
-        let spec = InstanceSpec {
-            id: InstanceId {
-                commander: NodeId(0),
-                seq: 1,
-            },
-            protocol: Protocol::Oral,
-            m: 2,
-            n: 4,
-        };
-        // Round-3 frames wait while the instance is in round 1.
+        let om = spec(0, 1, Protocol::Oral, 2);
+        // Frames for rounds 2 and 3 wait while the instance is in round 1.
         let body = || RoundBody::Oral(OralBits::zeros(2));
         rig.driver.future_budget = 2 * generals_wire::encoded_len(&body());
         for from in [2u16, 3] {
-            frame(
-                &mut rig,
-                from,
-                RoundFrame {
-                    spec,
-                    round: 3,
-                    body: body(),
-                },
-            );
+            send(&mut rig, from, om, 3, body());
         }
-        assert!(!rig.driver.counters.rejections.contains_key("memory_budget"));
-        // A third frame held for later would exceed it.
-        frame(
-            &mut rig,
-            2,
-            RoundFrame {
-                spec,
-                round: 2,
-                body: body(),
-            },
-        );
+        assert_eq!(rejected(&rig, "memory_budget"), None);
+        send(&mut rig, 2, om, 2, body());
         assert_eq!(
-            rig.driver.counters.rejections.get("memory_budget"),
-            Some(&1)
+            rejected(&rig, "memory_budget"),
+            Some(1),
+            "a third frame held for later exceeds it"
         );
     }
 
     #[test]
     fn a_forged_spec_cannot_displace_the_commanders_instance() {
         let mut rig = node1();
-        let id = InstanceId {
-            commander: NodeId(0),
-            seq: 1,
-        };
-        let real = InstanceSpec {
-            id,
-            protocol: Protocol::Signed,
-            m: 1,
-            n: 4,
-        };
+        let real = spec(0, 1, Protocol::Signed, 1);
         let forged = InstanceSpec {
             protocol: Protocol::Oral,
             ..real
         };
 
         // Traitor 2 races the commander with a round-2 frame under a forged spec.
-        let mut bits = OralBits::zeros(1);
-        bits.set(0, false);
-        frame(
-            &mut rig,
-            2,
-            RoundFrame {
-                spec: forged,
-                round: 2,
-                body: RoundBody::Oral(bits),
-            },
-        );
+        send(&mut rig, 2, forged, 2, RoundBody::Oral(OralBits::zeros(1)));
 
         // Then the real instance: the commander's chain, and relays by 2 and 3.
-        let chain = SignedOrder::new(&rig.keys[0], id, 1, Order::Attack);
-        frame(
-            &mut rig,
-            0,
-            RoundFrame {
-                spec: real,
-                round: 1,
-                body: RoundBody::Signed(vec![chain.clone()]),
-            },
-        );
+        let chain = SignedOrder::new(&rig.keys[0], real.id, 1, Order::Attack);
+        send(&mut rig, 0, real, 1, RoundBody::Signed(vec![chain.clone()]));
         for relayer in [2u16, 3] {
             let relay = chain.extended(&rig.keys[usize::from(relayer)], NodeId(relayer));
-            frame(
-                &mut rig,
-                relayer,
-                RoundFrame {
-                    spec: real,
-                    round: 2,
-                    body: RoundBody::Signed(vec![relay]),
-                },
-            );
+            send(&mut rig, relayer, real, 2, RoundBody::Signed(vec![relay]));
         }
 
         let decided = rig
@@ -1210,10 +1112,10 @@ mod tests {
             Some(Order::Attack),
             "the real instance must obey the loyal commander"
         );
-        assert!(!rig.driver.counters.rejections.contains_key("spec_mismatch"));
+        assert_eq!(rejected(&rig, "spec_mismatch"), None);
         // The forged one is a separate instance that never heard from the commander.
         assert!(rig.driver.instances.contains_key(&forged));
         // The operator's `wait 0-1` resolves to the instance that decided.
-        assert_eq!(rig.driver.resolve(id), Some(real));
+        assert_eq!(rig.driver.resolve(real.id), Some(real));
     }
 }
