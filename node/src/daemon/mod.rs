@@ -67,7 +67,7 @@ fn init_logging(filter: &str) {
 
 async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     let me = cfg.id;
-    let key = NodeKey::load(cfg.key_path())?;
+    let key = Arc::new(NodeKey::load(cfg.key_path())?);
     let public = key.public();
     let listed = cfg.peer(me).map(|p| p.pubkey);
     if listed != Some(public) {
@@ -82,10 +82,9 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     let (coalition, fault_name) = match (&cfg.fault, opts.allow_faults) {
         (Some(f), true) => {
             warn!(strategy = %f.strategy, "running as a TRAITOR: the [fault] section is active (--allow-faults)");
-            let key = Arc::new(NodeKey::load(cfg.key_path())?);
             let c = Coalition::new(
                 BTreeMap::from([(me, f.strategy)]),
-                BTreeMap::from([(me, key)]),
+                BTreeMap::from([(me, key.clone())]),
                 f.seed,
             )
             .with_targets(f.targets.iter().copied())
@@ -107,7 +106,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
         storage::Storage::open(cfg.data_dir(), me, &public, opts.unsafe_reset_sign_state)?;
     let keys = Arc::new(Keyring {
         me,
-        key: Arc::new(key),
+        key,
         peers: cfg.public_keys(),
     });
 
