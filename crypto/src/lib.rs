@@ -7,12 +7,14 @@
 //! are key files.
 
 mod chain;
+mod cluster;
 mod domain;
 mod evidence;
 mod ids;
 mod keys;
 
 pub use chain::{ChainError, ChainLink, PrefixCache, SignedOrder, VerifyStats};
+pub use cluster::ClusterId;
 pub use domain::Domain;
 pub use evidence::{EquivocationProof, ProofError};
 pub use ids::{InstanceId, NodeId, Order, ParseIdError};
