@@ -20,11 +20,13 @@ pub enum FaultStrategy {
     Forge,
     LateReveal,
     Delay,
+    Precreate,
+    Hog,
 }
 
 impl FaultStrategy {
     /// Every strategy, in the order error messages list them.
-    pub const ALL: [FaultStrategy; 9] = [
+    pub const ALL: [FaultStrategy; 11] = [
         FaultStrategy::Flip,
         FaultStrategy::Equivocate,
         FaultStrategy::Split,
@@ -34,6 +36,8 @@ impl FaultStrategy {
         FaultStrategy::Forge,
         FaultStrategy::LateReveal,
         FaultStrategy::Delay,
+        FaultStrategy::Precreate,
+        FaultStrategy::Hog,
     ];
 
     /// The name used in config files and on the command line.
@@ -48,6 +52,8 @@ impl FaultStrategy {
             FaultStrategy::Forge => "forge",
             FaultStrategy::LateReveal => "late-reveal",
             FaultStrategy::Delay => "delay",
+            FaultStrategy::Precreate => "precreate",
+            FaultStrategy::Hog => "hog",
         }
     }
 

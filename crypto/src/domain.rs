@@ -11,6 +11,8 @@ pub enum Domain {
     Handshake,
     /// A lieutenant's signed report of its decision, sent to the commander.
     Report,
+    /// The commander's ticket for an instance: the one spec it issued for an id.
+    Ticket,
 }
 
 impl Domain {
@@ -19,6 +21,7 @@ impl Domain {
             Domain::Chain => b"generals/v1/sm-chain\0",
             Domain::Handshake => b"generals/v1/handshake\0",
             Domain::Report => b"generals/v1/report\0",
+            Domain::Ticket => b"generals/v2/ticket\0",
         }
     }
 }

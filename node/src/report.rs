@@ -81,19 +81,35 @@ pub struct InstanceReport {
     /// Simulator: the seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Peers whose frames reached some loyal general after it had closed
+    /// their round: a timing alarm. A RETREAT here may come from a deadline
+    /// too short for the load, not from the commander.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late_frames_from: Vec<NodeId>,
+    /// The commander signed two different specs for this instance id; the
+    /// proof is in the evidence directory of every loyal node that saw both.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub spec_equivocation: bool,
+    /// Simulator: loyal lieutenants whose signed report never reached a
+    /// loyal commander.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reports_missing: Vec<NodeId>,
 }
 
 impl MessageReport {
     /// Adds one general's own counters; `loyal` also counts its logical messages
     /// in `loyal_logical`.
+    /// Counters may come from a traitor's report, so sums saturate.
     pub fn add(&mut self, c: &MessageCounters, loyal: bool) {
-        self.logical += c.logical;
-        self.frames += c.frames;
-        self.bytes += c.bytes;
-        self.signatures_made += c.signatures_made;
-        self.signatures_verified += c.signatures_verified;
+        self.logical = self.logical.saturating_add(c.logical);
+        self.frames = self.frames.saturating_add(c.frames);
+        self.bytes = self.bytes.saturating_add(c.bytes);
+        self.signatures_made = self.signatures_made.saturating_add(c.signatures_made);
+        self.signatures_verified = self
+            .signatures_verified
+            .saturating_add(c.signatures_verified);
         if loyal {
-            self.loyal_logical += c.logical;
+            self.loyal_logical = self.loyal_logical.saturating_add(c.logical);
         }
     }
 }

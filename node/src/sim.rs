@@ -6,19 +6,21 @@
 //! RNG. The same config and seed always give the same run.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use generals_crypto::InstanceId;
 use generals_crypto::{NodeId, NodeKey, Order, SignedOrder};
-use generals_wire::{InstanceSpec, MessageCounters, Protocol, RoundFrame};
+use generals_wire::{InstanceSpec, MessageCounters, PeerMessage, Protocol};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
-use crate::protocol::adversary::{other_instance, Coalition, Outgoing, Strategy};
+use crate::protocol::adversary::{other_instance, Coalition, OpeningTarget, Strategy};
 use crate::protocol::oral::logical_formula;
-use crate::protocol::{Effect, Instance, Keyring, Limits, SpecError};
+use crate::protocol::{
+    Keyring, Limits, Node, NodeLimits, OrderError, Output, SignState, SpecError,
+};
 pub use crate::report::{
     EvidenceReport, GeneralReport, InstanceReport as SimReport, MessageReport, Role,
 };
@@ -89,7 +91,11 @@ struct Delivery {
     seq: u64,
     to: NodeId,
     from: NodeId,
-    frame: RoundFrame,
+    msg: PeerMessage,
+}
+
+fn lock(c: &Mutex<Coalition>) -> std::sync::MutexGuard<'_, Coalition> {
+    c.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl PartialEq for Delivery {
@@ -109,7 +115,8 @@ impl Ord for Delivery {
     }
 }
 
-/// Runs one instance to completion.
+/// Runs one instance to completion: n [`Node`]s over a virtual network, the
+/// same node core the daemon runs, traitors included.
 pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
     let n = cfg.n;
     let ids: Vec<NodeId> = (0..n as u16).map(NodeId).collect();
@@ -118,173 +125,207 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
         .map(|&id| Arc::new(sim_key(cfg.seed, id)))
         .collect();
     let publics: Vec<_> = keys.iter().map(|k| k.public()).collect();
-    let rings: Vec<Arc<Keyring>> = ids
-        .iter()
-        .map(|&id| {
-            Arc::new(Keyring {
-                me: id,
-                key: keys[id.index()].clone(),
-                peers: publics.clone(),
-            })
-        })
-        .collect();
-    let spec = InstanceSpec {
-        id: InstanceId {
-            commander: cfg.commander,
-            seq: 1,
-        },
-        protocol: cfg.protocol,
-        m: cfg.m,
-        n: n as u16,
-    };
     let mut limits = Limits::new(cfg.round_timeout, 4 * n * (usize::from(cfg.m) + 1));
     if let Some(step) = cfg.round_step {
         limits.round_step = step;
     }
+    let node_limits = NodeLimits::new(limits, 64 * n, generals_wire::HARD_MAX_FRAME);
     let traitor_keys = cfg
         .traitors
         .keys()
         .map(|&id| (id, keys[id.index()].clone()))
         .collect();
+    let first = InstanceId {
+        commander: cfg.commander,
+        seq: 1,
+    };
     let captured = SignedOrder::new(
         &keys[cfg.commander.index()],
-        other_instance(spec.id),
+        other_instance(first),
         cfg.m,
         cfg.order,
     );
-    let mut coalition = Coalition::new(cfg.traitors.clone(), traitor_keys, cfg.seed)
-        .with_targets(cfg.targets.iter().copied())
-        .with_captured(captured)
-        .with_delay(cfg.round_timeout * (u32::from(cfg.m) + 3) * 2);
+    let coalition = Arc::new(Mutex::new(
+        Coalition::new(cfg.traitors.clone(), traitor_keys, cfg.seed)
+            .with_targets(cfg.targets.iter().copied())
+            .with_captured(captured)
+            .with_delay(cfg.round_timeout * (u32::from(cfg.m) + 3) * 2),
+    ));
+    let mut nodes: Vec<Node> = ids
+        .iter()
+        .map(|&id| {
+            let ring = Arc::new(Keyring {
+                me: id,
+                key: keys[id.index()].clone(),
+                peers: publics.clone(),
+            });
+            let node = Node::new(
+                ring,
+                node_limits,
+                SignState::fresh(publics[id.index()]),
+                Vec::new(),
+            );
+            match cfg.traitors.get(&id) {
+                Some(s) => node.with_coalition(coalition.clone(), s.to_string()),
+                None => node,
+            }
+        })
+        .collect();
 
     let base = Instant::now();
     let at = |t: Instant| t.saturating_duration_since(base).as_micros() as u64;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e65_7477_6f72_6b00);
     let mut queue: BinaryHeap<Reverse<Delivery>> = BinaryHeap::new();
     let mut seq = 0u64;
-    let mut instances: Vec<Option<Instance>> = (0..n).map(|_| None).collect();
-    let mut counters = MessageCounters::default();
-    let mut loyal_logical = 0u64;
-    let mut rejections: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut now_us = 0u64;
 
-    let (commander, effects) = Instance::commander(
-        spec,
-        rings[cfg.commander.index()].clone(),
-        cfg.order,
-        base,
-        limits,
-    )?;
-    instances[cfg.commander.index()] = Some(commander);
-    let mut pending = vec![(cfg.commander, effects)];
+    // Traitors act first (precreate, hog). The order comes once everything
+    // they started has played out, so a pre-created instance would have
+    // timed out and decided by then.
+    let target = OpeningTarget {
+        cluster: *nodes[0].cluster(),
+        n,
+        protocol: cfg.protocol,
+        m: cfg.m,
+        quota: node_limits.max_instances / n,
+        victims: vec![first],
+    };
+    for &t in cfg.traitors.keys() {
+        for &to in ids.iter().filter(|&&j| j != t) {
+            for frame in lock(&coalition).opening_moves(t, to, &target) {
+                let latency = 1 + rng.next_u64() % cfg.max_latency_us.max(1);
+                seq += 1;
+                let msg = PeerMessage::Round(frame);
+                queue.push(Reverse(Delivery {
+                    at: latency,
+                    seq,
+                    to,
+                    from: t,
+                    msg,
+                }));
+            }
+        }
+    }
+    let mut ordered: Option<InstanceId> = None;
 
     // Hard stop against a bug that would loop forever.
     let budget = 50_000_000u64;
     for _ in 0..budget {
-        for (id, effects) in pending.drain(..) {
-            for effect in effects {
-                match effect {
-                    Effect::Send { to, frame } => {
-                        let out = if coalition.is_traitor(id) {
-                            coalition.rewrite(&spec, id, to, frame.round, frame.body)
-                        } else {
-                            Outgoing {
-                                body: Some(frame.body),
-                                delay: Duration::ZERO,
-                            }
-                        };
-                        let Some(body) = out.body else { continue };
-                        let frame = RoundFrame {
-                            spec,
-                            round: frame.round,
-                            body,
-                        };
-                        counters.count_sent(&frame);
-                        if !coalition.is_traitor(id) {
-                            loyal_logical += frame.body.logical_messages();
-                        }
-                        let latency = 1 + rng.next_u64() % cfg.max_latency_us.max(1);
-                        seq += 1;
-                        queue.push(Reverse(Delivery {
-                            at: now_us + latency + out.delay.as_micros() as u64,
-                            seq,
-                            to,
-                            from: id,
-                            frame,
-                        }));
-                    }
-                    Effect::Rejected { reason, .. } => {
-                        if !coalition.is_traitor(id) {
-                            *rejections.entry(reason.kind()).or_default() += 1;
-                        }
-                    }
-                    Effect::Decided(_) => {}
+        for (i, node) in nodes.iter_mut().enumerate() {
+            while let Some(out) = node.poll_output() {
+                if let Output::Send { to, msg, delay } = out {
+                    let latency = 1 + rng.next_u64() % cfg.max_latency_us.max(1);
+                    seq += 1;
+                    queue.push(Reverse(Delivery {
+                        at: now_us + latency + delay.as_micros() as u64,
+                        seq,
+                        to,
+                        from: NodeId(i as u16),
+                        msg,
+                    }));
                 }
             }
         }
-        let next_timeout = instances
+        let next_timeout = nodes
             .iter()
             .enumerate()
-            .filter_map(|(i, inst)| {
-                inst.as_ref()
-                    .and_then(|x| x.poll_timeout())
-                    .map(|t| (at(t), i))
-            })
+            .filter_map(|(i, node)| node.poll_timeout().map(|t| (at(t), i)))
             .min();
         let next_delivery = queue.peek().map(|Reverse(d)| d.at);
         match (next_delivery, next_timeout) {
             (Some(d), t) if t.is_none_or(|(t, _)| d <= t) => {
                 let Some(Reverse(d)) = queue.pop() else { break };
-                now_us = d.at;
+                now_us = now_us.max(d.at);
                 let now = base + Duration::from_micros(now_us);
-                let mut out = Vec::new();
-                let slot = &mut instances[d.to.index()];
-                if slot.is_none() {
-                    match Instance::lieutenant(
-                        d.frame.spec,
-                        rings[d.to.index()].clone(),
-                        now,
-                        limits,
-                    ) {
-                        Ok(i) => *slot = Some(i),
-                        Err(_) => continue,
-                    }
+                let Some(node) = nodes.get_mut(d.to.index()) else {
+                    continue;
+                };
+                match d.msg {
+                    PeerMessage::Round(frame) => node.handle_frame(now, d.from, frame),
+                    PeerMessage::Report(report) => node.handle_report(d.from, report),
                 }
-                if let Some(inst) = slot.as_mut() {
-                    inst.handle_frame(now, d.from, d.frame, &mut out);
-                }
-                pending.push((d.to, out));
             }
             (_, Some((t, i))) => {
                 now_us = now_us.max(t);
-                let mut out = Vec::new();
-                if let Some(inst) = instances[i].as_mut() {
-                    inst.handle_timeout(base + Duration::from_micros(now_us), &mut out);
-                }
-                pending.push((NodeId(i as u16), out));
+                nodes[i].handle_timeout(base + Duration::from_micros(now_us));
+            }
+            _ if ordered.is_none() => {
+                let c = &mut nodes[cfg.commander.index()];
+                let now = base + Duration::from_micros(now_us);
+                let id =
+                    c.order(now, cfg.protocol, cfg.m, cfg.order, true)
+                        .map_err(|e| match e {
+                            OrderError::Spec(e) => e,
+                            other => SpecError::Refused(other.to_string()),
+                        })?;
+                ordered = Some(id);
             }
             _ => break,
         }
     }
+    let id = ordered.unwrap_or(first);
+    let spec = InstanceSpec {
+        id,
+        protocol: cfg.protocol,
+        m: cfg.m,
+        n: n as u16,
+    };
 
-    for inst in instances.iter().flatten() {
-        counters.signatures_made += inst.signatures_made();
-        counters.signatures_verified += inst.signatures_verified();
+    let mut counters = MessageCounters::default();
+    let mut loyal_logical = 0u64;
+    let mut rejections: BTreeMap<String, u64> = BTreeMap::new();
+    for (i, node) in nodes.iter().enumerate() {
+        let traitor = cfg.traitors.contains_key(&NodeId(i as u16));
+        if let Some(c) = node.instance_counters(&spec) {
+            counters.add(&c);
+            if !traitor {
+                loyal_logical += c.logical;
+            }
+        }
+        if !traitor {
+            for (k, v) in &node.counters().rejections {
+                *rejections.entry(k.clone()).or_default() += v;
+            }
+        }
     }
-    counters.signatures_made += coalition.signatures_made;
-
+    counters.signatures_made += lock(&coalition).signatures_made;
+    let loyal_ids: Vec<NodeId> = ids
+        .iter()
+        .copied()
+        .filter(|id| !cfg.traitors.contains_key(id) && *id != cfg.commander)
+        .collect();
+    let commander_node = &nodes[cfg.commander.index()];
+    let reports_missing: Vec<NodeId> = if cfg.traitors.contains_key(&cfg.commander) {
+        Vec::new()
+    } else {
+        loyal_ids
+            .iter()
+            .copied()
+            .filter(|j| {
+                commander_node
+                    .reports(&spec)
+                    .is_none_or(|r| !r.contains_key(j))
+            })
+            .collect()
+    };
+    let late: BTreeSet<NodeId> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !cfg.traitors.contains_key(&NodeId(*i as u16)))
+        .flat_map(|(_, node)| node.late_from(&spec))
+        .collect();
+    let spec_equivocated = nodes.iter().any(|node| node.spec_equivocated(id));
     let generals: Vec<GeneralReport> = ids
         .iter()
         .map(|&id| {
-            let traitor = coalition.is_traitor(id);
+            let traitor = cfg.traitors.contains_key(&id);
             let decision = if traitor {
                 None
             } else {
                 // A lieutenant that never heard of the instance keeps the default.
                 Some(
-                    instances[id.index()]
-                        .as_ref()
-                        .and_then(|i| i.outcome())
+                    nodes[id.index()]
+                        .outcome(&spec)
                         .map_or(Order::Retreat, |o| o.decision),
                 )
             };
@@ -303,18 +344,17 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
         .collect();
     let (ic1, ic2) = SimReport::interactive_consistency(
         &generals,
-        !coalition.is_traitor(cfg.commander),
+        !cfg.traitors.contains_key(&cfg.commander),
         cfg.order,
     );
 
     let mut evidence: Vec<EvidenceReport> = Vec::new();
     for &id in &ids {
-        if coalition.is_traitor(id) {
+        if cfg.traitors.contains_key(&id) {
             continue;
         }
-        let Some(proof) = instances[id.index()]
-            .as_ref()
-            .and_then(|i| i.outcome())
+        let Some(proof) = nodes[id.index()]
+            .outcome(&spec)
             .and_then(|o| o.evidence.clone())
         else {
             continue;
@@ -360,13 +400,13 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
             loyal_logical,
         },
         evidence,
-        rejections: rejections
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect(),
+        rejections,
         instance: None,
         complete: None,
         virtual_ms: Some(now_us / 1000),
         seed: Some(cfg.seed),
+        late_frames_from: late.into_iter().collect(),
+        spec_equivocation: spec_equivocated,
+        reports_missing,
     })
 }

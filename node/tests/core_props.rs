@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use generals_crypto::{ChainLink, InstanceId, NodeId, NodeKey, Order, Sig, SignedOrder};
+use generals_crypto::{ChainLink, ClusterId, InstanceId, NodeId, NodeKey, Order, Sig, SignedOrder};
 use generals_node::protocol::{Effect, Instance, Keyring, Limits};
-use generals_wire::{InstanceSpec, OralBits, Protocol, RoundBody, RoundFrame};
+use generals_wire::{InstanceSpec, InstanceTicket, OralBits, Protocol, RoundBody, RoundFrame};
 use proptest::prelude::*;
 
 const ID: InstanceId = InstanceId {
@@ -123,12 +123,13 @@ proptest! {
         let me = NodeId(1);
         let ring = Arc::new(Keyring { me, key: keys[1].clone(), peers: keys.iter().map(|k| k.public()).collect() });
         let mut now = Instant::now();
-        let mut inst = Instance::lieutenant(spec, ring, now, Limits::new(Duration::from_millis(100), 16)).unwrap();
+        let ticket = InstanceTicket::issue(&keys[0], &ClusterId::of(&ring.peers), spec);
+        let mut inst = Instance::lieutenant(ticket, ring, now, Limits::new(Duration::from_millis(100), 16)).unwrap();
         let mut effects = Vec::new();
         for s in &steps {
             match s {
                 Step::Frame { from, round, body } => {
-                    let frame = RoundFrame { spec, round: *round, body: build(body, &keys, n) };
+                    let frame = RoundFrame { ticket, round: *round, body: build(body, &keys, n) };
                     inst.handle_frame(now, NodeId(*from), frame, &mut effects);
                 }
                 Step::Tick { after_ms } => {
@@ -148,7 +149,7 @@ proptest! {
                 Effect::Send { to, frame } => {
                     prop_assert!(to.0 < n && *to != me && *to != ID.commander, "sent to {to}");
                     prop_assert!(frame.round >= 2 && frame.round <= m + 1);
-                    prop_assert_eq!(frame.spec, spec);
+                    prop_assert_eq!(frame.ticket, ticket);
                 }
                 Effect::Decided(_) => decisions += 1,
                 Effect::Rejected { .. } => {}

@@ -12,11 +12,13 @@ pub mod handshake;
 mod instance;
 mod report;
 mod round;
+mod ticket;
 
 pub use codec::{CodecError, MessageCodec, LENGTH_PREFIX};
 pub use encoding::{decode, encode, encoded_len, DecodeError, HARD_MAX_FRAME};
 pub use instance::{InstanceSpec, Protocol};
 pub use report::{DecisionReport, MessageCounters};
 pub use round::{OralBits, OralBitsError, PeerMessage, RoundBody, RoundFrame};
+pub use ticket::{InstanceTicket, SpecEquivocationProof, SpecProofError};
 
 pub use generals_crypto::{InstanceId, NodeId, Order};

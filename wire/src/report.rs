@@ -24,17 +24,21 @@ pub struct MessageCounters {
 impl MessageCounters {
     /// Counts one frame as sent: its logical messages, the frame, its bytes.
     pub fn count_sent(&mut self, frame: &crate::RoundFrame) {
-        self.logical += frame.body.logical_messages();
-        self.frames += 1;
-        self.bytes += frame.wire_len() as u64;
+        self.logical = self.logical.saturating_add(frame.body.logical_messages());
+        self.frames = self.frames.saturating_add(1);
+        self.bytes = self.bytes.saturating_add(frame.wire_len() as u64);
     }
 
+    /// Adds another node's counters. They may come from a traitor's report,
+    /// so they saturate instead of wrapping.
     pub fn add(&mut self, o: &MessageCounters) {
-        self.logical += o.logical;
-        self.frames += o.frames;
-        self.bytes += o.bytes;
-        self.signatures_made += o.signatures_made;
-        self.signatures_verified += o.signatures_verified;
+        self.logical = self.logical.saturating_add(o.logical);
+        self.frames = self.frames.saturating_add(o.frames);
+        self.bytes = self.bytes.saturating_add(o.bytes);
+        self.signatures_made = self.signatures_made.saturating_add(o.signatures_made);
+        self.signatures_verified = self
+            .signatures_verified
+            .saturating_add(o.signatures_verified);
     }
 }
 
@@ -53,6 +57,9 @@ pub struct DecisionReport {
     /// demonstrations: a real traitor could lie here, but only about itself.
     pub faulty: bool,
     pub counters: MessageCounters,
+    /// Peers whose frames reached the reporter after it had closed their
+    /// round: a timing alarm (Δ too small for the load), not proof of a traitor.
+    pub late: Vec<NodeId>,
     pub sig: Sig,
 }
 
@@ -71,6 +78,7 @@ impl DecisionReport {
             evidence: None,
             faulty: false,
             counters,
+            late: Vec::new(),
             sig: Sig([0; 64]),
         }
     }
@@ -90,6 +98,7 @@ impl DecisionReport {
             &self.evidence,
             self.faulty,
             self.counters,
+            &self.late,
         ))
     }
 

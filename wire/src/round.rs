@@ -3,7 +3,7 @@
 use generals_crypto::SignedOrder;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::{DecisionReport, InstanceSpec};
+use crate::{DecisionReport, InstanceSpec, InstanceTicket};
 
 /// Everything a peer link carries once the handshake is done.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,10 +13,12 @@ pub enum PeerMessage {
 }
 
 /// One frame per (instance, round, sender, receiver). The sender is the
-/// authenticated link peer; a frame never names its own relayer.
+/// authenticated link peer; a frame never names its own relayer. Every frame
+/// carries the commander's ticket for its instance, so a receiver can join
+/// an instance only once its commander has issued it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundFrame {
-    pub spec: InstanceSpec,
+    pub ticket: InstanceTicket,
     /// 1..=m+1.
     pub round: u8,
     pub body: RoundBody,
@@ -54,6 +56,10 @@ impl RoundBody {
 }
 
 impl RoundFrame {
+    pub fn spec(&self) -> &InstanceSpec {
+        &self.ticket.spec
+    }
+
     /// Bytes this frame takes on a peer link, length prefix included.
     pub fn wire_len(&self) -> usize {
         // PeerMessage::Round's variant tag is a u32.

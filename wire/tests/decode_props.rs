@@ -7,8 +7,8 @@ use bytes::BytesMut;
 use generals_crypto::{InstanceId, NodeId, NodeKey, Order, SignedOrder};
 use generals_wire::handshake::{Handshake, Hello};
 use generals_wire::{
-    decode, encode, DecisionReport, InstanceSpec, MessageCodec, MessageCounters, OralBits,
-    PeerMessage, Protocol, RoundBody, RoundFrame,
+    decode, encode, DecisionReport, InstanceSpec, InstanceTicket, MessageCodec, MessageCounters,
+    OralBits, PeerMessage, Protocol, RoundBody, RoundFrame,
 };
 use proptest::prelude::*;
 use tokio_util::codec::Decoder;
@@ -32,7 +32,10 @@ fn samples() -> Vec<Vec<u8>> {
     bits.set(3, true);
     let frame = |body| {
         PeerMessage::Round(RoundFrame {
-            spec: SPEC,
+            ticket: InstanceTicket {
+                spec: SPEC,
+                sig: generals_crypto::Sig([7; 64]),
+            },
             round: 2,
             body,
         })

@@ -6,8 +6,8 @@ use generals_crypto::{InstanceId, NodeId, NodeKey, Order, SignedOrder};
 use generals_wire::handshake::{self, Auth, Handshake, Hello, Role};
 use generals_wire::{
     decode, encode, encoded_len, CodecError, DecisionReport, DecodeError, InstanceSpec,
-    MessageCodec, MessageCounters, OralBits, OralBitsError, PeerMessage, Protocol, RoundBody,
-    RoundFrame, HARD_MAX_FRAME, LENGTH_PREFIX,
+    InstanceTicket, MessageCodec, MessageCounters, OralBits, OralBitsError, PeerMessage, Protocol,
+    RoundBody, RoundFrame, HARD_MAX_FRAME, LENGTH_PREFIX,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -87,7 +87,10 @@ fn spec(protocol: Protocol) -> InstanceSpec {
 
 fn round(protocol: Protocol, round: u8, body: RoundBody) -> PeerMessage {
     PeerMessage::Round(RoundFrame {
-        spec: spec(protocol),
+        ticket: InstanceTicket {
+            spec: spec(protocol),
+            sig: generals_crypto::Sig([7; 64]),
+        },
         round,
         body,
     })
@@ -271,9 +274,9 @@ fn unknown_enum_tags_are_malformed() {
         "{why}"
     );
 
-    // RoundBody has variants 0, 1 and 2; its tag follows tag ‖ spec ‖ round.
+    // RoundBody has variants 0, 1 and 2; its tag follows tag ‖ ticket ‖ round.
     let mut body = encode(&empty_frame());
-    body[19..23].copy_from_slice(&3u32.to_le_bytes());
+    body[83..87].copy_from_slice(&3u32.to_le_bytes());
     let why = malformed(decode::<PeerMessage>(&body).unwrap_err());
     assert!(why.contains("variant index") && why.contains('3'), "{why}");
 }
@@ -298,10 +301,10 @@ fn order_and_protocol_bytes_outside_their_range_are_named() {
         "{why}"
     );
 
-    // The order inside a chain: … body tag (4) ‖ count (8) ‖ commander (2) ‖
+    // The order inside a chain: tag (4) ‖ ticket (78) ‖ round (1) ‖ body tag (4) ‖ count (8) ‖ commander (2) ‖
     // seq (8) ‖ m (1) ‖ order (1).
     let mut body = encode(&signed_frame());
-    let at = 23 + 8 + 2 + 8 + 1;
+    let at = 87 + 8 + 2 + 8 + 1;
     assert_eq!(body[at], Order::Attack as u8);
     body[at] = 0xff;
     let why = malformed(decode::<PeerMessage>(&body).unwrap_err());
@@ -351,7 +354,7 @@ fn a_byte_string_claiming_a_terabyte_is_refused_without_allocating() {
 
     // The same inside a whole frame, through the codec.
     let mut body = encode(&oral_frame());
-    let len_at = 23 + 4;
+    let len_at = 87 + 4;
     body[len_at..len_at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
     let mut src = framed(&body);
     let (result, largest) =
@@ -381,7 +384,7 @@ fn a_byte_string_longer_than_its_frame_but_under_the_limit_is_truncated() {
 fn a_sequence_claiming_a_trillion_elements_does_not_preallocate_them() {
     // The chain count of a Signed body, then the chain count of links.
     let body = encode(&signed_frame());
-    for at in [23, 23 + 8 + 12] {
+    for at in [87, 87 + 8 + 12] {
         let mut body = body.clone();
         body[at..at + 8].copy_from_slice(&(1u64 << 40).to_le_bytes());
         let (result, largest) = alloc_probe::largest_allocation(|| decode::<PeerMessage>(&body));
@@ -709,9 +712,9 @@ fn a_peer_message_is_not_a_handshake_message() {
         .encode(&report(), &mut buf)
         .expect("encodes");
     let mut codec = MessageCodec::<Handshake, Handshake>::new(1 << 20);
-    // Tag 1 reads as Auth: 4 + 64 bytes of the 127-byte report, 59 left over.
+    // Tag 1 reads as Auth: 4 + 64 bytes of the 135-byte report, 67 left over.
     match codec.decode(&mut buf) {
-        Err(CodecError::Decode(DecodeError::TrailingBytes(59))) => {}
+        Err(CodecError::Decode(DecodeError::TrailingBytes(67))) => {}
         other => panic!("{other:?}"),
     }
 }

@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 
 use bytes::BytesMut;
 use generals_crypto::{
-    Domain, EquivocationProof, InstanceId, NodeId, NodeKey, Order, PublicKey, SignedOrder,
+    ClusterId, Domain, EquivocationProof, InstanceId, NodeId, NodeKey, Order, PublicKey,
+    SignedOrder,
 };
 use generals_wire::handshake::{self, Handshake, Hello, Role};
 use generals_wire::{
-    decode, encode, DecisionReport, InstanceSpec, MessageCodec, MessageCounters, OralBits,
-    PeerMessage, Protocol, RoundBody, RoundFrame, HARD_MAX_FRAME,
+    decode, encode, DecisionReport, InstanceSpec, InstanceTicket, MessageCodec, MessageCounters,
+    OralBits, PeerMessage, Protocol, RoundBody, RoundFrame, HARD_MAX_FRAME,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -62,6 +63,25 @@ const OM_SPEC: InstanceSpec = InstanceSpec {
     m: 2,
     n: 13,
 };
+
+/// The cluster of `n` generals whose node `i` has [`key`]`(i)`.
+fn cluster(n: u16) -> ClusterId {
+    let keys: Vec<PublicKey> = (0..n).map(|i| key(i).public()).collect();
+    ClusterId::of(&keys)
+}
+
+/// Commander 0's ticket for `spec`, in the cluster of `spec.n` such nodes.
+fn ticket(spec: InstanceSpec) -> InstanceTicket {
+    InstanceTicket::issue(&key(0), &cluster(spec.n), spec)
+}
+
+/// What a ticket's signature covers: tag ‖ cluster ‖ spec.
+fn ticket_signed_bytes(spec: InstanceSpec) -> Vec<u8> {
+    let mut out = Domain::Ticket.tag().to_vec();
+    out.extend_from_slice(cluster(spec.n).as_bytes());
+    out.extend_from_slice(&encode(&spec));
+    out
+}
 
 /// ATTACK:0:1, the chain lieutenant 1 relays in round 2.
 fn chain_0_1() -> SignedOrder {
@@ -130,7 +150,7 @@ fn oral_10() -> RoundFrame {
         bits.set(i, [3, 4, 5, 9, 12].contains(&path[1]));
     }
     RoundFrame {
-        spec: OM_SPEC,
+        ticket: ticket(OM_SPEC),
         round: 3,
         body: RoundBody::Oral(bits),
     }
@@ -205,6 +225,7 @@ fn report_signed_bytes() -> Vec<u8> {
     ] {
         msg.extend_from_slice(&v.to_le_bytes());
     }
+    msg.extend_from_slice(&(r.late.len() as u64).to_le_bytes()); // late: none
     assert!(
         r.verify(&key(2).public()),
         "the report verifies under its reporter's key"
@@ -275,7 +296,7 @@ fn known_vectors() -> BTreeMap<&'static str, Vector> {
         (
             "round-empty",
             round(RoundFrame {
-                spec: SM_SPEC,
+                ticket: ticket(SM_SPEC),
                 round: 3,
                 body: RoundBody::Empty,
             }),
@@ -283,7 +304,7 @@ fn known_vectors() -> BTreeMap<&'static str, Vector> {
         (
             "round-oral-commander",
             round(RoundFrame {
-                spec: OM_SPEC,
+                ticket: ticket(OM_SPEC),
                 round: 1,
                 body: RoundBody::Oral(commander_bits),
             }),
@@ -300,11 +321,13 @@ fn known_vectors() -> BTreeMap<&'static str, Vector> {
         (
             "round-signed-chain2",
             round(RoundFrame {
-                spec: SM_SPEC,
+                ticket: ticket(SM_SPEC),
                 round: 2,
                 body: RoundBody::Signed(vec![chain_0_1()]),
             }),
         ),
+        ("cluster-4", Raw(cluster(4).as_bytes().to_vec())),
+        ("ticket-signed-bytes", Raw(ticket_signed_bytes(SM_SPEC))),
         ("report", PeerFrame(PeerMessage::Report(report()))),
         ("report-signed-bytes", Raw(report_signed_bytes())),
         ("equivocation-proof", ProofBody(proof())),
@@ -657,11 +680,17 @@ fn checker_fails_on_unknown_missing_changed_duplicate_and_malformed_vectors() {
 #[test]
 fn body_sizes_match_the_spec_formulas() {
     let body = |m: &PeerMessage| encode(m).len();
-    let round = |spec, round, body| PeerMessage::Round(RoundFrame { spec, round, body });
-    assert_eq!(body(&round(SM_SPEC, 2, RoundBody::Empty)), 23);
+    let round = |spec, round, body| {
+        PeerMessage::Round(RoundFrame {
+            ticket: ticket(spec),
+            round,
+            body,
+        })
+    };
+    assert_eq!(body(&round(SM_SPEC, 2, RoundBody::Empty)), 87);
     for count in [0u32, 1, 7, 8, 9, 10, 1000] {
         let bits = OralBits::zeros(count);
-        let want = 35 + (count as usize).div_ceil(8);
+        let want = 99 + (count as usize).div_ceil(8);
         assert_eq!(body(&round(OM_SPEC, 2, RoundBody::Oral(bits))), want);
     }
     let c1 = SignedOrder::new(&key(0), SM_INSTANCE, 2, Order::Retreat);
@@ -669,9 +698,9 @@ fn body_sizes_match_the_spec_formulas() {
     let chains = vec![c1, c2];
     assert_eq!(
         body(&round(SM_SPEC, 2, RoundBody::Signed(chains))),
-        31 + (20 + 66) + (20 + 2 * 66)
+        95 + (20 + 66) + (20 + 2 * 66)
     );
-    assert_eq!(body(&PeerMessage::Report(report())), 127);
+    assert_eq!(body(&PeerMessage::Report(report())), 135);
     assert_eq!(encode(&Handshake::Hello(dialer_hello())).len(), 48);
     let auth = handshake::sign(&key(0), Role::Dialer, &dialer_hello(), &listener_hello());
     assert_eq!(encode(&Handshake::Auth(auth)).len(), 68);

@@ -166,6 +166,16 @@ fn render(instance: InstanceId, r: &InstanceReport) -> String {
         ),
         None => Ok(()),
     };
+    if !r.late_frames_from.is_empty() {
+        let late: Vec<String> = r.late_frames_from.iter().map(|j| j.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "timing:     late frames from [{}]: a round closed before their frames arrived, so a \
+             RETREAT may come from timing, not from the commander; raise round_timeout_ms (or \
+             round_work_factor) on every node",
+            late.join(", ")
+        );
+    }
     s
 }
 

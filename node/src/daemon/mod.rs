@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use crate::protocol::adversary::Coalition;
-use crate::protocol::Keyring;
+use crate::protocol::{Keyring, Limits, Node, NodeLimits};
 use driver::Driver;
 use links::LinkContext;
 
@@ -93,7 +93,10 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
             } else {
                 cfg.round_timeout() * 4
             });
-            (Some(c), Some(f.strategy.to_string()))
+            (
+                Some(Arc::new(std::sync::Mutex::new(c))),
+                Some(f.strategy.to_string()),
+            )
         }
         (Some(_), false) => bail!(
             "{} has a [fault] section, which makes this node a traitor; refusing to start. \
@@ -138,16 +141,16 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     tasks.spawn(control_server::serve(control, control_tx));
 
     let cfg = Arc::new(cfg);
-    let mut driver = Driver::new(
-        cfg.clone(),
-        keys,
-        storage,
-        sign,
-        past,
-        coalition,
-        fault_name,
-        delayed_tx,
+    let limits = NodeLimits::new(
+        Limits::new(cfg.round_timeout(), cfg.max_future_frames),
+        cfg.max_instances,
+        cfg.max_frame_bytes,
     );
+    let mut node = Node::new(keys, limits, sign, past);
+    if let (Some(c), Some(name)) = (coalition, fault_name) {
+        node = node.with_coalition(c, name);
+    }
+    let mut driver = Driver::new(cfg.clone(), node, storage, delayed_tx);
     info!(id = %me, listen = %cfg.listen, n = cfg.n(), data_dir = %cfg.data_dir().display(), "node started");
     // Ready once peers can connect and the CLI can talk to us (Type=notify).
     notify_systemd(&[
@@ -186,8 +189,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
             Some(ev) = link_rx.recv() => { driver.on_link(ev, Instant::now()); false }
             Some((req, reply)) = control_rx.recv() => { driver.on_control(req, reply, Instant::now()); false }
             Some((to, msg)) = delayed_rx.recv() => {
-                let bytes = msg.wire_len() as u64;
-                driver.send_now(to, msg, bytes);
+                driver.send_now(to, msg);
                 false
             }
             _ = sleep_until(deadline) => { driver.on_tick(Instant::now()); false }

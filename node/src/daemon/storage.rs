@@ -44,11 +44,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use generals_crypto::{EquivocationProof, InstanceId, NodeId, Order, PublicKey};
-use generals_wire::{MessageCounters, Protocol};
+
 use serde::{Deserialize, Serialize};
 use tracing::warn;
-
-use crate::report::Role;
 
 /// The lock file, held for as long as the daemon runs.
 pub const LOCK_FILE: &str = "LOCK";
@@ -65,47 +63,7 @@ const DIR_MODE: u32 = 0o700;
 const RESET_FIX: &str = "if you are sure this node never signed anything, or you restored its \
                          decisions.log, start it once with --unsafe-reset-sign-state";
 
-/// The double-sign guard: what this node has signed as commander.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SignState {
-    /// The key this state belongs to.
-    pub public_key: PublicKey,
-    /// Highest instance seq this node has signed/issued as commander;
-    /// 0 = none. Sequence numbers start at 1.
-    pub last_seq: u64,
-    /// The order it signed for `last_seq`.
-    pub last_order: Option<Order>,
-}
-
-impl SignState {
-    /// A state for a node that has never signed anything.
-    pub fn fresh(public_key: PublicKey) -> SignState {
-        SignState {
-            public_key,
-            last_seq: 0,
-            last_order: None,
-        }
-    }
-
-    /// The sequence number of the next instance this node may issue.
-    pub fn next_seq(&self) -> u64 {
-        self.last_seq + 1
-    }
-}
-
-/// One line of `decisions.log`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DecisionRecord {
-    pub instance: InstanceId,
-    pub protocol: Protocol,
-    pub m: u8,
-    pub role: Role,
-    pub decision: Order,
-    pub values: Vec<Order>,
-    pub evidence: bool,
-    pub decided_unix_ms: u64,
-    pub counters: MessageCounters,
-}
+pub use crate::protocol::{DecisionRecord, SignState};
 
 /// Why the data dir could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -410,6 +368,21 @@ impl Storage {
         Ok(path)
     }
 
+    /// Saves a proof that a commander signed two specs for one id, as
+    /// `evidence/COMMANDER-SEQ.spec.json` (kept if one is already there).
+    pub fn save_spec_evidence(
+        &self,
+        proof: &generals_wire::SpecEquivocationProof,
+    ) -> Result<PathBuf, StorageError> {
+        let evidence = self.dir.join(EVIDENCE_DIR);
+        create_dir(&evidence)?;
+        let path = evidence.join(format!("{}.spec.json", proof.instance()));
+        if !exists(&path)? {
+            write_atomic(&evidence, &path, &encode_pretty(&path, proof)?)?;
+        }
+        Ok(path)
+    }
+
     /// The stored proofs, sorted by instance. Files whose names are not
     /// `COMMANDER-SEQ.json` are ignored.
     pub fn list_evidence(&self) -> Result<Vec<(InstanceId, PathBuf)>, StorageError> {
@@ -702,7 +675,9 @@ fn read_evidence(path: &Path, id: InstanceId) -> Result<EquivocationProof, Stora
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Role;
     use generals_crypto::{NodeKey, SignedOrder};
+    use generals_wire::{MessageCounters, Protocol};
 
     const ME: NodeId = NodeId(1);
 

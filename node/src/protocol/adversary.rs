@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use generals_crypto::{InstanceId, NodeId, NodeKey, Order, Sig, SignedOrder};
-use generals_wire::{InstanceSpec, OralBits, Protocol, RoundBody};
+use generals_crypto::{ClusterId, InstanceId, NodeId, NodeKey, Order, Sig, SignedOrder};
+use generals_wire::{InstanceSpec, InstanceTicket, OralBits, Protocol, RoundBody, RoundFrame};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -172,6 +172,15 @@ impl Coalition {
                 delay: Duration::ZERO,
             },
             Strategy::Partial => send(body),
+            // A hogging commander then gives its real order to some only
+            // (the shared-buffer attack): the rest must learn it from relays.
+            Strategy::Hog if from == spec.id.commander && self.singled_out(to) => Outgoing {
+                body: None,
+                delay: Duration::ZERO,
+            },
+            // Their harm is in what they send before the order (see
+            // `opening_moves`); their relays are honest.
+            Strategy::Hog | Strategy::Precreate => send(body),
             Strategy::Delay => Outgoing {
                 body: Some(body),
                 delay: self.delay,
@@ -447,6 +456,159 @@ impl Coalition {
         out
     }
 }
+
+/// What traitors need to know to act before an order: the cluster, and
+/// whose instances to go after.
+#[derive(Clone, Debug)]
+pub struct OpeningTarget {
+    pub cluster: ClusterId,
+    pub n: usize,
+    pub protocol: Protocol,
+    pub m: u8,
+    /// Instances a commander may hold at a node (`max_instances / n`).
+    pub quota: usize,
+    /// Loyal commanders' next instance ids.
+    pub victims: Vec<InstanceId>,
+}
+
+impl Coalition {
+    /// The frames traitor `from` sends `to` before anyone orders.
+    ///
+    /// - precreate: frames for the victims' next instances, before they
+    ///   exist, once per protocol and for a couple of m, with the ticket
+    ///   signed by the traitor (it has no other key to sign with) or copied
+    ///   from another spec.
+    /// - hog: its own instances, more than its quota, as large as a node
+    ///   allows, each with the largest frames the rounds allow: round-1
+    ///   frames as their commander, and frames for the last round (which
+    ///   must wait) as a relayer of a fellow traitor's instances.
+    pub fn opening_moves(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        target: &OpeningTarget,
+    ) -> Vec<RoundFrame> {
+        let Some(&strategy) = self.strategies.get(&from) else {
+            return Vec::new();
+        };
+        let Some(key) = self.key(from) else {
+            return Vec::new();
+        };
+        let n = target.n as u16;
+        let mut out = Vec::new();
+        match strategy {
+            Strategy::Precreate => {
+                for &victim in &target.victims {
+                    for protocol in [Protocol::Oral, Protocol::Signed] {
+                        for m in [1, target.m] {
+                            let spec = InstanceSpec {
+                                id: victim,
+                                protocol,
+                                m,
+                                n,
+                            };
+                            let forged = InstanceTicket::issue(&key, &target.cluster, spec);
+                            for round in [2u8, m.saturating_add(1)] {
+                                out.push(RoundFrame {
+                                    ticket: forged,
+                                    round,
+                                    body: RoundBody::Empty,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            Strategy::Hog => {
+                let fellows: Vec<NodeId> = self
+                    .strategies
+                    .iter()
+                    .filter(|(&id, &s)| id != from && s == Strategy::Hog)
+                    .map(|(&id, _)| id)
+                    .collect();
+                let count = target.quota as u64 + 3;
+                for seq in 1..=count {
+                    // As commander: round 1 of our own instance.
+                    let spec = InstanceSpec {
+                        id: InstanceId {
+                            commander: from,
+                            seq: HOG_SEQ + seq,
+                        },
+                        protocol: target.protocol,
+                        m: target.m,
+                        n,
+                    };
+                    let ticket = InstanceTicket::issue(&key, &target.cluster, spec);
+                    if let Some(body) = self.hog_body(&spec, 1) {
+                        out.push(RoundFrame {
+                            ticket,
+                            round: 1,
+                            body,
+                        });
+                    }
+                    // As relayer of fellow traitors' instances: the last
+                    // round's frame, which waits at the receiver.
+                    for &c in &fellows {
+                        let Some(ck) = self.key(c) else { continue };
+                        let spec = InstanceSpec {
+                            id: InstanceId {
+                                commander: c,
+                                seq: HOG_SEQ + seq,
+                            },
+                            ..spec
+                        };
+                        let ticket = InstanceTicket::issue(&ck, &target.cluster, spec);
+                        let last = spec.m.saturating_add(1);
+                        if c != to && last >= 2 {
+                            if let Some(body) = self.hog_body(&spec, last) {
+                                out.push(RoundFrame {
+                                    ticket,
+                                    round: last,
+                                    body,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    /// The largest body a round of `spec` may carry, well formed in shape.
+    fn hog_body(&mut self, spec: &InstanceSpec, round: u8) -> Option<RoundBody> {
+        match spec.protocol {
+            Protocol::Oral => {
+                let count = super::oral::frame_values(usize::from(spec.n), round)?;
+                Some(RoundBody::Oral(OralBits::zeros(u32::try_from(count).ok()?)))
+            }
+            Protocol::Signed => {
+                let key = self.key(spec.id.commander)?;
+                let mut chains = Vec::new();
+                for order in [Order::Attack, Order::Retreat] {
+                    let mut c = SignedOrder::new(&key, spec.id, spec.m, order);
+                    self.signatures_made += 1;
+                    // Padding links: the shape is right, the signatures are not.
+                    for j in (0..spec.n).map(NodeId).filter(|&j| j != spec.id.commander) {
+                        if c.len() >= usize::from(round) {
+                            break;
+                        }
+                        c.links.push(generals_crypto::ChainLink {
+                            signer: j,
+                            sig: Sig([0x5a; 64]),
+                        });
+                    }
+                    chains.push(c);
+                }
+                Some(RoundBody::Signed(chains))
+            }
+        }
+    }
+}
+
+/// Hog instances use seqs far above any a test orders.
+const HOG_SEQ: u64 = 1 << 40;
 
 /// The instance a captured commander signature is replayed from.
 pub fn other_instance(id: InstanceId) -> InstanceId {

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use generals_crypto::{EquivocationProof, NodeId, Order};
-use generals_wire::{InstanceSpec, OralBits, Protocol, RoundBody, RoundFrame};
+use generals_wire::{InstanceSpec, InstanceTicket, OralBits, Protocol, RoundBody, RoundFrame};
 
-use super::oral::OralTree;
+use super::oral::{frame_values, OralTree};
 use super::paths::MAX_ORAL_NODES;
-use super::signed::SignedState;
+use super::signed::{check_shape, SignedState, MAX_CHAINS_PER_FRAME};
 use super::{Keyring, Rejection, SpecError};
 
 /// How long round `round` may wait: Δ, plus `step` (Δ/2 by default) for
@@ -99,11 +99,15 @@ enum Machine {
     OralCommander,
     Oral(Box<OralTree>),
     Signed(Box<SignedState>),
+    /// Decided: the tree or chains are gone, only the outcome stays.
+    Done,
 }
 
 #[derive(Debug)]
 pub struct Instance {
     spec: InstanceSpec,
+    /// The commander's signature on `spec`; every frame sent carries it.
+    ticket: InstanceTicket,
     me: NodeId,
     role: Role,
     machine: Machine,
@@ -115,12 +119,15 @@ pub struct Instance {
     missing: usize,
     /// (round, sender, body, encoded size of the body)
     future: Vec<(u8, NodeId, RoundBody, usize)>,
-    /// Encoded size of `future`'s bodies, kept as they come and go.
-    future_bytes: usize,
+    /// Encoded size of `future`'s bodies by sender, kept as they come and go:
+    /// the node charges them to the sender's own budget.
+    future_bytes: Vec<usize>,
     outcome: Option<Outcome>,
+    signatures_made: u64,
+    signatures_verified: u64,
 }
 
-fn validate(spec: &InstanceSpec, keys: &Keyring) -> Result<(), SpecError> {
+pub(crate) fn validate(spec: &InstanceSpec, keys: &Keyring) -> Result<(), SpecError> {
     let n = keys.n();
     if usize::from(spec.n) != n {
         return Err(SpecError::WrongN {
@@ -147,12 +154,13 @@ impl Instance {
     /// Starts an instance as its commander. Returns the round-1 frames and the
     /// commander's own outcome (it obeys itself).
     pub fn commander(
-        spec: InstanceSpec,
+        ticket: InstanceTicket,
         keys: Arc<Keyring>,
         order: Order,
         now: Instant,
         limits: Limits,
     ) -> Result<(Instance, Vec<Effect>), SpecError> {
+        let spec = ticket.spec;
         validate(&spec, &keys)?;
         let me = keys.me;
         let mut effects = Vec::new();
@@ -163,7 +171,7 @@ impl Instance {
                 bits.set(0, order.is_attack());
                 for to in lieutenants {
                     let frame = RoundFrame {
-                        spec,
+                        ticket,
                         round: 1,
                         body: RoundBody::Oral(bits.clone()),
                     };
@@ -176,7 +184,7 @@ impl Instance {
                 let chain = state.command(order);
                 for to in lieutenants {
                     let frame = RoundFrame {
-                        spec,
+                        ticket,
                         round: 1,
                         body: RoundBody::Signed(vec![chain.clone()]),
                     };
@@ -191,31 +199,43 @@ impl Instance {
             evidence: None,
         };
         effects.push(Effect::Decided(outcome.clone()));
+        let signatures_made = match &machine {
+            Machine::Signed(s) => s.signatures_made,
+            _ => 0,
+        };
         let instance = Instance {
             spec,
+            ticket,
             me,
             role: Role::Commander,
-            machine,
+            // The commander's part ends with round 1.
+            machine: Machine::Done,
             limits,
             round: spec.m + 2,
             entered: now,
             received: Vec::new(),
             missing: 0,
             future: Vec::new(),
-            future_bytes: 0,
+            future_bytes: Vec::new(),
             outcome: Some(outcome),
+            signatures_made,
+            signatures_verified: 0,
         };
+        drop(machine);
         Ok((instance, effects))
     }
 
     /// Joins an instance as a lieutenant, on the first frame heard of it
     /// (from the commander, or from a relay if the commander was silent).
+    /// The caller has checked the ticket: only the commander can issue one,
+    /// so round 1 never starts here before the commander sent its order.
     pub fn lieutenant(
-        spec: InstanceSpec,
+        ticket: InstanceTicket,
         keys: Arc<Keyring>,
         now: Instant,
         limits: Limits,
     ) -> Result<Instance, SpecError> {
+        let spec = ticket.spec;
         validate(&spec, &keys)?;
         let me = keys.me;
         let c = spec.id.commander;
@@ -233,6 +253,7 @@ impl Instance {
         };
         let mut instance = Instance {
             spec,
+            ticket,
             me,
             role: Role::Lieutenant,
             machine,
@@ -242,8 +263,10 @@ impl Instance {
             received: vec![false; usize::from(spec.n)],
             missing: 0,
             future: Vec::new(),
-            future_bytes: 0,
+            future_bytes: vec![0; usize::from(spec.n)],
             outcome: None,
+            signatures_made: 0,
+            signatures_verified: 0,
         };
         instance.missing = instance.expected_senders().count();
         Ok(instance)
@@ -251,6 +274,10 @@ impl Instance {
 
     pub fn spec(&self) -> &InstanceSpec {
         &self.spec
+    }
+
+    pub fn ticket(&self) -> &InstanceTicket {
+        &self.ticket
     }
 
     pub fn role(&self) -> Role {
@@ -262,10 +289,15 @@ impl Instance {
         self.round
     }
 
-    /// Encoded bytes of the frames waiting for a later round. The daemon
-    /// budgets these across instances; a peer can make us hold them.
+    /// Encoded bytes of the frames waiting for a later round.
     pub fn buffered_bytes(&self) -> usize {
-        self.future_bytes
+        self.future_bytes.iter().sum()
+    }
+
+    /// Encoded bytes of the frames waiting for a later round, by sender. The
+    /// node charges each sender's frames to that sender's budget.
+    pub fn buffered_by_sender(&self) -> &[usize] {
+        &self.future_bytes
     }
 
     pub fn outcome(&self) -> Option<&Outcome> {
@@ -275,14 +307,14 @@ impl Instance {
     pub fn signatures_made(&self) -> u64 {
         match &self.machine {
             Machine::Signed(s) => s.signatures_made,
-            _ => 0,
+            _ => self.signatures_made,
         }
     }
 
     pub fn signatures_verified(&self) -> u64 {
         match &self.machine {
             Machine::Signed(s) => s.signatures_verified,
-            _ => 0,
+            _ => self.signatures_verified,
         }
     }
 
@@ -337,7 +369,7 @@ impl Instance {
             round,
             reason,
         };
-        if frame.spec != self.spec {
+        if frame.ticket != self.ticket {
             out.push(reject(Rejection::SpecMismatch));
             return;
         }
@@ -358,7 +390,11 @@ impl Instance {
             return;
         }
         if round > self.round {
-            if self
+            // Checked now, so what waits is only what a loyal sender could
+            // send: one frame per (round, sender), of the round's shape.
+            if let Err(reason) = self.precheck(from, round, &frame.body) {
+                out.push(reject(reason));
+            } else if self
                 .future
                 .iter()
                 .any(|(r, f, _, _)| *r == round && *f == from)
@@ -370,13 +406,54 @@ impl Instance {
                 }));
             } else {
                 let size = generals_wire::encoded_len(&frame.body);
-                self.future_bytes += size;
+                self.future_bytes[from.index()] += size;
                 self.future.push((round, from, frame.body, size));
             }
             return;
         }
         self.deliver(from, frame.body, out);
         self.advance(now, out);
+    }
+
+    /// Whether a frame for a later round has the shape that round needs,
+    /// without verifying anything expensive.
+    pub fn precheck(&self, from: NodeId, round: u8, body: &RoundBody) -> Result<(), Rejection> {
+        let c = self.spec.id.commander;
+        let expected = from.index() < usize::from(self.spec.n)
+            && if round == 1 {
+                from == c
+            } else {
+                from != c && from != self.me
+            };
+        if !expected {
+            return Err(Rejection::UnexpectedSender { from, round });
+        }
+        match (&self.machine, body) {
+            (_, RoundBody::Empty) => Ok(()),
+            (Machine::Oral(_), RoundBody::Oral(bits)) => {
+                bits.check().map_err(Rejection::OralShape)?;
+                let expected = frame_values(usize::from(self.spec.n), round).unwrap_or(0);
+                if u64::from(bits.len()) != expected {
+                    return Err(Rejection::OralCount {
+                        expected,
+                        got: u64::from(bits.len()),
+                    });
+                }
+                Ok(())
+            }
+            (Machine::Signed(_), RoundBody::Signed(chains)) => {
+                if chains.len() > MAX_CHAINS_PER_FRAME {
+                    return Err(Rejection::TooManyChains {
+                        got: chains.len(),
+                        max: MAX_CHAINS_PER_FRAME,
+                    });
+                }
+                chains
+                    .iter()
+                    .try_for_each(|chain| check_shape(&self.spec, round, chain))
+            }
+            _ => Err(Rejection::WrongBodyKind),
+        }
     }
 
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Effect>) {
@@ -447,11 +524,15 @@ impl Instance {
                     values: state.values().collect(),
                     evidence: state.evidence().cloned(),
                 },
-                Machine::OralCommander => return,
+                Machine::OralCommander | Machine::Done => return,
             };
             self.round = self.spec.m + 2;
             self.future.clear();
-            self.future_bytes = 0;
+            self.future_bytes.iter_mut().for_each(|b| *b = 0);
+            self.signatures_made = self.signatures_made();
+            self.signatures_verified = self.signatures_verified();
+            // The tree (up to a GiB for large OM) is not needed any more.
+            self.machine = Machine::Done;
             self.outcome = Some(outcome.clone());
             out.push(Effect::Decided(outcome));
             return;
@@ -468,18 +549,24 @@ impl Instance {
                 .map(|(j, bits)| (NodeId(u16::from(j)), RoundBody::Oral(bits)))
                 .collect(),
             Machine::Signed(state) => state.frames(round),
-            Machine::OralCommander => Vec::new(),
+            Machine::OralCommander | Machine::Done => Vec::new(),
         };
-        let spec = self.spec;
+        let ticket = self.ticket;
         out.extend(frames.into_iter().map(|(to, body)| Effect::Send {
             to,
-            frame: RoundFrame { spec, round, body },
+            frame: RoundFrame {
+                ticket,
+                round,
+                body,
+            },
         }));
         let (ready, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.future)
             .into_iter()
             .partition(|(r, _, _, _)| *r == round);
         self.future = later;
-        self.future_bytes -= ready.iter().map(|(_, _, _, size)| size).sum::<usize>();
+        for (_, from, _, size) in &ready {
+            self.future_bytes[from.index()] -= size;
+        }
         for (_, from, body, _) in ready {
             self.deliver(from, body, out);
         }
@@ -514,6 +601,13 @@ mod tests {
         )
     }
 
+    /// Commander 0's ticket for `spec` (the cluster's identity is irrelevant
+    /// here: an instance compares tickets, the node verifies them).
+    fn tk(spec: InstanceSpec) -> InstanceTicket {
+        let c = NodeKey::from_seed([1; 32]);
+        InstanceTicket::issue(&c, &generals_crypto::ClusterId([0; 32]), spec)
+    }
+
     fn spec(protocol: Protocol) -> InstanceSpec {
         InstanceSpec {
             id: ID,
@@ -528,7 +622,7 @@ mod tests {
         let now = Instant::now();
         let limits = Limits::new(Duration::from_secs(1), 2);
         (
-            Instance::lieutenant(spec(protocol), ring, now, limits).unwrap(),
+            Instance::lieutenant(tk(spec(protocol)), ring, now, limits).unwrap(),
             all,
             now,
         )
@@ -548,7 +642,7 @@ mod tests {
 
     fn signed(round: u8, chains: Vec<SignedOrder>) -> RoundFrame {
         RoundFrame {
-            spec: spec(Protocol::Signed),
+            ticket: tk(spec(Protocol::Signed)),
             round,
             body: RoundBody::Signed(chains),
         }
@@ -568,7 +662,7 @@ mod tests {
                 now,
                 0,
                 RoundFrame {
-                    spec: other,
+                    ticket: tk(other),
                     round: 1,
                     body: RoundBody::Empty
                 }
@@ -619,7 +713,7 @@ mod tests {
             }]
         );
         let oral = RoundFrame {
-            spec: spec(Protocol::Signed),
+            ticket: tk(spec(Protocol::Signed)),
             round: 2,
             body: RoundBody::Oral(OralBits::zeros(3)),
         };
@@ -729,7 +823,7 @@ mod tests {
     fn a_node_cannot_join_its_own_instance_as_a_lieutenant() {
         let (ring, _) = keys(0);
         let err = Instance::lieutenant(
-            spec(Protocol::Oral),
+            tk(spec(Protocol::Oral)),
             ring,
             Instant::now(),
             Limits::default(),

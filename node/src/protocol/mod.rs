@@ -8,6 +8,7 @@
 
 pub mod adversary;
 mod instance;
+pub mod node;
 pub mod oral;
 pub mod paths;
 pub mod signed;
@@ -18,6 +19,7 @@ use generals_crypto::{ChainError, InstanceId, NodeId, NodeKey, PublicKey};
 use generals_wire::OralBitsError;
 
 pub use instance::{round_deadline, Effect, Instance, Limits, Outcome, Role};
+pub use node::{DecisionRecord, Node, NodeEvent, NodeLimits, OrderError, Output, SignState};
 
 /// What a node signs with and checks against: its own key and every
 /// configured peer's public key, indexed by id.
@@ -121,4 +123,6 @@ pub enum SpecError {
     TooManyNodes { n: usize, max: usize },
     #[error("OM({m}) at n = {n} needs an EIG tree larger than this node allows")]
     TreeTooLarge { n: usize, m: u8 },
+    #[error("the order was refused: {0}")]
+    Refused(String),
 }

@@ -18,6 +18,29 @@ use super::{Keyring, Rejection};
 /// two values in the whole instance. More is a traitor wasting our CPU.
 pub const MAX_CHAINS_PER_FRAME: usize = 2;
 
+/// What can be checked of a chain for `round` without any signature: its
+/// instance, its m, and the round rule (exactly `round` signatures).
+pub fn check_shape(spec: &InstanceSpec, round: u8, chain: &SignedOrder) -> Result<(), Rejection> {
+    if chain.instance != spec.id {
+        return Err(Rejection::WrongInstance {
+            got: chain.instance,
+        });
+    }
+    if chain.m != spec.m {
+        return Err(Rejection::WrongM {
+            got: chain.m,
+            want: spec.m,
+        });
+    }
+    if chain.len() != usize::from(round) {
+        return Err(Rejection::WrongRound {
+            signatures: chain.len(),
+            round,
+        });
+    }
+    Ok(())
+}
+
 #[derive(Debug)]
 pub struct SignedState {
     spec: InstanceSpec,
@@ -84,23 +107,7 @@ impl SignedState {
     }
 
     fn accept(&mut self, round: u8, from: NodeId, chain: &SignedOrder) -> Result<(), Rejection> {
-        if chain.instance != self.spec.id {
-            return Err(Rejection::WrongInstance {
-                got: chain.instance,
-            });
-        }
-        if chain.m != self.spec.m {
-            return Err(Rejection::WrongM {
-                got: chain.m,
-                want: self.spec.m,
-            });
-        }
-        if chain.len() != usize::from(round) {
-            return Err(Rejection::WrongRound {
-                signatures: chain.len(),
-                round,
-            });
-        }
+        check_shape(&self.spec, round, chain)?;
         if chain.last_signer() != Some(from) {
             return Err(Rejection::LastSignerNotLink {
                 last: chain.last_signer(),

@@ -1,0 +1,1261 @@
+//! The whole node as one sans-IO state machine: every instance it commands
+//! or joins, the admission rule, the budgets, reports and evidence.
+//!
+//! This is the line quinn-proto draws around its `Endpoint`, not only its
+//! `Connection`: the tokio daemon and the simulator both drive this one type,
+//! so every simulated, searched or fuzzed run exercises the admission and
+//! budget code that ships. Inputs are frames and reports from authenticated
+//! peers, operator orders and time; outputs ([`Output`]) are sends, records
+//! to persist, evidence and log events, to be carried out in order.
+//!
+//! # Admission
+//! A node joins an instance only on a frame whose [`InstanceTicket`] verifies
+//! under the commander's key for this cluster. Only the commander can issue a
+//! ticket, so no lieutenant starts a round clock, relays or records anything
+//! for an instance its commander has not ordered, and round 1 starts at every
+//! loyal node no earlier than the commander's send. A frame that is rejected
+//! creates nothing: the instance is built, fed the frame, and kept only if
+//! the frame was accepted. An id this node has already decided (or that left
+//! memory) is never joined again. Two valid tickets with different specs for
+//! one id form a [`SpecEquivocationProof`].
+//!
+//! # Budgets, and why traitors cannot spend a loyal peer's
+//! - Undecided instances: each commander may hold `max_instances / n` at this
+//!   node. Only a commander can issue tickets, so only its own instances use
+//!   its share; a loyal commander never orders beyond it (see [`Node::order`]).
+//! - OM trees: each commander's undecided trees share `tree_bytes / n`;
+//!   a loyal commander refuses orders that would not fit at its peers.
+//! - Frames held for later rounds: charged to the link peer that sent them,
+//!   up to `future_bytes_per_peer`. A frame is shape-checked before it waits,
+//!   and a sender has one slot per (instance, round), so a loyal peer's
+//!   legitimate frames fit, and a traitor fills only its own budget.
+//! - Decided instances: the newest `keep_decided` stay in memory (without
+//!   their trees); older ones are answered from the decision log.
+//! - Ids already seen: per commander, a floor plus the seqs above it; a
+//!   commander that leaves gaps pays with its own window, not anyone else's.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use generals_crypto::{ClusterId, EquivocationProof, InstanceId, NodeId, Order, PublicKey};
+use generals_wire::{
+    DecisionReport, InstanceSpec, InstanceTicket, MessageCounters, PeerMessage, Protocol,
+    RoundFrame, SpecEquivocationProof,
+};
+use serde::{Deserialize, Serialize};
+
+use super::adversary::Coalition;
+use super::oral::tree_bytes;
+use super::{round_deadline, Effect, Instance, Keyring, Limits, Outcome, Rejection, Role};
+use crate::control::{InstanceStatus, NodeCounters};
+use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport};
+
+/// Bytes of frames for later rounds one peer may make this node hold.
+pub const DEFAULT_FUTURE_BYTES_PER_PEER: usize = 64 << 20;
+/// Memory all undecided OM trees may take together (one OM(7) at n = 22
+/// takes ~53 MB); each commander gets an equal share.
+pub const DEFAULT_TREE_BYTES: u64 = 2 << 30;
+/// Decided instances kept in memory for `status` and late reports.
+pub const DEFAULT_KEEP_DECIDED: usize = 4096;
+/// Seqs remembered above a commander's floor before the floor moves up.
+const SEEN_WINDOW: usize = 1 << 16;
+
+/// Every bound a node enforces.
+#[derive(Clone, Copy, Debug)]
+pub struct NodeLimits {
+    pub round: Limits,
+    /// Undecided instances in all; each commander gets `max_instances / n`.
+    pub max_instances: usize,
+    /// Largest frame a peer accepts; larger sends are refused here.
+    pub max_frame_bytes: usize,
+    pub future_bytes_per_peer: usize,
+    pub tree_bytes: u64,
+    pub keep_decided: usize,
+}
+
+impl NodeLimits {
+    pub fn new(round: Limits, max_instances: usize, max_frame_bytes: usize) -> NodeLimits {
+        NodeLimits {
+            round,
+            max_instances,
+            max_frame_bytes,
+            future_bytes_per_peer: DEFAULT_FUTURE_BYTES_PER_PEER,
+            tree_bytes: DEFAULT_TREE_BYTES,
+            keep_decided: DEFAULT_KEEP_DECIDED,
+        }
+    }
+}
+
+/// The double-sign guard: what this node has signed as commander. It is
+/// persisted ([`Output::SaveSignState`]) before any signature of a new
+/// instance leaves the node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignState {
+    /// The key this state belongs to.
+    pub public_key: PublicKey,
+    /// Highest instance seq this node has signed/issued as commander;
+    /// 0 = none. Sequence numbers start at 1.
+    pub last_seq: u64,
+    /// The order it signed for `last_seq`.
+    pub last_order: Option<Order>,
+}
+
+impl SignState {
+    /// A state for a node that has never signed anything.
+    pub fn fresh(public_key: PublicKey) -> SignState {
+        SignState {
+            public_key,
+            last_seq: 0,
+            last_order: None,
+        }
+    }
+
+    /// The sequence number of the next instance this node may issue.
+    pub fn next_seq(&self) -> u64 {
+        self.last_seq + 1
+    }
+}
+
+/// One decision, as it goes into `decisions.log`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionRecord {
+    pub instance: InstanceId,
+    pub protocol: Protocol,
+    pub m: u8,
+    pub role: Role,
+    pub decision: Order,
+    pub values: Vec<Order>,
+    pub evidence: bool,
+    /// Filled in by whoever persists it (the core reads no clock).
+    pub decided_unix_ms: u64,
+    pub counters: MessageCounters,
+}
+
+/// What the node asks its shell to do, in this order.
+#[derive(Debug)]
+#[must_use]
+pub enum Output {
+    /// Queue `msg` on the link to `to`, after `delay` (non-zero only for the
+    /// "delay" fault).
+    Send {
+        to: NodeId,
+        msg: PeerMessage,
+        delay: Duration,
+    },
+    /// Make this durable before carrying out anything after it: the next
+    /// outputs carry the instance's first signatures. If it fails, call
+    /// [`Node::abandon`] and drop that instance's sends.
+    SaveSignState(SignState),
+    /// Append to the decision log before anything after it: the next output
+    /// may be the report that tells the commander about it.
+    Decided {
+        spec: InstanceSpec,
+        record: DecisionRecord,
+    },
+    Evidence(EquivocationProof),
+    SpecEvidence(SpecEquivocationProof),
+    Event(NodeEvent),
+}
+
+/// Things worth a log line. The counters already hold the numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    Issued {
+        spec: InstanceSpec,
+        order: Order,
+    },
+    Joined {
+        spec: InstanceSpec,
+        from: NodeId,
+    },
+    Decided {
+        spec: InstanceSpec,
+        decision: Order,
+        role: Role,
+    },
+    /// A frame or report was refused; `kind` is the counter's name.
+    Rejected {
+        from: NodeId,
+        instance: Option<InstanceId>,
+        kind: &'static str,
+        reason: String,
+    },
+    /// The first frame of an instance that came after its round closed here:
+    /// the deadline was too short for the load, and a RETREAT may come from
+    /// timing rather than from the commander. Once per instance.
+    LateFrames {
+        spec: InstanceSpec,
+        from: NodeId,
+        round: u8,
+    },
+}
+
+/// Why an operator's order was refused. Nothing was signed or used up.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OrderError {
+    #[error("this node is shutting down; give the order elsewhere or after it restarts")]
+    Draining,
+    #[error(
+        "OM({m}) needs n >= 3m+1 = {need} generals to tolerate {m} traitors; this cluster has {n}. \
+         Use --protocol signed (needs only m+2), a smaller --m, or --force for a demonstration"
+    )]
+    OralBound { m: u8, need: usize, n: usize },
+    #[error("{0}")]
+    Spec(#[from] super::SpecError),
+    #[error(
+        "this node already has {active} instances in flight, its share of max_instances; \
+         wait for them to finish or raise max_instances on every node"
+    )]
+    Busy { active: usize },
+    #[error(
+        "OM({m}) at n = {n} needs {need} bytes of EIG tree at every lieutenant, more than this \
+         commander's share ({share} bytes) of the trees budget allows now; wait for running OM \
+         instances or use a smaller m"
+    )]
+    TreeBudget {
+        m: u8,
+        n: usize,
+        need: u64,
+        share: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Entry {
+    inst: Instance,
+    /// What we ordered, if we are the commander.
+    order: Option<Order>,
+    opened: Instant,
+    counters: MessageCounters,
+    outcome: Option<Outcome>,
+    record: Option<DecisionRecord>,
+    reports: BTreeMap<NodeId, DecisionReport>,
+    /// Peers whose frames came after their round closed here.
+    late: BTreeSet<NodeId>,
+    /// The last frame sent to each peer, sent again when its link comes back.
+    last_sent: BTreeMap<NodeId, (RoundFrame, Duration)>,
+    /// Counted in its commander's share (see [`Node::charge`]).
+    charged: bool,
+}
+
+/// Seqs of one commander this node has joined: all up to `floor`, and `above`.
+#[derive(Debug, Default)]
+struct SeenSeqs {
+    floor: u64,
+    above: BTreeSet<u64>,
+}
+
+impl SeenSeqs {
+    fn contains(&self, seq: u64) -> bool {
+        seq <= self.floor || self.above.contains(&seq)
+    }
+
+    fn insert(&mut self, seq: u64) {
+        if seq <= self.floor {
+            return;
+        }
+        self.above.insert(seq);
+        while self.above.remove(&(self.floor + 1)) {
+            self.floor += 1;
+        }
+        // A commander that leaves gaps gives up its oldest ones.
+        while self.above.len() > SEEN_WINDOW {
+            if let Some(first) = self.above.pop_first() {
+                self.floor = first;
+            }
+            while self.above.remove(&(self.floor + 1)) {
+                self.floor += 1;
+            }
+        }
+    }
+}
+
+/// One general's node: all of its instances and everything around them.
+#[derive(Debug)]
+pub struct Node {
+    keys: Arc<Keyring>,
+    cluster: ClusterId,
+    limits: NodeLimits,
+    sign: SignState,
+    /// The state before the last order, for [`Node::abandon`].
+    sign_before: Option<SignState>,
+    /// Keyed by the whole spec: two signed specs for one id are two
+    /// instances (and a proof against their commander).
+    instances: BTreeMap<InstanceSpec, Entry>,
+    decided: VecDeque<InstanceSpec>,
+    /// Decisions that left `instances` (or came from the log), newest last.
+    past: BTreeMap<InstanceSpec, DecisionRecord>,
+    past_order: VecDeque<InstanceSpec>,
+    seen: BTreeMap<NodeId, SeenSeqs>,
+    /// Ids with a spec-equivocation proof already emitted.
+    spec_proofs: BTreeSet<InstanceId>,
+    /// Undecided instances (lieutenant) or open ones (commander), by commander.
+    active: Vec<usize>,
+    /// Bytes of undecided OM trees, by commander.
+    trees: Vec<u64>,
+    /// Bytes of frames for later rounds held, by sending peer.
+    held: Vec<usize>,
+    coalition: Option<Arc<Mutex<Coalition>>>,
+    fault_name: Option<String>,
+    draining: bool,
+    counters: NodeCounters,
+    out: VecDeque<Output>,
+}
+
+/// How long an instance can run at a lieutenant that joined when it was issued.
+fn instance_span(limits: &Limits, m: u8) -> Duration {
+    (1..=m.saturating_add(1))
+        .map(|r| round_deadline(r, limits.round_timeout, limits.round_step))
+        .sum()
+}
+
+impl Node {
+    /// A node with `sign` as its signing state and `past` the decisions in its log.
+    pub fn new(
+        keys: Arc<Keyring>,
+        limits: NodeLimits,
+        sign: SignState,
+        past: Vec<DecisionRecord>,
+    ) -> Node {
+        let n = keys.n();
+        let cluster = ClusterId::of(&keys.peers);
+        let mut node = Node {
+            cluster,
+            limits,
+            sign,
+            sign_before: None,
+            instances: BTreeMap::new(),
+            decided: VecDeque::new(),
+            past: BTreeMap::new(),
+            past_order: VecDeque::new(),
+            seen: BTreeMap::new(),
+            spec_proofs: BTreeSet::new(),
+            active: vec![0; n],
+            trees: vec![0; n],
+            held: vec![0; n],
+            coalition: None,
+            fault_name: None,
+            draining: false,
+            counters: NodeCounters::default(),
+            out: VecDeque::new(),
+            keys,
+        };
+        for r in past {
+            let spec = InstanceSpec {
+                id: r.instance,
+                protocol: r.protocol,
+                m: r.m,
+                n: n as u16,
+            };
+            node.seen
+                .entry(r.instance.commander)
+                .or_default()
+                .insert(r.instance.seq);
+            node.remember_past(spec, r);
+        }
+        node
+    }
+
+    /// Makes this node a traitor that runs `coalition`'s strategy on its sends
+    /// (tests and demonstrations only).
+    pub fn with_coalition(mut self, coalition: Arc<Mutex<Coalition>>, name: String) -> Node {
+        self.coalition = Some(coalition);
+        self.fault_name = Some(name);
+        self
+    }
+
+    pub fn me(&self) -> NodeId {
+        self.keys.me
+    }
+
+    pub fn cluster(&self) -> &ClusterId {
+        &self.cluster
+    }
+
+    pub fn limits(&self) -> &NodeLimits {
+        &self.limits
+    }
+
+    pub fn sign_state(&self) -> &SignState {
+        &self.sign
+    }
+
+    pub fn counters(&self) -> &NodeCounters {
+        &self.counters
+    }
+
+    /// Link-level counters live here too, so `status` has one source.
+    pub fn counters_mut(&mut self) -> &mut NodeCounters {
+        &mut self.counters
+    }
+
+    pub fn fault_name(&self) -> Option<&str> {
+        self.fault_name.as_deref()
+    }
+
+    /// The next thing the shell must do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// Instances this node has not decided yet.
+    pub fn active_instances(&self) -> usize {
+        self.instances
+            .values()
+            .filter(|e| e.outcome.is_none())
+            .count()
+    }
+
+    /// Stop taking new work; in-flight instances go on.
+    pub fn start_draining(&mut self) {
+        self.draining = true;
+    }
+
+    /// Each commander's share of the instance slots at this node.
+    fn quota(&self) -> usize {
+        (self.limits.max_instances / self.keys.n().max(1)).max(1)
+    }
+
+    fn tree_share(&self) -> u64 {
+        self.limits.tree_bytes / self.keys.n().max(1) as u64
+    }
+
+    /// When [`Node::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.instances
+            .values()
+            .filter_map(|e| e.inst.poll_timeout())
+            .min()
+    }
+
+    fn reject(
+        &mut self,
+        from: NodeId,
+        instance: Option<InstanceId>,
+        kind: &'static str,
+        reason: String,
+    ) {
+        *self.counters.rejections.entry(kind.into()).or_default() += 1;
+        self.out.push_back(Output::Event(NodeEvent::Rejected {
+            from,
+            instance,
+            kind,
+            reason,
+        }));
+    }
+
+    // ---- operator orders ------------------------------------------------
+
+    /// Issues an order as commander. Everything is checked before a seq is
+    /// taken, so a refused order uses nothing up. The outputs start with the
+    /// new [`SignState`], then the round-1 frames.
+    pub fn order(
+        &mut self,
+        now: Instant,
+        protocol: Protocol,
+        m: u8,
+        value: Order,
+        force: bool,
+    ) -> Result<InstanceId, OrderError> {
+        if self.draining {
+            return Err(OrderError::Draining);
+        }
+        let n = self.keys.n();
+        if protocol == Protocol::Oral && n < 3 * usize::from(m) + 1 && !force {
+            return Err(OrderError::OralBound {
+                m,
+                need: 3 * usize::from(m) + 1,
+                n,
+            });
+        }
+        let me = self.me();
+        let spec = InstanceSpec {
+            id: InstanceId {
+                commander: me,
+                seq: self.sign.next_seq(),
+            },
+            protocol,
+            m,
+            n: n as u16,
+        };
+        super::instance::validate(&spec, &self.keys)?;
+        self.expire_own(now);
+        let active = self.active[me.index()];
+        if active >= self.quota() {
+            return Err(OrderError::Busy { active });
+        }
+        if protocol == Protocol::Oral {
+            let need = tree_bytes(n, m).unwrap_or(u64::MAX);
+            let share = self.tree_share();
+            if self.trees[me.index()].saturating_add(need) > share {
+                return Err(OrderError::TreeBudget { m, n, need, share });
+            }
+        }
+        let ticket = InstanceTicket::issue(&self.keys.key, &self.cluster, spec);
+        let (inst, effects) =
+            Instance::commander(ticket, self.keys.clone(), value, now, self.limits.round)?;
+        // The double-sign guard goes first: after a crash this node can never
+        // sign a different order for this seq.
+        self.sign_before = Some(self.sign.clone());
+        self.sign = SignState {
+            last_seq: spec.id.seq,
+            last_order: Some(value),
+            ..self.sign.clone()
+        };
+        self.out.push_back(Output::SaveSignState(self.sign.clone()));
+        self.out
+            .push_back(Output::Event(NodeEvent::Issued { spec, order: value }));
+        self.counters.instances_started += 1;
+        self.seen.entry(me).or_default().insert(spec.id.seq);
+        self.charge(&spec, 1);
+        self.instances.insert(
+            spec,
+            Entry {
+                inst,
+                order: Some(value),
+                opened: now,
+                counters: MessageCounters::default(),
+                outcome: None,
+                record: None,
+                reports: BTreeMap::new(),
+                late: BTreeSet::new(),
+                last_sent: BTreeMap::new(),
+                charged: true,
+            },
+        );
+        self.apply(spec, effects);
+        Ok(spec.id)
+    }
+
+    /// Undoes an order whose signing state could not be made durable. The
+    /// shell has dropped its sends, so nothing it signed has left the node.
+    pub fn abandon(&mut self, spec: InstanceSpec) {
+        self.release(spec);
+        self.instances.remove(&spec);
+        if let Some(previous) = self.sign_before.take() {
+            if self.sign.last_seq == spec.id.seq {
+                self.sign = previous;
+            }
+        }
+    }
+
+    /// Adds (`+1`) or releases (`-1`) what `spec` holds of its commander's share.
+    fn charge(&mut self, spec: &InstanceSpec, sign: i8) {
+        let c = spec.id.commander.index();
+        let tree = if spec.protocol == Protocol::Oral {
+            tree_bytes(usize::from(spec.n), spec.m).unwrap_or(0)
+        } else {
+            0
+        };
+        if let (Some(a), Some(t)) = (self.active.get_mut(c), self.trees.get_mut(c)) {
+            if sign > 0 {
+                *a += 1;
+                *t = t.saturating_add(tree);
+            } else {
+                *a = a.saturating_sub(1);
+                *t = t.saturating_sub(tree);
+            }
+        }
+    }
+
+    /// Our own instances stay charged until every report is in, or until
+    /// twice the time any lieutenant can take: only then are we sure no
+    /// peer still counts them against our share.
+    fn expire_own(&mut self, now: Instant) {
+        let me = self.me();
+        let round = self.limits.round;
+        let done: Vec<InstanceSpec> = self
+            .instances
+            .iter()
+            .filter(|(k, e)| {
+                k.id.commander == me
+                    && e.charged
+                    && (e.reports.len() + 1 >= usize::from(k.n)
+                        || now >= e.opened + 2 * instance_span(&round, k.m))
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        for spec in done {
+            self.release(spec);
+        }
+    }
+
+    /// Gives back what `spec` holds of its commander's share, once.
+    fn release(&mut self, spec: InstanceSpec) {
+        let Some(e) = self.instances.get_mut(&spec) else {
+            return;
+        };
+        if std::mem::replace(&mut e.charged, false) {
+            self.charge(&spec, -1);
+        }
+    }
+
+    // ---- frames from peers ----------------------------------------------
+
+    /// A round frame from the authenticated link peer `from`.
+    pub fn handle_frame(&mut self, now: Instant, from: NodeId, frame: RoundFrame) {
+        let spec = *frame.spec();
+        if let Some(e) = self.instances.get(&spec) {
+            if e.inst.ticket().sig != frame.ticket.sig {
+                return self.reject(
+                    from,
+                    Some(spec.id),
+                    "bad_ticket",
+                    "ticket differs from the one this instance was joined with".into(),
+                );
+            }
+            return self.deliver(now, from, frame);
+        }
+        self.admit(now, from, frame);
+    }
+
+    /// A frame for an instance this node does not hold: join it if, and only
+    /// if, its commander issued it and the frame itself is accepted.
+    fn admit(&mut self, now: Instant, from: NodeId, frame: RoundFrame) {
+        let spec = *frame.spec();
+        let id = spec.id;
+        if id.commander == self.me() {
+            return self.reject(
+                from,
+                Some(id),
+                "unknown_own_instance",
+                "frame for an instance this node never issued".into(),
+            );
+        }
+        if let Err(e) = super::instance::validate(&spec, &self.keys) {
+            return self.reject(from, Some(id), "bad_spec", e.to_string());
+        }
+        if self.draining {
+            return self.reject(from, Some(id), "shutting_down", "node is draining".into());
+        }
+        let Some(commander) = self.keys.peers.get(id.commander.index()) else {
+            return self.reject(from, Some(id), "bad_spec", "unknown commander".into());
+        };
+        if !frame.ticket.verify(commander, &self.cluster) {
+            return self.reject(
+                from,
+                Some(id),
+                "bad_ticket",
+                "ticket is not the commander's signature on this spec for this cluster".into(),
+            );
+        }
+        // Another spec for a live id: both are real instances, and together
+        // they prove the commander signed two specs for one id.
+        let other = self
+            .instances
+            .iter()
+            .find(|(k, _)| k.id == id && **k != spec)
+            .map(|(_, e)| *e.inst.ticket());
+        if let Some(first) = other {
+            if self.spec_proofs.insert(id) {
+                self.counters.evidence += 1;
+                self.out
+                    .push_back(Output::SpecEvidence(SpecEquivocationProof {
+                        first,
+                        second: frame.ticket,
+                    }));
+            }
+        } else if self
+            .seen
+            .get(&id.commander)
+            .is_some_and(|s| s.contains(id.seq))
+        {
+            return self.reject(
+                from,
+                Some(id),
+                "already_decided",
+                "instance was already run here".into(),
+            );
+        }
+        let c = id.commander.index();
+        if self.active.get(c).copied().unwrap_or(0) >= self.quota() {
+            return self.reject(
+                from,
+                Some(id),
+                "commander_quota",
+                format!(
+                    "commander {} already has {} instances in flight here",
+                    id.commander,
+                    self.quota()
+                ),
+            );
+        }
+        if spec.protocol == Protocol::Oral {
+            let need = tree_bytes(usize::from(spec.n), spec.m).unwrap_or(u64::MAX);
+            if self.trees.get(c).copied().unwrap_or(0).saturating_add(need) > self.tree_share() {
+                return self.reject(
+                    from,
+                    Some(id),
+                    "memory_budget",
+                    format!(
+                        "commander {}'s OM trees would exceed its share",
+                        id.commander
+                    ),
+                );
+            }
+        }
+        if let Some(reason) = self.over_budget(from, &frame, 0) {
+            return self.reject(from, Some(id), "future_buffer_full", reason);
+        }
+        let mut inst =
+            match Instance::lieutenant(frame.ticket, self.keys.clone(), now, self.limits.round) {
+                Ok(inst) => inst,
+                Err(e) => return self.reject(from, Some(id), "bad_spec", e.to_string()),
+            };
+        let mut effects = Vec::new();
+        inst.handle_frame(now, from, frame, &mut effects);
+        // A rejected frame creates nothing: no instance, no relay, no record.
+        if let Some(Effect::Rejected { reason, .. }) = effects
+            .iter()
+            .find(|e| matches!(e, Effect::Rejected { .. }))
+        {
+            let (kind, text) = (reason.kind(), reason.to_string());
+            return self.reject(from, Some(id), kind, text);
+        }
+        self.counters.instances_joined += 1;
+        self.seen.entry(id.commander).or_default().insert(id.seq);
+        self.charge(&spec, 1);
+        for (j, b) in inst.buffered_by_sender().iter().enumerate() {
+            if let Some(h) = self.held.get_mut(j) {
+                *h += b;
+            }
+        }
+        self.out
+            .push_back(Output::Event(NodeEvent::Joined { spec, from }));
+        self.instances.insert(
+            spec,
+            Entry {
+                inst,
+                order: None,
+                opened: now,
+                counters: MessageCounters::default(),
+                outcome: None,
+                record: None,
+                reports: BTreeMap::new(),
+                late: BTreeSet::new(),
+                last_sent: BTreeMap::new(),
+                charged: true,
+            },
+        );
+        self.apply(spec, effects);
+    }
+
+    /// Why `frame` would take `from` past its budget for frames held for
+    /// later rounds, if it would wait (`current` is the instance's round).
+    fn over_budget(&self, from: NodeId, frame: &RoundFrame, current: u8) -> Option<String> {
+        let waits = frame.round > current.max(1);
+        let size = generals_wire::encoded_len(&frame.body);
+        let held = self.held.get(from.index()).copied().unwrap_or(usize::MAX);
+        (waits && held.saturating_add(size) > self.limits.future_bytes_per_peer).then(|| {
+            format!(
+                "peer {from} already has {held} bytes waiting for later rounds (limit {})",
+                self.limits.future_bytes_per_peer
+            )
+        })
+    }
+
+    fn deliver(&mut self, now: Instant, from: NodeId, frame: RoundFrame) {
+        let spec = *frame.spec();
+        let Some(e) = self.instances.get(&spec) else {
+            return;
+        };
+        if e.outcome.is_none() {
+            if let Some(reason) = self.over_budget(from, &frame, e.inst.round()) {
+                return self.reject(from, Some(spec.id), "future_buffer_full", reason);
+            }
+        }
+        self.step(spec, |inst, effects| {
+            inst.handle_frame(now, from, frame, effects)
+        });
+    }
+
+    /// Runs one input through an instance, keeps the per-peer count of held
+    /// frames in step with it, and carries out its effects.
+    fn step(&mut self, spec: InstanceSpec, input: impl FnOnce(&mut Instance, &mut Vec<Effect>)) {
+        let mut effects = Vec::new();
+        if let Some(e) = self.instances.get_mut(&spec) {
+            let before = e.inst.buffered_by_sender().to_vec();
+            input(&mut e.inst, &mut effects);
+            let after = e.inst.buffered_by_sender();
+            for (j, (b, a)) in before.iter().zip(after).enumerate() {
+                if let Some(h) = self.held.get_mut(j) {
+                    *h = (*h + a).saturating_sub(*b);
+                }
+            }
+        }
+        self.apply(spec, effects);
+    }
+
+    /// Round deadlines.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<InstanceSpec> = self
+            .instances
+            .iter()
+            .filter(|(_, e)| e.inst.poll_timeout().is_some_and(|t| t <= now))
+            .map(|(k, _)| *k)
+            .collect();
+        for spec in due {
+            self.step(spec, |inst, effects| inst.handle_timeout(now, effects));
+        }
+        self.expire_own(now);
+    }
+
+    /// A new authenticated link to `peer`: what it may have missed while the
+    /// link was down (frames of rounds still open) is sent again. A frame it
+    /// already has is refused there as a duplicate, harmlessly.
+    pub fn link_up(&mut self, peer: NodeId) {
+        let again: Vec<(RoundFrame, Duration)> = self
+            .instances
+            .values()
+            .filter_map(|e| e.last_sent.get(&peer).cloned())
+            .collect();
+        for (frame, delay) in again {
+            self.out.push_back(Output::Send {
+                to: peer,
+                msg: PeerMessage::Round(frame),
+                delay,
+            });
+        }
+    }
+
+    // ---- reports ----------------------------------------------------------
+
+    /// A signed decision report from `from`, for an instance we command.
+    pub fn handle_report(&mut self, from: NodeId, report: DecisionReport) {
+        let spec = report.spec;
+        let Some(e) = self.instances.get(&spec) else {
+            return self.reject(
+                from,
+                Some(spec.id),
+                "report_unknown_instance",
+                "report for an instance this node does not hold".into(),
+            );
+        };
+        let me = self.me();
+        let signed = report.reporter == from
+            && e.inst.role() == Role::Commander
+            && self
+                .keys
+                .peers
+                .get(from.index())
+                .is_some_and(|k| report.verify(k));
+        // A proof in a report must be a real one against this commander.
+        let proof_ok = report.evidence.as_ref().is_none_or(|p| {
+            p.instance() == spec.id
+                && self
+                    .keys
+                    .peers
+                    .get(me.index())
+                    .is_some_and(|k| p.verify(k).is_ok())
+        });
+        if !signed || !proof_ok {
+            let why = if signed {
+                "report carries an equivocation proof that does not verify"
+            } else {
+                "report is not signed by its sender"
+            };
+            return self.reject(from, Some(spec.id), "bad_report", why.into());
+        }
+        if let Some(e) = self.instances.get_mut(&spec) {
+            e.reports.entry(from).or_insert(report);
+        }
+    }
+
+    // ---- effects of one instance -----------------------------------------
+
+    fn apply(&mut self, spec: InstanceSpec, effects: Vec<Effect>) {
+        for effect in effects {
+            match effect {
+                Effect::Send { to, frame } => self.send_frame(spec, to, frame),
+                Effect::Rejected {
+                    from,
+                    round,
+                    reason,
+                } => {
+                    if matches!(reason, Rejection::PastRound { .. }) {
+                        self.late_frame(spec, from, round);
+                    }
+                    let (kind, text) = (reason.kind(), reason.to_string());
+                    self.reject(from, Some(spec.id), kind, text);
+                }
+                Effect::Decided(outcome) => self.on_decided(spec, outcome),
+            }
+        }
+    }
+
+    fn late_frame(&mut self, spec: InstanceSpec, from: NodeId, round: u8) {
+        let Some(e) = self.instances.get_mut(&spec) else {
+            return;
+        };
+        let first = e.late.is_empty();
+        if e.late.insert(from) && first {
+            self.out
+                .push_back(Output::Event(NodeEvent::LateFrames { spec, from, round }));
+        }
+    }
+
+    fn send_frame(&mut self, spec: InstanceSpec, to: NodeId, frame: RoundFrame) {
+        let RoundFrame {
+            ticket,
+            round,
+            body,
+        } = frame;
+        let (body, delay) = match &self.coalition {
+            Some(c) => {
+                let Ok(mut c) = c.lock() else { return };
+                let out = c.rewrite(&spec, self.keys.me, to, round, body);
+                match out.body {
+                    Some(b) => (b, out.delay),
+                    None => return,
+                }
+            }
+            None => (body, Duration::ZERO),
+        };
+        let frame = RoundFrame {
+            ticket,
+            round,
+            body,
+        };
+        let bytes = frame.wire_len();
+        if bytes.saturating_sub(generals_wire::LENGTH_PREFIX) > self.limits.max_frame_bytes {
+            *self
+                .counters
+                .link_errors
+                .entry("frame_too_large".into())
+                .or_default() += 1;
+            return;
+        }
+        if let Some(e) = self.instances.get_mut(&spec) {
+            e.counters.count_sent(&frame);
+            e.last_sent.insert(to, (frame.clone(), delay));
+        }
+        self.out.push_back(Output::Send {
+            to,
+            msg: PeerMessage::Round(frame),
+            delay,
+        });
+    }
+
+    fn on_decided(&mut self, spec: InstanceSpec, outcome: Outcome) {
+        let me = self.me();
+        let faulty = self.coalition.is_some();
+        let Some(e) = self.instances.get_mut(&spec) else {
+            return;
+        };
+        let role = e.inst.role();
+        e.counters.signatures_made = e.inst.signatures_made();
+        e.counters.signatures_verified = e.inst.signatures_verified();
+        let record = DecisionRecord {
+            instance: spec.id,
+            protocol: spec.protocol,
+            m: spec.m,
+            role,
+            decision: outcome.decision,
+            values: outcome.values.clone(),
+            evidence: outcome.evidence.is_some(),
+            decided_unix_ms: 0,
+            counters: e.counters,
+        };
+        e.outcome = Some(outcome.clone());
+        e.record = Some(record.clone());
+        if role == Role::Lieutenant {
+            e.last_sent.clear();
+        }
+        let late: Vec<NodeId> = e.late.iter().copied().collect();
+        let counters = e.counters;
+        // Durable before anyone hears of it.
+        self.out.push_back(Output::Decided { spec, record });
+        self.counters.decisions += 1;
+        if let Some(proof) = &outcome.evidence {
+            self.counters.evidence += 1;
+            self.out.push_back(Output::Evidence(proof.clone()));
+        }
+        self.out.push_back(Output::Event(NodeEvent::Decided {
+            spec,
+            decision: outcome.decision,
+            role,
+        }));
+        if role == Role::Lieutenant {
+            self.release(spec);
+            let report = DecisionReport {
+                evidence: outcome.evidence.clone(),
+                faulty,
+                late,
+                ..DecisionReport::new(spec, me, outcome.decision, counters)
+            }
+            .signed_by(&self.keys.key);
+            self.out.push_back(Output::Send {
+                to: spec.id.commander,
+                msg: PeerMessage::Report(report),
+                delay: Duration::ZERO,
+            });
+        }
+        self.decided.push_back(spec);
+        self.evict();
+    }
+
+    /// Keeps the newest `keep_decided` decided instances in memory.
+    fn evict(&mut self) {
+        while self.decided.len() > self.limits.keep_decided {
+            let Some(old) = self.decided.pop_front() else {
+                break;
+            };
+            self.release(old);
+            if let Some(r) = self.instances.remove(&old).and_then(|e| e.record) {
+                self.remember_past(old, r);
+            }
+        }
+    }
+
+    fn remember_past(&mut self, spec: InstanceSpec, record: DecisionRecord) {
+        if self.past.insert(spec, record).is_none() {
+            self.past_order.push_back(spec);
+        }
+        while self.past_order.len() > self.limits.keep_decided {
+            if let Some(old) = self.past_order.pop_front() {
+                self.past.remove(&old);
+            }
+        }
+    }
+
+    // ---- queries ------------------------------------------------------------
+
+    /// Whether this node has decided and, as commander, heard from everyone.
+    pub fn is_complete(&self, spec: &InstanceSpec) -> bool {
+        self.instances.get(spec).is_some_and(|e| {
+            e.outcome.is_some()
+                && (e.inst.role() == Role::Lieutenant || e.reports.len() + 1 >= self.keys.n())
+        })
+    }
+
+    pub fn holds(&self, spec: &InstanceSpec) -> bool {
+        self.instances.contains_key(spec)
+    }
+
+    pub fn outcome(&self, spec: &InstanceSpec) -> Option<&Outcome> {
+        self.instances.get(spec).and_then(|e| e.outcome.as_ref())
+    }
+
+    /// Signed reports received for an instance we command.
+    pub fn reports(&self, spec: &InstanceSpec) -> Option<&BTreeMap<NodeId, DecisionReport>> {
+        self.instances.get(spec).map(|e| &e.reports)
+    }
+
+    /// A decision that left memory but is still in the recent window.
+    pub fn past(&self, spec: &InstanceSpec) -> Option<&DecisionRecord> {
+        self.past.get(spec)
+    }
+
+    /// The instance an operator means by `id`: the one this node commanded,
+    /// else one it decided, else any (two signed specs may share an id).
+    pub fn resolve(&self, id: InstanceId) -> Option<InstanceSpec> {
+        let live = self.instances.iter().filter(|(k, _)| k.id == id);
+        let rank = |e: &Entry| (e.inst.role() == Role::Commander, e.outcome.is_some());
+        live.max_by_key(|(_, e)| rank(e))
+            .map(|(k, _)| *k)
+            .or_else(|| self.past.keys().find(|k| k.id == id).copied())
+    }
+
+    /// What this node sent in an instance, signatures included.
+    pub fn instance_counters(&self, spec: &InstanceSpec) -> Option<MessageCounters> {
+        self.instances.get(spec).map(|e| MessageCounters {
+            signatures_made: e.inst.signatures_made(),
+            signatures_verified: e.inst.signatures_verified(),
+            ..e.counters
+        })
+    }
+
+    /// Peers whose frames came after their round closed here.
+    pub fn late_from(&self, spec: &InstanceSpec) -> Vec<NodeId> {
+        self.instances
+            .get(spec)
+            .map(|e| e.late.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the commander of `id` was proven to sign two specs for it.
+    pub fn spec_equivocated(&self, id: InstanceId) -> bool {
+        self.spec_proofs.contains(&id)
+    }
+
+    /// Per-instance status lines: every undecided instance and the newest
+    /// `recent` decided ones (or just `only`'s).
+    pub fn instance_statuses(
+        &self,
+        only: Option<InstanceId>,
+        recent: usize,
+    ) -> Vec<InstanceStatus> {
+        let live = self.instances.iter().map(|(key, e)| InstanceStatus {
+            instance: key.id,
+            protocol: key.protocol,
+            m: key.m,
+            role: e.inst.role(),
+            round: e.inst.round(),
+            decision: e.outcome.as_ref().map(|o| o.decision),
+            evidence: e.outcome.as_ref().is_some_and(|o| o.evidence.is_some()),
+            reports: e.reports.len(),
+            counters: e.counters,
+        });
+        let past = self.past.values().map(|r| InstanceStatus {
+            instance: r.instance,
+            protocol: r.protocol,
+            m: r.m,
+            role: r.role,
+            round: r.m + 2,
+            decision: Some(r.decision),
+            evidence: r.evidence,
+            reports: 0,
+            counters: r.counters,
+        });
+        let all = live.chain(past);
+        match only {
+            Some(id) => all.filter(|s| s.instance == id).collect(),
+            None => {
+                let (open, done): (Vec<_>, Vec<_>) = all.partition(|s| s.decision.is_none());
+                let skip = done.len().saturating_sub(recent);
+                open.into_iter()
+                    .chain(done.into_iter().skip(skip))
+                    .collect()
+            }
+        }
+    }
+
+    /// The instance as this node sees it: its own outcome plus, at the
+    /// commander, every signed report that came back.
+    pub fn instance_report(&self, spec: &InstanceSpec) -> Option<InstanceReport> {
+        let e = self.instances.get(spec)?;
+        let id = spec.id;
+        let me = self.me();
+        let n = usize::from(spec.n);
+        let faulty_me = self.coalition.is_some();
+        let mut generals = Vec::with_capacity(n);
+        let mut messages = MessageReport {
+            formula: crate::sim::formula(spec.protocol, n, spec.m),
+            ..MessageReport::default()
+        };
+        let mut own = e.counters;
+        own.signatures_made = e.inst.signatures_made();
+        own.signatures_verified = e.inst.signatures_verified();
+        messages.add(&own, !faulty_me);
+        let mut holders = Vec::new();
+        let mut late: BTreeSet<NodeId> = e.late.clone();
+        for j in (0..spec.n).map(NodeId) {
+            let role = if j == id.commander {
+                Role::Commander
+            } else {
+                Role::Lieutenant
+            };
+            if j == me {
+                let decision = if faulty_me {
+                    None
+                } else {
+                    e.outcome.as_ref().map(|o| o.decision)
+                };
+                if e.outcome.as_ref().is_some_and(|o| o.evidence.is_some()) {
+                    holders.push(j);
+                }
+                generals.push(GeneralReport {
+                    id: j,
+                    role,
+                    traitor: faulty_me,
+                    decision,
+                    reported: Some(true),
+                });
+                continue;
+            }
+            let report = e.reports.get(&j);
+            if let Some(r) = report {
+                messages.add(&r.counters, !r.faulty);
+                if r.evidence.is_some() && !r.faulty {
+                    holders.push(j);
+                }
+                if !r.faulty {
+                    late.extend(r.late.iter().copied().filter(|&l| usize::from(l.0) < n));
+                }
+            }
+            let traitor = report.is_some_and(|r| r.faulty);
+            generals.push(GeneralReport {
+                id: j,
+                role,
+                traitor,
+                decision: report.filter(|r| !r.faulty).map(|r| r.decision),
+                reported: Some(report.is_some()),
+            });
+        }
+        let traitors: Vec<NodeId> = generals
+            .iter()
+            .filter(|g| g.traitor)
+            .map(|g| g.id)
+            .collect();
+        let order = e
+            .order
+            .or(e.outcome.as_ref().map(|o| o.decision))
+            .unwrap_or_default();
+        let known: Vec<GeneralReport> = generals
+            .iter()
+            .filter(|g| g.decision.is_some() || g.traitor)
+            .cloned()
+            .collect();
+        let (ic1, ic2) = InstanceReport::interactive_consistency(
+            &known,
+            !(faulty_me && id.commander == me),
+            order,
+        );
+        let evidence = if holders.is_empty() {
+            Vec::new()
+        } else {
+            // Ours, or the first one a loyal lieutenant sent in its report.
+            let proof = e
+                .outcome
+                .as_ref()
+                .and_then(|o| o.evidence.clone())
+                .or_else(|| {
+                    e.reports
+                        .values()
+                        .filter(|r| !r.faulty)
+                        .find_map(|r| r.evidence.clone())
+                });
+            let verified = proof.as_ref().is_some_and(|p| {
+                self.keys
+                    .peers
+                    .get(id.commander.index())
+                    .is_some_and(|k| p.verify(k).is_ok())
+            });
+            vec![EvidenceReport {
+                instance: id.to_string(),
+                commander: id.commander,
+                holders,
+                verified,
+                proof,
+            }]
+        };
+        Some(InstanceReport {
+            protocol: spec.protocol,
+            n,
+            m: spec.m,
+            commander: id.commander,
+            order,
+            traitors,
+            strategy: self
+                .fault_name
+                .iter()
+                .map(|s| (me.to_string(), s.clone()))
+                .collect(),
+            generals,
+            ic1,
+            ic2,
+            rounds: spec.rounds(),
+            messages,
+            evidence,
+            rejections: BTreeMap::new(),
+            instance: Some(id.to_string()),
+            complete: Some(self.is_complete(spec)),
+            virtual_ms: None,
+            seed: None,
+            late_frames_from: late.into_iter().collect(),
+            spec_equivocation: self.spec_proofs.contains(&id),
+            reports_missing: Vec::new(),
+        })
+    }
+}
