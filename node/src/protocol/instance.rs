@@ -400,10 +400,6 @@ impl Instance {
                 .any(|(r, f, _, _)| *r == round && *f == from)
             {
                 out.push(reject(Rejection::Duplicate { from, round }));
-            } else if self.future.len() >= self.limits.max_future_frames {
-                out.push(reject(Rejection::FutureBufferFull {
-                    limit: self.limits.max_future_frames,
-                }));
             } else {
                 let size = generals_wire::encoded_len(&frame.body);
                 self.future_bytes[from.index()] += size;
@@ -690,9 +686,19 @@ mod tests {
             }]
         );
         assert!(reject(&mut l, now, 3, signed(2, vec![])).is_empty());
+        // A frame for a later round is checked against its round's shape
+        // before it may wait: here a chain that breaks the round rule.
+        let early = SignedOrder::new(&all[0], ID, 2, Order::Attack);
         assert_eq!(
-            reject(&mut l, now, 4, signed(2, vec![])),
-            vec![Rejection::FutureBufferFull { limit: 2 }]
+            reject(&mut l, now, 4, signed(3, vec![early])),
+            vec![Rejection::WrongRound {
+                signatures: 1,
+                round: 3
+            }]
+        );
+        assert_eq!(
+            l.buffered_bytes(),
+            2 * generals_wire::encoded_len(&RoundBody::Signed(vec![]))
         );
         // Round 1 closes on the commander's frame; a second one is then past.
         assert!(reject(&mut l, now, 0, signed(1, vec![root.clone()])).is_empty());

@@ -25,10 +25,13 @@
 //!   its share; a loyal commander never orders beyond it (see [`Node::order`]).
 //! - OM trees: each commander's undecided trees share `tree_bytes / n`;
 //!   a loyal commander refuses orders that would not fit at its peers.
-//! - Frames held for later rounds: charged to the link peer that sent them,
-//!   up to `future_bytes_per_peer`. A frame is shape-checked before it waits,
-//!   and a sender has one slot per (instance, round), so a loyal peer's
-//!   legitimate frames fit, and a traitor fills only its own budget.
+//! - Frames held for later rounds: no shared budget. A frame is
+//!   shape-checked against its spec before it waits, and each sender has one
+//!   slot per (instance, round), so what a peer can park is bounded by the
+//!   instances that exist (each within its commander's budget), and a
+//!   traitor's frames never take a slot a loyal peer needs. (A node-wide
+//!   byte budget here let a traitor crowd out a loyal relay; a per-peer one
+//!   would refuse a loyal peer that is one round ahead on many instances.)
 //! - Decided instances: the newest `keep_decided` stay in memory (without
 //!   their trees); older ones are answered from the decision log.
 //! - Ids already seen: per commander, a floor plus the seqs above it; a
@@ -51,8 +54,6 @@ use super::{round_deadline, Effect, Instance, Keyring, Limits, Outcome, Rejectio
 use crate::control::{InstanceStatus, NodeCounters};
 use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport};
 
-/// Bytes of frames for later rounds one peer may make this node hold.
-pub const DEFAULT_FUTURE_BYTES_PER_PEER: usize = 64 << 20;
 /// Memory all undecided OM trees may take together (one OM(7) at n = 22
 /// takes ~53 MB); each commander gets an equal share.
 pub const DEFAULT_TREE_BYTES: u64 = 2 << 30;
@@ -69,7 +70,6 @@ pub struct NodeLimits {
     pub max_instances: usize,
     /// Largest frame a peer accepts; larger sends are refused here.
     pub max_frame_bytes: usize,
-    pub future_bytes_per_peer: usize,
     pub tree_bytes: u64,
     pub keep_decided: usize,
 }
@@ -80,7 +80,6 @@ impl NodeLimits {
             round,
             max_instances,
             max_frame_bytes,
-            future_bytes_per_peer: DEFAULT_FUTURE_BYTES_PER_PEER,
             tree_bytes: DEFAULT_TREE_BYTES,
             keep_decided: DEFAULT_KEEP_DECIDED,
         }
@@ -294,8 +293,6 @@ pub struct Node {
     active: Vec<usize>,
     /// Bytes of undecided OM trees, by commander.
     trees: Vec<u64>,
-    /// Bytes of frames for later rounds held, by sending peer.
-    held: Vec<usize>,
     coalition: Option<Arc<Mutex<Coalition>>>,
     fault_name: Option<String>,
     draining: bool,
@@ -333,7 +330,6 @@ impl Node {
             spec_proofs: BTreeSet::new(),
             active: vec![0; n],
             trees: vec![0; n],
-            held: vec![0; n],
             coalition: None,
             fault_name: None,
             draining: false,
@@ -695,9 +691,6 @@ impl Node {
                 );
             }
         }
-        if let Some(reason) = self.over_budget(from, &frame, 0) {
-            return self.reject(from, Some(id), "future_buffer_full", reason);
-        }
         let mut inst =
             match Instance::lieutenant(frame.ticket, self.keys.clone(), now, self.limits.round) {
                 Ok(inst) => inst,
@@ -716,11 +709,6 @@ impl Node {
         self.counters.instances_joined += 1;
         self.seen.entry(id.commander).or_default().insert(id.seq);
         self.charge(&spec, 1);
-        for (j, b) in inst.buffered_by_sender().iter().enumerate() {
-            if let Some(h) = self.held.get_mut(j) {
-                *h += b;
-            }
-        }
         self.out
             .push_back(Output::Event(NodeEvent::Joined { spec, from }));
         self.instances.insert(
@@ -741,48 +729,18 @@ impl Node {
         self.apply(spec, effects);
     }
 
-    /// Why `frame` would take `from` past its budget for frames held for
-    /// later rounds, if it would wait (`current` is the instance's round).
-    fn over_budget(&self, from: NodeId, frame: &RoundFrame, current: u8) -> Option<String> {
-        let waits = frame.round > current.max(1);
-        let size = generals_wire::encoded_len(&frame.body);
-        let held = self.held.get(from.index()).copied().unwrap_or(usize::MAX);
-        (waits && held.saturating_add(size) > self.limits.future_bytes_per_peer).then(|| {
-            format!(
-                "peer {from} already has {held} bytes waiting for later rounds (limit {})",
-                self.limits.future_bytes_per_peer
-            )
-        })
-    }
-
     fn deliver(&mut self, now: Instant, from: NodeId, frame: RoundFrame) {
         let spec = *frame.spec();
-        let Some(e) = self.instances.get(&spec) else {
-            return;
-        };
-        if e.outcome.is_none() {
-            if let Some(reason) = self.over_budget(from, &frame, e.inst.round()) {
-                return self.reject(from, Some(spec.id), "future_buffer_full", reason);
-            }
-        }
         self.step(spec, |inst, effects| {
             inst.handle_frame(now, from, frame, effects)
         });
     }
 
-    /// Runs one input through an instance, keeps the per-peer count of held
-    /// frames in step with it, and carries out its effects.
+    /// Runs one input through an instance and carries out its effects.
     fn step(&mut self, spec: InstanceSpec, input: impl FnOnce(&mut Instance, &mut Vec<Effect>)) {
         let mut effects = Vec::new();
         if let Some(e) = self.instances.get_mut(&spec) {
-            let before = e.inst.buffered_by_sender().to_vec();
             input(&mut e.inst, &mut effects);
-            let after = e.inst.buffered_by_sender();
-            for (j, (b, a)) in before.iter().zip(after).enumerate() {
-                if let Some(h) = self.held.get_mut(j) {
-                    *h = (*h + a).saturating_sub(*b);
-                }
-            }
         }
         self.apply(spec, effects);
     }

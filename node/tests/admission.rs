@@ -1,0 +1,447 @@
+//! The node core's admission and isolation rules, attack by attack.
+//!
+//! Each test drives real [`Node`]s (the code the daemon runs) through a tiny
+//! in-order network, plays one attack from the node-safety issue, and checks
+//! the guarantee it was meant to break. Each was seen to fail with its fix
+//! reverted; the mutation is named in the test's comment.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use generals_crypto::{ClusterId, InstanceId, NodeId, NodeKey, Order, SignedOrder};
+use generals_node::protocol::{
+    DecisionRecord, Keyring, Limits, Node, NodeLimits, Output, SignState,
+};
+use generals_wire::{
+    InstanceSpec, InstanceTicket, OralBits, PeerMessage, Protocol, RoundBody, RoundFrame,
+};
+
+const DELTA: Duration = Duration::from_millis(100);
+
+fn key(i: u16) -> Arc<NodeKey> {
+    Arc::new(NodeKey::from_seed([i as u8 + 1; 32]))
+}
+
+fn keyring(n: u16, me: u16) -> Arc<Keyring> {
+    Arc::new(Keyring {
+        me: NodeId(me),
+        key: key(me),
+        peers: (0..n).map(|i| key(i).public()).collect(),
+    })
+}
+
+fn cluster(n: u16) -> ClusterId {
+    ClusterId::of(&keyring(n, 0).peers)
+}
+
+fn limits() -> NodeLimits {
+    NodeLimits::new(Limits::new(DELTA, 4096), 64, 16 << 20)
+}
+
+fn node(n: u16, me: u16, limits: NodeLimits) -> Node {
+    let ring = keyring(n, me);
+    let sign = SignState::fresh(ring.key.public());
+    Node::new(ring, limits, sign, Vec::new())
+}
+
+/// n nodes and the messages between them, delivered in order; `cut` drops
+/// every message on a (from, to) link.
+struct Net {
+    nodes: Vec<Node>,
+    queue: VecDeque<(NodeId, NodeId, PeerMessage)>,
+    now: Instant,
+    cut: Vec<(u16, u16)>,
+    decided: Vec<(u16, InstanceSpec, DecisionRecord)>,
+    outputs: Vec<(u16, String)>,
+}
+
+impl Net {
+    fn new(n: u16, limits: NodeLimits) -> Net {
+        Net {
+            nodes: (0..n).map(|i| node(n, i, limits)).collect(),
+            queue: VecDeque::new(),
+            now: Instant::now(),
+            cut: Vec::new(),
+            decided: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    fn collect(&mut self) {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            while let Some(out) = node.poll_output() {
+                match out {
+                    Output::Send { to, msg, .. } => {
+                        if !self.cut.contains(&(i as u16, to.0)) {
+                            self.queue.push_back((NodeId(i as u16), to, msg));
+                        }
+                    }
+                    Output::Decided { spec, record } => self.decided.push((i as u16, spec, record)),
+                    other => self.outputs.push((i as u16, format!("{other:?}"))),
+                }
+            }
+        }
+    }
+
+    /// Delivers everything, then lets every deadline pass, until quiet.
+    fn run(&mut self) {
+        for _ in 0..10_000 {
+            self.collect();
+            if let Some((from, to, msg)) = self.queue.pop_front() {
+                self.deliver(from, to, msg);
+                continue;
+            }
+            let next = self.nodes.iter().filter_map(Node::poll_timeout).min();
+            match next {
+                Some(t) => {
+                    self.now = self.now.max(t);
+                    for node in &mut self.nodes {
+                        node.handle_timeout(self.now);
+                    }
+                }
+                None => return,
+            }
+        }
+        panic!("the network never went quiet");
+    }
+
+    fn deliver(&mut self, from: NodeId, to: NodeId, msg: PeerMessage) {
+        let node = &mut self.nodes[to.index()];
+        match msg {
+            PeerMessage::Round(f) => node.handle_frame(self.now, from, f),
+            PeerMessage::Report(r) => node.handle_report(from, r),
+        }
+    }
+
+    fn frame(&mut self, from: u16, to: u16, frame: RoundFrame) {
+        self.deliver(NodeId(from), NodeId(to), PeerMessage::Round(frame));
+    }
+
+    fn order(&mut self, commander: u16, protocol: Protocol, m: u8, value: Order) -> InstanceSpec {
+        let now = self.now;
+        let n = self.nodes.len() as u16;
+        let id = self.nodes[usize::from(commander)]
+            .order(now, protocol, m, value, false)
+            .expect("the order is accepted");
+        InstanceSpec { id, protocol, m, n }
+    }
+
+    fn decision(&self, node: u16, spec: &InstanceSpec) -> Option<Order> {
+        self.nodes[usize::from(node)]
+            .outcome(spec)
+            .map(|o| o.decision)
+    }
+
+    fn rejected(&self, node: u16, kind: &str) -> u64 {
+        self.nodes[usize::from(node)]
+            .counters()
+            .rejections
+            .get(kind)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+fn spec(commander: u16, seq: u64, protocol: Protocol, m: u8, n: u16) -> InstanceSpec {
+    InstanceSpec {
+        id: InstanceId {
+            commander: NodeId(commander),
+            seq,
+        },
+        protocol,
+        m,
+        n,
+    }
+}
+
+/// Attack 1: traitor 3 sends frames for loyal commander 0's next instance
+/// before it exists, once per protocol, to lieutenant 1 only. They create
+/// nothing, and the real order is then obeyed by every loyal lieutenant.
+/// Mutation seen to fail it: `Node::admit` accepting a ticket that does not
+/// verify (lieutenant 1 joins, times out, decides RETREAT; the order's
+/// frames are then `already_decided`).
+#[test]
+fn frames_for_an_instance_not_yet_ordered_create_nothing() {
+    let mut net = Net::new(4, limits());
+    for protocol in [Protocol::Oral, Protocol::Signed] {
+        let next = spec(0, 1, protocol, 1, 4);
+        // The traitor can only sign with its own key.
+        let forged = InstanceTicket::issue(&key(3), &cluster(4), next);
+        net.frame(
+            3,
+            1,
+            RoundFrame {
+                ticket: forged,
+                round: 2,
+                body: RoundBody::Empty,
+            },
+        );
+    }
+    net.run();
+    assert_eq!(net.rejected(1, "bad_ticket"), 2);
+    assert_eq!(net.nodes[1].active_instances(), 0, "a forged ticket joined");
+    assert!(
+        net.decided.is_empty(),
+        "something was decided: {:?}",
+        net.decided
+    );
+
+    for protocol in [Protocol::Oral, Protocol::Signed] {
+        let real = net.order(0, protocol, 1, Order::Attack);
+        net.run();
+        for l in 1..4 {
+            assert_eq!(
+                net.decision(l, &real),
+                Some(Order::Attack),
+                "lieutenant {l}, {protocol}"
+            );
+        }
+    }
+}
+
+/// A ticket is bound to its cluster: the same commander key in a cluster
+/// with another peer table signs tickets that are worthless here.
+#[test]
+fn another_clusters_ticket_is_refused() {
+    let mut net = Net::new(4, limits());
+    let elsewhere = ClusterId::of(&keyring(5, 0).peers);
+    let s = spec(0, 1, Protocol::Signed, 1, 4);
+    let chain = SignedOrder::new(&key(0), s.id, 1, Order::Attack);
+    net.frame(
+        0,
+        1,
+        RoundFrame {
+            ticket: InstanceTicket::issue(&key(0), &elsewhere, s),
+            round: 1,
+            body: RoundBody::Signed(vec![chain]),
+        },
+    );
+    assert_eq!(net.rejected(1, "bad_ticket"), 1);
+    assert_eq!(net.nodes[1].active_instances(), 0);
+}
+
+/// A valid ticket of an instance that has decided and left memory (and its
+/// recent-decisions window) cannot start it again.
+/// Mutation seen to fail it: `SeenSeqs::contains` always false.
+#[test]
+fn a_replayed_ticket_cannot_restart_an_instance_that_left_memory() {
+    let small = NodeLimits {
+        keep_decided: 1,
+        ..limits()
+    };
+    let mut net = Net::new(4, small);
+    let first = net.order(0, Protocol::Oral, 1, Order::Attack);
+    net.run();
+    let replay = RoundFrame {
+        ticket: InstanceTicket::issue(&key(0), &cluster(4), first),
+        round: 1,
+        body: RoundBody::Oral({
+            let mut b = OralBits::zeros(1);
+            b.set(0, false);
+            b
+        }),
+    };
+    for _ in 0..3 {
+        net.order(0, Protocol::Oral, 1, Order::Attack);
+        net.run();
+    }
+    assert!(
+        net.nodes[1].outcome(&first).is_none(),
+        "0-1 is still in memory"
+    );
+    let before = net.decided.len();
+    net.frame(0, 1, replay);
+    net.run();
+    assert_eq!(net.rejected(1, "already_decided"), 1);
+    assert_eq!(net.decided.len(), before, "a replay was decided again");
+}
+
+/// A commander that signs two specs for one id is proven guilty, and each
+/// signed spec still runs as its own instance with agreement.
+#[test]
+fn two_specs_for_one_id_are_a_proof_and_two_instances() {
+    let mut net = Net::new(4, limits());
+    let a = spec(0, 1, Protocol::Signed, 1, 4);
+    let b = spec(0, 1, Protocol::Signed, 2, 4);
+    for (s, to, value) in [(a, 1u16, Order::Attack), (b, 2, Order::Retreat)] {
+        for l in [to, 3] {
+            let chain = SignedOrder::new(&key(0), s.id, s.m, value);
+            net.frame(
+                0,
+                l,
+                RoundFrame {
+                    ticket: InstanceTicket::issue(&key(0), &cluster(4), s),
+                    round: 1,
+                    body: RoundBody::Signed(vec![chain]),
+                },
+            );
+        }
+    }
+    net.run();
+    for l in 1..4 {
+        assert!(
+            net.nodes[l].spec_equivocated(a.id),
+            "lieutenant {l} has no proof"
+        );
+        let da = net.decision(l as u16, &a);
+        let db = net.decision(l as u16, &b);
+        assert_eq!(da, net.decision(1, &a), "IC1 on spec a");
+        assert_eq!(db, net.decision(1, &b), "IC1 on spec b");
+        assert!(da.is_some() && db.is_some());
+    }
+    let proofs = net
+        .outputs
+        .iter()
+        .filter(|(_, o)| o.starts_with("SpecEvidence"))
+        .count();
+    assert_eq!(proofs, 3, "one proof per loyal lieutenant");
+}
+
+/// Attack 2: frames for later rounds wait in slots of their own, one per
+/// (instance, round, sender), checked for shape first. Traitors that park
+/// frames at lieutenant 2 cannot make it drop loyal lieutenant 1's relay.
+/// Mutation seen to fail it: a node-wide byte budget for held frames that
+/// the parked frames fill (as the daemon had before the node core).
+#[test]
+fn a_traitors_held_frames_cannot_cost_a_loyal_relay() {
+    let mut net = Net::new(4, limits());
+    // Traitors 0 (commander) and 3 (relayer): 0 opens OM instances at 1
+    // and 2, and 3 parks a round-3 frame of the right shape for each.
+    for seq in 100..=105u64 {
+        let s = spec(0, seq, Protocol::Oral, 2, 4);
+        let ticket = InstanceTicket::issue(&key(0), &cluster(4), s);
+        for to in [1u16, 2] {
+            let mut bit = OralBits::zeros(1);
+            bit.set(0, true);
+            net.frame(
+                0,
+                to,
+                RoundFrame {
+                    ticket,
+                    round: 1,
+                    body: RoundBody::Oral(bit),
+                },
+            );
+            net.frame(
+                3,
+                to,
+                RoundFrame {
+                    ticket,
+                    round: 3,
+                    body: RoundBody::Oral(OralBits::zeros(1)),
+                },
+            );
+        }
+    }
+    let parked: usize = (100..=105u64)
+        .map(|seq| spec(0, seq, Protocol::Oral, 2, 4))
+        .filter(|s| net.nodes[2].holds(s))
+        .count();
+    assert_eq!(
+        parked, 6,
+        "the traitor's frames were not parked; the test proves nothing"
+    );
+    // The real instance: SM, commander 0 gives its order to lieutenant 1
+    // only; 2 can learn it only from 1's relay, which must wait at 2 for
+    // round 2 while 2 sits in round 1.
+    let real = spec(0, 7, Protocol::Signed, 1, 4);
+    let ticket = InstanceTicket::issue(&key(0), &cluster(4), real);
+    let chain = SignedOrder::new(&key(0), real.id, 1, Order::Attack);
+    net.frame(
+        0,
+        1,
+        RoundFrame {
+            ticket,
+            round: 1,
+            body: RoundBody::Signed(vec![chain]),
+        },
+    );
+    net.cut.push((3, 2));
+    net.cut.push((3, 1));
+    net.run();
+    let d1 = net.decision(1, &real);
+    let d2 = net.decision(2, &real);
+    assert_eq!(d1, Some(Order::Attack));
+    assert_eq!(
+        d2,
+        d1,
+        "IC1: lieutenant 2 lost lieutenant 1's relay; its rejections: {:?}",
+        net.nodes[2].counters().rejections
+    );
+}
+
+/// The double-sign guard is an output that comes before any frame of the
+/// new instance: a shell that carries outputs out in order never lets a
+/// signature leave before the state that forbids reusing its seq is durable.
+/// Mutation seen to fail it: pushing `SaveSignState` after the sends.
+#[test]
+fn the_sign_state_precedes_every_signature_of_an_order() {
+    for protocol in [Protocol::Oral, Protocol::Signed] {
+        let mut n0 = node(4, 0, limits());
+        let id = n0
+            .order(Instant::now(), protocol, 1, Order::Attack, false)
+            .expect("order");
+        let mut saw_state = false;
+        let mut sends = 0;
+        while let Some(out) = n0.poll_output() {
+            match out {
+                Output::SaveSignState(s) => {
+                    assert_eq!(s.last_seq, id.seq);
+                    assert_eq!(s.last_order, Some(Order::Attack));
+                    saw_state = true;
+                }
+                Output::Send { .. } => {
+                    assert!(saw_state, "a frame left before the sign state");
+                    sends += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(saw_state);
+        assert_eq!(sends, 3);
+    }
+}
+
+/// A refused order (here m too large) uses up no seq.
+#[test]
+fn a_refused_order_uses_no_seq() {
+    let mut n0 = node(4, 0, limits());
+    assert!(n0
+        .order(Instant::now(), Protocol::Signed, 255, Order::Attack, true)
+        .is_err());
+    assert_eq!(n0.sign_state().last_seq, 0);
+    assert!(
+        n0.poll_output().is_none(),
+        "a refused order produced output"
+    );
+    let id = n0
+        .order(Instant::now(), Protocol::Signed, 1, Order::Attack, false)
+        .expect("order");
+    assert_eq!(id.seq, 1);
+}
+
+/// Frames that arrive after their round closed are a timing alarm: counted,
+/// once-per-instance event, and named in the lieutenant's report.
+#[test]
+fn late_frames_raise_a_timing_alarm() {
+    let mut net = Net::new(4, limits());
+    // 3's frames to 1 are held back until after 1's deadlines.
+    net.cut.push((3, 1));
+    let s = net.order(0, Protocol::Oral, 1, Order::Attack);
+    net.run();
+    let ticket = InstanceTicket::issue(&key(0), &cluster(4), s);
+    let mut late = OralBits::zeros(1);
+    late.set(0, true);
+    net.frame(
+        3,
+        1,
+        RoundFrame {
+            ticket,
+            round: 2,
+            body: RoundBody::Oral(late),
+        },
+    );
+    assert_eq!(net.rejected(1, "past_round"), 1);
+    assert_eq!(net.nodes[1].late_from(&s), vec![NodeId(3)]);
+}
