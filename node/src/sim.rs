@@ -129,7 +129,8 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
     if let Some(step) = cfg.round_step {
         limits.round_step = step;
     }
-    let node_limits = NodeLimits::new(limits, 64 * n, generals_wire::HARD_MAX_FRAME);
+    // A small quota keeps hog runs short; loyal commanders here order once.
+    let node_limits = NodeLimits::new(limits, 4 * n, generals_wire::HARD_MAX_FRAME);
     let traitor_keys = cfg
         .traitors
         .keys()

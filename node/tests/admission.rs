@@ -301,8 +301,8 @@ fn two_specs_for_one_id_are_a_proof_and_two_instances() {
 /// Attack 2: frames for later rounds wait in slots of their own, one per
 /// (instance, round, sender), checked for shape first. Traitors that park
 /// frames at lieutenant 2 cannot make it drop loyal lieutenant 1's relay.
-/// Mutation seen to fail it: a node-wide byte budget for held frames that
-/// the parked frames fill (as the daemon had before the node core).
+/// It guards against a node-wide byte budget for held frames that parked
+/// frames can fill, which is what the daemon had before the node core.
 #[test]
 fn a_traitors_held_frames_cannot_cost_a_loyal_relay() {
     let mut net = Net::new(4, limits());
@@ -444,4 +444,45 @@ fn late_frames_raise_a_timing_alarm() {
     );
     assert_eq!(net.rejected(1, "past_round"), 1);
     assert_eq!(net.nodes[1].late_from(&s), vec![NodeId(3)]);
+}
+
+/// The contract's sizes for the two new strategies, in the simulator (n
+/// nodes running this node core), with loyal and traitor commanders.
+/// With the ticket check of `Node::admit` reverted, every precreate case
+/// breaks IC2 (all loyal lieutenants RETREAT before the order arrives).
+#[test]
+fn simulated_precreate_and_hog_keep_agreement() {
+    use generals_node::protocol::adversary::Strategy;
+    use generals_node::sim::{run, SimConfig};
+    let cases: [(Protocol, usize, u8, &[u16]); 7] = [
+        (Protocol::Oral, 4, 1, &[3]),
+        (Protocol::Signed, 4, 1, &[3]),
+        (Protocol::Oral, 7, 2, &[5, 6]),
+        (Protocol::Signed, 7, 2, &[5, 6]),
+        (Protocol::Signed, 7, 5, &[2, 3, 4, 5, 6]),
+        (Protocol::Signed, 4, 1, &[0]),
+        (Protocol::Oral, 7, 2, &[0, 6]),
+    ];
+    let mut runs = 0;
+    for strategy in [Strategy::Precreate, Strategy::Hog] {
+        for (protocol, n, m, traitors) in cases {
+            for seed in 0..3 {
+                let cfg = SimConfig {
+                    seed,
+                    ..SimConfig::new(protocol, n, m).traitors(traitors.iter().copied(), strategy)
+                };
+                let r = run(&cfg).expect("the run completes");
+                let what =
+                    format!("{strategy} {protocol} n={n} m={m} traitors={traitors:?} seed={seed}");
+                assert_eq!(r.violation(), None, "{what}");
+                assert!(
+                    r.reports_missing.is_empty(),
+                    "{what}: lost reports {:?}",
+                    r.reports_missing
+                );
+                runs += 1;
+            }
+        }
+    }
+    assert_eq!(runs, 2 * 7 * 3);
 }

@@ -19,6 +19,16 @@ Examples:
   generals simulate --protocol oral --nodes 7 --m 2 --traitors 0,5 --strategy split --value attack
   generals simulate --protocol signed --nodes 4 --m 1 --traitors 0 --strategy equivocate --json
   generals simulate --protocol oral --nodes 3 --m 1 --traitors 2 --strategy flip   # the 3m+1 bound at work
+  generals simulate --protocol signed --nodes 7 --m 2 --traitors 5,6 --strategy precreate
+
+Every general runs the node core the daemon runs (admission, budgets,
+reports). precreate and hog act before the order: the traitors send their
+frames first, the simulator lets everything they started play out (every
+round deadline passes), and only then does the commander order. precreate
+sends frames for the commander's next instance, with tickets it cannot sign;
+hog fills every instance slot, tree budget and later-round slot it can reach
+with instances of its own (and, as commander, then gives its real order to
+the even ids only).
 
 Exit status: 0 if IC1 and IC2 held, 3 if they did not, 1 on error.")]
 pub struct SimulateArgs {
@@ -35,7 +45,7 @@ pub struct SimulateArgs {
     #[arg(long, value_delimiter = ',')]
     pub traitors: Vec<u16>,
     /// What the traitors do: flip, split, equivocate, random, silent, partial,
-    /// forge, late-reveal, delay.
+    /// forge, late-reveal, delay, precreate, hog.
     #[arg(long, default_value = "flip")]
     pub strategy: Strategy,
     /// The commander's order: attack or retreat.

@@ -28,6 +28,10 @@ use rand_core::{RngCore, SeedableRng};
 ///   second value back and reveal it at the last legal round (even seeds) or
 ///   only after it (odd seeds). OM: behaves as forge.
 /// - delay: everything arrives after the receiver's round deadline.
+/// - precreate: before the order, frames for loyal commanders' next
+///   instances (see [`Coalition::opening_moves`]); then loyal relays.
+/// - hog: before the order, every slot and budget it can reach filled with
+///   instances of its own; as commander, its real order to some only.
 pub use generals_config::FaultStrategy as Strategy;
 
 /// The strategies the exhaustive oral tests enumerate.
