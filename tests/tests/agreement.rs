@@ -156,3 +156,53 @@ fn uneven_timeouts_from_partial_and_late_traitors_keep_agreement() {
         st.counters
     );
 }
+
+#[test]
+fn precreating_and_hogging_traitor_daemons_keep_agreement() {
+    // Node 3 sends frames for every commander's next instances before they
+    // exist (on every new link, and after every instance it sees); node 2
+    // fills every slot and budget it can reach with instances of its own.
+    // With the node core's ticket check reverted this fails at once: every
+    // loyal lieutenant has decided 0-1 as RETREAT before 0 orders ATTACK.
+    let c = cluster(
+        7,
+        &[
+            (3, FaultStrategy::Precreate, &[]),
+            (2, FaultStrategy::Hog, &[]),
+        ],
+    );
+    for (i, (commander, protocol, order)) in [
+        (0, Protocol::Oral, Order::Attack),
+        (0, Protocol::Signed, Order::Attack),
+        (1, Protocol::Oral, Order::Retreat),
+        (1, Protocol::Signed, Order::Attack),
+        (0, Protocol::Signed, Order::Retreat),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if i == 1 {
+            // Node 3 saw 0-1 and went after 0-2: give a pre-created 0-2
+            // time to run out its deadlines (3 rounds of at most 0.4 s, 0.6 s
+            // and 0.8 s) before 0 really orders it.
+            std::thread::sleep(std::time::Duration::from_millis(2500));
+        }
+        let r = run(&c, commander, protocol, 2, order);
+        assert!(
+            r.loyal_decisions().all(|d| d == order),
+            "{protocol} from {commander}: {r:?}"
+        );
+    }
+    // The precreated frames were refused, never joined.
+    let st = common::status(&c, 1);
+    assert!(
+        st.counters
+            .rejections
+            .get("bad_ticket")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "node 3 never precreated: {:?}",
+        st.counters
+    );
+}

@@ -120,6 +120,10 @@ impl Coalition {
         self
     }
 
+    pub fn strategy_of(&self, id: NodeId) -> Option<Strategy> {
+        self.strategies.get(&id).copied()
+    }
+
     pub fn is_traitor(&self, id: NodeId) -> bool {
         self.strategies.contains_key(&id)
     }

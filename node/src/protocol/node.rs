@@ -48,7 +48,7 @@ use generals_wire::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::adversary::Coalition;
+use super::adversary::{Coalition, OpeningTarget};
 use super::oral::tree_bytes;
 use super::{round_deadline, Effect, Instance, Keyring, Limits, Outcome, Rejection, Role};
 use crate::control::{InstanceStatus, NodeCounters};
@@ -246,6 +246,10 @@ struct SeenSeqs {
 }
 
 impl SeenSeqs {
+    fn highest(&self) -> u64 {
+        self.above.last().copied().unwrap_or(self.floor)
+    }
+
     fn contains(&self, seq: u64) -> bool {
         seq <= self.floor || self.above.contains(&seq)
     }
@@ -711,6 +715,7 @@ impl Node {
         self.charge(&spec, 1);
         self.out
             .push_back(Output::Event(NodeEvent::Joined { spec, from }));
+        self.precreate_next(id);
         self.instances.insert(
             spec,
             Entry {
@@ -773,6 +778,75 @@ impl Node {
                 to: peer,
                 msg: PeerMessage::Round(frame),
                 delay,
+            });
+        }
+        self.open_attack(peer);
+    }
+
+    /// A precreating traitor that sees a commander's instance goes after
+    /// that commander's next one, at every peer.
+    fn precreate_next(&mut self, id: InstanceId) {
+        let Some(coalition) = self.coalition.clone() else {
+            return;
+        };
+        let me = self.me();
+        let Ok(mut c) = coalition.lock() else { return };
+        if c.strategy_of(me) != Some(super::adversary::Strategy::Precreate) {
+            return;
+        }
+        let n = self.keys.n();
+        let target = OpeningTarget {
+            cluster: self.cluster,
+            n,
+            protocol: Protocol::Oral,
+            m: 1,
+            quota: self.quota(),
+            victims: vec![InstanceId {
+                seq: id.seq + 1,
+                ..id
+            }],
+        };
+        for to in (0..n as u16).map(NodeId).filter(|&j| j != me) {
+            for frame in c.opening_moves(me, to, &target) {
+                self.out.push_back(Output::Send {
+                    to,
+                    msg: PeerMessage::Round(frame),
+                    delay: Duration::ZERO,
+                });
+            }
+        }
+    }
+
+    /// A traitor daemon's moves before any order (precreate, hog), played
+    /// on every new link: what the simulator plays before the order.
+    fn open_attack(&mut self, to: NodeId) {
+        let Some(coalition) = self.coalition.clone() else {
+            return;
+        };
+        let me = self.me();
+        let n = self.keys.n();
+        let victims = (0..n as u16)
+            .map(NodeId)
+            .filter(|&c| c != me)
+            .flat_map(|c| {
+                let next = self.seen.get(&c).map_or(0, SeenSeqs::highest) + 1;
+                [next, next + 1].map(|seq| InstanceId { commander: c, seq })
+            })
+            .collect();
+        let target = OpeningTarget {
+            cluster: self.cluster,
+            n,
+            protocol: Protocol::Oral,
+            m: (n.saturating_sub(1) / 3).max(1) as u8,
+            quota: self.quota(),
+            victims,
+        };
+        let Ok(mut c) = coalition.lock() else { return };
+        for frame in c.opening_moves(me, to, &target) {
+            self.out.push_back(Output::Send {
+                to,
+                msg: PeerMessage::Round(frame),
+                delay: Duration::ZERO,
             });
         }
     }
