@@ -159,3 +159,106 @@ proptest! {
         prop_assert!(inst.outcome().is_some());
     }
 }
+
+/// One input to a whole node: a frame under one of a few tickets (real or
+/// forged, of several commanders, specs and seqs), or time passing.
+#[derive(Debug, Clone)]
+enum NodeStep {
+    Frame {
+        from: u16,
+        ticket: (u16, u64, bool, u8, bool),
+        round: u8,
+        body: BodySeed,
+    },
+    Tick {
+        after_ms: u64,
+    },
+}
+
+fn node_step() -> impl Strategy<Value = NodeStep> {
+    let ticket = (
+        0u16..5,
+        1u64..4,
+        any::<bool>(),
+        0u8..4,
+        proptest::bool::weighted(0.9),
+    );
+    prop_oneof![
+        4 => (0u16..6, ticket, 0u8..5, step().prop_filter_map("frames only", |s| match s {
+            Step::Frame { body, .. } => Some(body),
+            Step::Tick { .. } => None,
+        }))
+        .prop_map(|(from, ticket, round, body)| NodeStep::Frame { from, ticket, round, body }),
+        1 => (0u64..3000).prop_map(|after_ms| NodeStep::Tick { after_ms }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// The whole node (admission, budgets, every instance): whatever frames
+    /// arrive from whatever peer under whatever ticket, it never panics,
+    /// holds no more than its instance budget, never joins under a forged
+    /// ticket, and decides every instance it joined exactly once.
+    #[test]
+    fn a_node_decides_each_instance_once_whatever_arrives(
+        steps in proptest::collection::vec(node_step(), 0..80),
+    ) {
+        use generals_node::protocol::{Node, NodeLimits, Output, SignState};
+        use std::collections::BTreeMap;
+        let n = 5u16;
+        let keys: Vec<Arc<NodeKey>> = (0..n).map(|i| Arc::new(NodeKey::from_seed([i as u8 + 1; 32]))).collect();
+        let peers: Vec<_> = keys.iter().map(|k| k.public()).collect();
+        let cluster = ClusterId::of(&peers);
+        let me = NodeId(1);
+        let ring = Arc::new(Keyring { me, key: keys[1].clone(), peers: peers.clone() });
+        let limits = NodeLimits::new(Limits::new(Duration::from_millis(100), 16), 10, 1 << 20);
+        let mut node = Node::new(ring, limits, SignState::fresh(peers[1]), Vec::new());
+        let mut now = Instant::now();
+        let mut decided: BTreeMap<InstanceSpec, u32> = BTreeMap::new();
+        let mut drain = |node: &mut Node, decided: &mut BTreeMap<InstanceSpec, u32>| {
+            while let Some(out) = node.poll_output() {
+                if let Output::Decided { spec, .. } = out {
+                    *decided.entry(spec).or_default() += 1;
+                }
+            }
+        };
+        let mut joined = std::collections::BTreeSet::new();
+        for s in &steps {
+            match s {
+                NodeStep::Frame { from, ticket: (c, seq, signed, m, real), round, body } => {
+                    let spec = InstanceSpec {
+                        id: InstanceId { commander: NodeId(*c), seq: *seq },
+                        protocol: if *signed { Protocol::Signed } else { Protocol::Oral },
+                        m: 1 + m % 3,
+                        n,
+                    };
+                    let signer = if *real { &keys[usize::from(*c)] } else { &keys[4] };
+                    let ticket = InstanceTicket::issue(signer, &cluster, spec);
+                    let frame = RoundFrame { ticket, round: *round, body: build(body, &keys, n) };
+                    node.handle_frame(now, NodeId(*from), frame);
+                    if node.holds(&spec) && !joined.contains(&spec) {
+                        prop_assert!(*real || *c == 4, "joined {spec:?} under a forged ticket");
+                        joined.insert(spec);
+                    }
+                }
+                NodeStep::Tick { after_ms } => {
+                    now += Duration::from_millis(*after_ms);
+                    node.handle_timeout(now);
+                }
+            }
+            drain(&mut node, &mut decided);
+            prop_assert!(node.active_instances() <= 10, "{} instances held", node.active_instances());
+        }
+        for _ in 0..5 {
+            now += Duration::from_secs(10);
+            node.handle_timeout(now);
+            drain(&mut node, &mut decided);
+        }
+        prop_assert_eq!(node.active_instances(), 0);
+        for spec in &joined {
+            prop_assert_eq!(decided.get(spec).copied(), Some(1), "{:?}", spec);
+        }
+        prop_assert!(decided.values().all(|&d| d == 1), "{decided:?}");
+    }
+}
