@@ -216,7 +216,7 @@ proptest! {
         let mut node = Node::new(ring, limits, SignState::fresh(peers[1]), Vec::new());
         let mut now = Instant::now();
         let mut decided: BTreeMap<InstanceSpec, u32> = BTreeMap::new();
-        let mut drain = |node: &mut Node, decided: &mut BTreeMap<InstanceSpec, u32>| {
+        let drain = |node: &mut Node, decided: &mut BTreeMap<InstanceSpec, u32>| {
             while let Some(out) = node.poll_output() {
                 if let Output::Decided { spec, .. } = out {
                     *decided.entry(spec).or_default() += 1;
