@@ -131,6 +131,23 @@ pub struct InstanceStatus {
     pub counters: MessageCounters,
 }
 
+impl InstanceStatus {
+    /// A decided instance as its log line records it.
+    pub fn from_record(r: &crate::protocol::DecisionRecord) -> InstanceStatus {
+        InstanceStatus {
+            instance: r.instance,
+            protocol: r.protocol,
+            m: r.m,
+            role: r.role,
+            round: r.m + 2,
+            decision: Some(r.decision),
+            evidence: r.evidence,
+            reports: 0,
+            counters: r.counters,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeCounters {
     pub instances_started: u64,

@@ -21,7 +21,8 @@ use tracing::{debug, error, info, warn};
 use super::links::LinkEvent;
 use super::storage::Storage;
 use crate::control::{
-    ControlRequest, ControlResponse, EvidenceSummary, LinkState, NodeStatus, PeerStatus,
+    ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkState, NodeStatus,
+    PeerStatus,
 };
 use crate::protocol::{Node, NodeEvent, Output};
 
@@ -351,9 +352,7 @@ impl Driver {
                     return;
                 }
             }
-            ControlRequest::Status { instance } => {
-                ControlResponse::Status(Box::new(self.status(instance, now)))
-            }
+            ControlRequest::Status { instance } => self.status_response(instance, now),
             ControlRequest::EvidenceList => match self.storage.list_evidence() {
                 Ok(list) => ControlResponse::EvidenceList {
                     proofs: list
@@ -398,6 +397,33 @@ impl Driver {
                 message: format!("instance {id} is unknown to this node"),
             },
         }
+    }
+
+    /// `status`, or `status --instance ID`, which also looks in the log
+    /// for instances that left memory and is an error for unknown ones.
+    fn status_response(&self, only: Option<InstanceId>, now: Instant) -> ControlResponse {
+        let mut st = self.status(only, now);
+        if let Some(id) = only.filter(|_| st.instances.is_empty()) {
+            match self.storage.find_decisions(id) {
+                Ok(records) if !records.is_empty() => {
+                    st.instances = records.iter().map(InstanceStatus::from_record).collect();
+                }
+                Ok(_) => {
+                    return ControlResponse::Error {
+                        message: format!(
+                            "instance {id} is unknown to this node (not in memory, not in decisions.log); \
+                             `generals status` lists the instances it knows"
+                        ),
+                    }
+                }
+                Err(e) => {
+                    return ControlResponse::Error {
+                        message: e.to_string(),
+                    }
+                }
+            }
+        }
+        ControlResponse::Status(Box::new(st))
     }
 
     fn status(&self, only: Option<InstanceId>, now: Instant) -> NodeStatus {

@@ -289,6 +289,13 @@ impl Storage {
         self.dir.join(EVIDENCE_DIR).join(format!("{id}.json"))
     }
 
+    /// The logged decisions for `id` (one per spec the node ran under that
+    /// id), read from disk: the answer for instances that left memory.
+    pub fn find_decisions(&self, id: InstanceId) -> Result<Vec<DecisionRecord>, StorageError> {
+        let (records, _) = read_log(&self.log_path)?;
+        Ok(records.into_iter().filter(|r| r.instance == id).collect())
+    }
+
     /// Appends one record to `decisions.log` and syncs it before returning.
     /// On failure the log is cut back to its last complete record.
     pub fn append_decision(&mut self, rec: &DecisionRecord) -> Result<(), StorageError> {

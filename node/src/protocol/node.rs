@@ -1129,17 +1129,7 @@ impl Node {
             reports: e.reports.len(),
             counters: e.counters,
         });
-        let past = self.past.values().map(|r| InstanceStatus {
-            instance: r.instance,
-            protocol: r.protocol,
-            m: r.m,
-            role: r.role,
-            round: r.m + 2,
-            decision: Some(r.decision),
-            evidence: r.evidence,
-            reports: 0,
-            counters: r.counters,
-        });
+        let past = self.past.values().map(InstanceStatus::from_record);
         let all = live.chain(past);
         match only {
             Some(id) => all.filter(|s| s.instance == id).collect(),
