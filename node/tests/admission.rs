@@ -486,3 +486,43 @@ fn simulated_precreate_and_hog_keep_agreement() {
     }
     assert_eq!(runs, 2 * 7 * 3);
 }
+
+/// When a link comes back, the frames of rounds still open on it go out
+/// again (a cut or a tampered record heals within the round); frames of
+/// finished instances do not.
+#[test]
+fn a_link_that_comes_back_gets_the_open_rounds_frames_again() {
+    let mut net = Net::new(4, limits());
+    // The link between lieutenants 1 and 2 is down: their relays are lost.
+    net.cut.push((1, 2));
+    net.cut.push((2, 1));
+    let s = net.order(0, Protocol::Oral, 1, Order::Attack);
+    // Deliver the commander's frames and 1's relays, but no deadlines yet.
+    for _ in 0..100 {
+        net.collect();
+        match net.queue.pop_front() {
+            Some((from, to, msg)) => net.deliver(from, to, msg),
+            None => break,
+        }
+    }
+    assert_eq!(net.decision(2, &s), None, "2 is waiting for 1's relay");
+    net.cut.clear();
+    net.nodes[1].link_up(net.now, NodeId(2));
+    net.nodes[2].link_up(net.now, NodeId(1));
+    net.collect();
+    let again = |a: u16, b: u16| {
+        net.queue
+            .iter()
+            .filter(|(from, to, _)| *from == NodeId(a) && *to == NodeId(b))
+            .count()
+    };
+    assert_eq!(again(1, 2), 1, "1 sends its round-2 frame to 2 again");
+    assert_eq!(again(2, 1), 1, "and 2 to 1");
+    net.run();
+    assert_eq!(net.decision(2, &s), Some(Order::Attack));
+    // Done: nothing is sent again for it.
+    net.nodes[1].link_up(net.now, NodeId(2));
+    net.nodes[0].link_up(net.now, NodeId(2));
+    net.collect();
+    assert!(net.queue.is_empty(), "{:?}", net.queue);
+}

@@ -155,7 +155,7 @@ impl Driver {
                     p.stats.connects += 1;
                     self.node.counters_mut().links_accepted += 1;
                     // Frames of rounds still open go out again on the new link.
-                    self.node.link_up(peer);
+                    self.node.link_up(now, peer);
                 }
             }
             LinkEvent::Down { peer, link, reason } => {

@@ -586,6 +586,7 @@ impl Node {
         let Some(e) = self.instances.get_mut(&spec) else {
             return;
         };
+        e.last_sent.clear();
         if std::mem::replace(&mut e.charged, false) {
             self.charge(&spec, -1);
         }
@@ -767,10 +768,12 @@ impl Node {
     /// A new authenticated link to `peer`: what it may have missed while the
     /// link was down (frames of rounds still open) is sent again. A frame it
     /// already has is refused there as a duplicate, harmlessly.
-    pub fn link_up(&mut self, peer: NodeId) {
+    pub fn link_up(&mut self, now: Instant, peer: NodeId) {
+        self.expire_own(now);
         let again: Vec<(RoundFrame, Duration)> = self
             .instances
             .values()
+            .filter(|e| e.charged)
             .filter_map(|e| e.last_sent.get(&peer).cloned())
             .collect();
         for (frame, delay) in again {
