@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 use generals_crypto::{InstanceId, NodeId, NodeKey, Order, SignedOrder};
-use generals_wire::handshake::{Handshake, Hello};
+use generals_wire::handshake::{Hello, Preamble};
 use generals_wire::{
     decode, encode, DecisionReport, InstanceSpec, MessageCodec, MessageCounters, OralBits,
     PeerMessage, Protocol, RoundBody, RoundFrame,
@@ -45,7 +45,10 @@ fn samples() -> Vec<Vec<u8>> {
             DecisionReport::new(SPEC, NodeId(1), Order::Retreat, MessageCounters::default())
                 .signed_by(&key),
         )),
-        encode(&Handshake::Hello(Hello::new(NodeId(2), [9; 32]))),
+        encode(&Preamble::Hello(Hello::new(
+            NodeId(2),
+            &generals_crypto::ClusterId::of(&[key.public()]),
+        ))),
     ]
 }
 
@@ -65,7 +68,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         check_canonical::<PeerMessage>(&bytes);
-        check_canonical::<Handshake>(&bytes);
+        check_canonical::<Preamble>(&bytes);
         let mut codec = MessageCodec::<PeerMessage, PeerMessage>::new(1 << 16);
         let mut buf = BytesMut::from(&bytes[..]);
         // Either a message, a need for more bytes, or a named error.
@@ -88,6 +91,6 @@ proptest! {
             bytes.truncate(cut.index(bytes.len() + 1));
         }
         check_canonical::<PeerMessage>(&bytes);
-        check_canonical::<Handshake>(&bytes);
+        check_canonical::<Preamble>(&bytes);
     }
 }
