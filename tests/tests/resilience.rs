@@ -202,23 +202,32 @@ fn strangers_wrong_keys_and_other_clusters_are_refused_while_the_cluster_works()
     let mut s = TcpStream::connect(addr).unwrap();
     let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     drop(s);
-    // Someone claiming to be node 2 with the wrong key: node 0 refuses it
-    // after the Noise handshake, and says which key its config lists.
-    match claim_node_2(addr, &NodeKey::from_seed([77; 32]), &peers) {
-        Err(HandshakeError::RefusedByPeer(r)) => assert_eq!(r.expected, peers[2]),
-        other => panic!("an impostor was not refused as such: {other:?}"),
-    }
+    // Someone claiming to be node 2 with another key: node 0 refuses it at
+    // its Hello and closes the connection.
+    let stranger = NodeKey::from_seed([77; 32]);
+    assert!(
+        matches!(
+            claim_node_2(addr, &stranger, &peers),
+            Err(HandshakeError::Closed)
+        ),
+        "an impostor was not refused"
+    );
     // Node 2's own key, but configured with another peer table.
     let two = NodeKey::load(c.config(NodeId(2)).unwrap().key_path()).unwrap();
     let mut other = peers.clone();
     other[3] = NodeKey::from_seed([78; 32]).public();
     match claim_node_2(addr, &two, &other) {
-        Err(HandshakeError::OtherCluster { .. }) => {}
+        Err(HandshakeError::OtherCluster(_)) => {}
         other => panic!("a node of another cluster was not refused as such: {other:?}"),
     }
 
     let r = run(&c, 0, Protocol::Oral, 1, Order::Attack);
     assert!(r.loyal_decisions().all(|d| d == Order::Attack));
+    let log = std::fs::read_to_string(&c.node(NodeId(0)).unwrap().log).unwrap();
+    assert!(
+        log.contains(&format!("node 2 has key {}", stranger.public())),
+        "node 0 names the impostor's key:\n{log}"
+    );
     let st = status(&c, 0);
     assert!(
         st.counters.links_refused >= refused_before + 3,

@@ -39,7 +39,7 @@ pub const NOISE_PATTERN: &str = "Noise_XX_25519_ChaChaPoly_SHA256";
 /// The prologue's first bytes: `generals/v2/link` and a zero byte.
 pub const PROLOGUE_TAG: &[u8] = b"generals/v2/link\0";
 /// Bytes of an encoded [`Hello`] (the frame body, without its length).
-pub const HELLO_LEN: usize = 48;
+pub const HELLO_LEN: usize = 80;
 /// The bytes every version's `Hello` starts with: variant tag, magic, version.
 const HELLO_PREFIX: usize = 14;
 /// Bytes of the largest Noise handshake message this pattern writes.
@@ -60,16 +60,20 @@ pub struct Hello {
     pub version: u16,
     /// The id the sender claims; the Noise handshake proves it.
     pub id: NodeId,
+    /// The sender's own Ed25519 public key, as a claim: it lets the receiver
+    /// name a key its config does not list before any cryptography.
+    pub key: [u8; 32],
     /// The sender's [`ClusterId`]: a digest of its peer table.
     pub cluster: [u8; 32],
 }
 
 impl Hello {
-    pub fn new(id: NodeId, cluster: &ClusterId) -> Hello {
+    pub fn new(id: NodeId, key: &PublicKey, cluster: &ClusterId) -> Hello {
         Hello {
             magic: MAGIC,
             version: VERSION,
             id,
+            key: key.to_bytes(),
             cluster: *cluster.as_bytes(),
         }
     }
@@ -154,15 +158,8 @@ pub enum HandshakeError {
     ClaimsOurId(NodeId),
     #[error("dialled {expected} but the listener claims id {got} (addr of peer {expected} points at another general)")]
     WrongPeer { expected: NodeId, got: NodeId },
-    #[error(
-        "node {peer} belongs to another cluster: its peer table digests to {theirs}, \
-         this node's to {ours}; make the [[peers]] tables (ids and pubkeys) identical on every node"
-    )]
-    OtherCluster {
-        peer: NodeId,
-        theirs: String,
-        ours: ClusterId,
-    },
+    #[error("{0}")]
+    OtherCluster(Box<ClusterMismatch>),
     #[error(
         "the Noise handshake with node {peer} failed at message {message}: the preamble was \
          altered on the way, or the peer computed another prologue (another cluster or version)"
@@ -178,14 +175,57 @@ pub enum HandshakeError {
     Local(String),
 }
 
-/// The peer presented a static key its claimed id does not have here.
+/// The peer's key is the one this node lists, but its peer table is not.
+#[derive(Debug)]
+pub struct ClusterMismatch {
+    pub peer: NodeId,
+    pub peer_key: PublicKey,
+    pub me: NodeId,
+    pub own_key: PublicKey,
+    /// The cluster id in the peer's Hello.
+    pub theirs: [u8; 32],
+    pub ours: ClusterId,
+}
+
+impl fmt::Display for ClusterMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ClusterMismatch {
+            peer,
+            peer_key,
+            me,
+            own_key,
+            theirs,
+            ours,
+        } = self;
+        write!(
+            f,
+            "node {peer} belongs to another cluster: its peer table digests to {}, this \
+             node's to {ours}. Its key {peer_key} is the one this node's config lists for it, \
+             so the tables differ elsewhere: perhaps node {peer}'s config lists an old key for \
+             this node (node {me}, whose key is {own_key}). Make the [[peers]] tables (ids and \
+             pubkeys) identical on every node",
+            hex::encode(theirs)
+        )
+    }
+}
+
+/// The peer's key is not the one this node's config lists for its id.
 #[derive(Debug)]
 pub struct KeyMismatch {
     pub peer: NodeId,
     /// The Ed25519 key this node's config lists for `peer`.
     pub expected: PublicKey,
-    /// The X25519 static key the peer presented.
-    pub presented: [u8; 32],
+    pub presented: PresentedKey,
+}
+
+/// Which key a refused peer came with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PresentedKey {
+    /// The Ed25519 key its `Hello` claims (checked before any cryptography).
+    Claimed([u8; 32]),
+    /// The X25519 static key it proved in the Noise handshake, although its
+    /// `Hello` claimed the configured key: an impostor.
+    Proved([u8; 32]),
 }
 
 impl fmt::Display for KeyMismatch {
@@ -195,14 +235,23 @@ impl fmt::Display for KeyMismatch {
             expected,
             presented,
         } = self;
-        write!(
-            f,
-            "node {peer} presented static key {} (X25519), but this node's config lists \
-             {expected} for it (X25519 {}); if node {peer} was given a new key, put its public \
-             key in peers[{peer}].pubkey here, otherwise something is impersonating it",
-            hex::encode(presented),
-            hex::encode(expected.x25519()),
-        )
+        match presented {
+            PresentedKey::Claimed(key) => write!(
+                f,
+                "node {peer} has key {}, but this node's config lists {expected} for it; if \
+                 node {peer} was given a new key, put it in peers[{peer}].pubkey of this node's \
+                 config (and of every other node's), or run node {peer} with its old key",
+                hex::encode(key)
+            ),
+            PresentedKey::Proved(key) => write!(
+                f,
+                "node {peer} claimed the key this node's config lists for it ({expected}) but \
+                 proved another one (X25519 {}, expected X25519 {}): something is impersonating \
+                 node {peer}",
+                hex::encode(key),
+                hex::encode(expected.x25519())
+            ),
+        }
     }
 }
 
@@ -248,22 +297,13 @@ impl HandshakeError {
             HandshakeError::UnknownId(_) => "unknown_id",
             HandshakeError::ClaimsOurId(_) => "own_id",
             HandshakeError::WrongPeer { .. } => "wrong_peer",
-            HandshakeError::OtherCluster { .. } => "other_cluster",
+            HandshakeError::OtherCluster(_) => "other_cluster",
             HandshakeError::Noise { .. } => "noise",
             HandshakeError::WrongKey(_) => "wrong_key",
             HandshakeError::RefusedByPeer(_) => "refused_by_peer",
             HandshakeError::Sealed { .. } => "sealed",
             HandshakeError::Local(_) => "local",
         }
-    }
-
-    /// Whether the configs disagree about a key: the dialer backs off longer
-    /// and both ends log it as a configuration error.
-    pub fn is_key_mismatch(&self) -> bool {
-        matches!(
-            self,
-            HandshakeError::WrongKey(_) | HandshakeError::RefusedByPeer(_)
-        )
     }
 }
 
@@ -315,6 +355,8 @@ pub struct LinkHandshake {
     /// The dialer knows whom it dialled.
     expected: Option<NodeId>,
     hello: Vec<u8>,
+    /// The id in the peer's Hello, once it parsed (even if refused).
+    claimed: Option<NodeId>,
     ephemeral: Option<Zeroizing<[u8; 32]>>,
     state: State,
     out: BytesMut,
@@ -335,23 +377,25 @@ impl LinkHandshake {
     /// The dialing side: `me` holding `key` dials `peer`; `peers[i]` is the
     /// public key the config lists for general `i`.
     pub fn dialer(me: NodeId, key: &NodeKey, peers: &[PublicKey], peer: NodeId) -> Self {
-        LinkHandshake::new(Role::Dialer, me, key, peers, Some(peer))
+        LinkHandshake::new(Role::Dialer, me, key, key.public(), peers, Some(peer))
     }
 
     /// The accepting side: any general of the config may be on the other end.
     pub fn listener(me: NodeId, key: &NodeKey, peers: &[PublicKey]) -> Self {
-        LinkHandshake::new(Role::Listener, me, key, peers, None)
+        LinkHandshake::new(Role::Listener, me, key, key.public(), peers, None)
     }
 
+    /// `claimed` goes in the Hello: `key.public()`, except for impostors in tests.
     fn new(
         role: Role,
         me: NodeId,
         key: &NodeKey,
+        claimed: PublicKey,
         peers: &[PublicKey],
         expected: Option<NodeId>,
     ) -> Self {
         let cluster = ClusterId::of(peers);
-        let hello = Hello::new(me, &cluster).to_bytes();
+        let hello = Hello::new(me, &claimed, &cluster).to_bytes();
         let mut hs = LinkHandshake {
             role,
             me,
@@ -361,6 +405,7 @@ impl LinkHandshake {
             cluster,
             expected,
             hello,
+            claimed: None,
             ephemeral: None,
             state: State::AwaitHello,
             out: BytesMut::new(),
@@ -378,12 +423,10 @@ impl LinkHandshake {
         self
     }
 
-    /// The id the peer claims, once its Hello has arrived.
+    /// The id the peer claims, once its Hello has arrived (also after a
+    /// refusal, for logs).
     pub fn peer(&self) -> Option<NodeId> {
-        match &self.state {
-            State::Noise { peer, .. } | State::AwaitVerdict { peer, .. } => Some(*peer),
-            State::AwaitHello | State::Finished => None,
-        }
+        self.claimed
     }
 
     pub fn role(&self) -> Role {
@@ -482,6 +525,7 @@ impl LinkHandshake {
     fn on_hello(&mut self, frame: &[u8]) -> Result<(), HandshakeError> {
         let theirs = Hello::parse(frame)?;
         let peer = theirs.id;
+        self.claimed = Some(peer);
         match self.expected {
             Some(expected) if expected != peer => {
                 return Err(HandshakeError::WrongPeer {
@@ -493,12 +537,25 @@ impl LinkHandshake {
             _ if peer.index() >= self.peers.len() => return Err(HandshakeError::UnknownId(peer)),
             _ => {}
         }
-        if theirs.cluster != *self.cluster.as_bytes() {
-            return Err(HandshakeError::OtherCluster {
+        // The key first: when two configs disagree about one key, the side
+        // with the other key listed says exactly which.
+        let expected_key = self.peers[peer.index()];
+        if theirs.key != expected_key.to_bytes() {
+            return Err(HandshakeError::WrongKey(Box::new(KeyMismatch {
                 peer,
-                theirs: hex::encode(theirs.cluster),
+                expected: expected_key,
+                presented: PresentedKey::Claimed(theirs.key),
+            })));
+        }
+        if theirs.cluster != *self.cluster.as_bytes() {
+            return Err(HandshakeError::OtherCluster(Box::new(ClusterMismatch {
+                peer,
+                peer_key: expected_key,
+                me: self.me,
+                own_key: self.own_key,
+                theirs: theirs.cluster,
                 ours: self.cluster,
-            });
+            })));
         }
         let prologue = match self.role {
             Role::Dialer => prologue(&self.cluster, &self.hello, frame),
@@ -547,7 +604,7 @@ impl LinkHandshake {
         Err(HandshakeError::WrongKey(Box::new(KeyMismatch {
             peer,
             expected,
-            presented: key,
+            presented: PresentedKey::Proved(key),
         })))
     }
 
@@ -689,37 +746,91 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_wrong_static_key_for_the_claimed_id_is_refused_at_both_ends() {
-        let peers = table(2);
-        // Something claims to be node 0 but holds another key.
-        let impostor = NodeKey::from_seed([99; 32]);
-        let mut d = LinkHandshake::dialer(NodeId(0), &impostor, &peers, NodeId(1));
-        let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
+    fn a_key_the_config_does_not_list_is_refused_by_name() {
+        // Node 0 has a new key that node 1's config does not list yet: node 1
+        // refuses at the Hello, naming both keys and the fix; node 0 sees
+        // that the peer tables differ, and which of its entries to suspect.
+        let new_key = NodeKey::from_seed([99; 32]);
+        let mut updated = table(2);
+        updated[0] = new_key.public();
+        let mut d = LinkHandshake::dialer(NodeId(0), &new_key, &updated, NodeId(1));
+        let mut l = LinkHandshake::listener(NodeId(1), &key(1), &table(2));
         let (dr, lr) = pump(&mut d, &mut l);
-        match lr {
-            Err(HandshakeError::WrongKey(w)) => {
+        match &lr {
+            Err(e @ HandshakeError::WrongKey(w)) => {
                 assert_eq!(w.peer, NodeId(0));
                 assert_eq!(w.expected, key(0).public());
-                assert_eq!(w.presented, impostor.public().x25519());
-                let text = w.to_string();
-                assert!(text.contains("peers[0].pubkey"), "{text}");
+                assert_eq!(
+                    w.presented,
+                    PresentedKey::Claimed(new_key.public().to_bytes())
+                );
+                let text = e.to_string();
+                for want in [
+                    new_key.public().to_string(),
+                    key(0).public().to_string(),
+                    "peers[0].pubkey".to_owned(),
+                ] {
+                    assert!(text.contains(&want), "{text} should name {want}");
+                }
             }
             other => panic!("listener: {other:?}"),
         }
-        // The dialer learns why, and which key the listener expects.
-        match dr {
-            Err(e @ HandshakeError::RefusedByPeer(_)) => {
+        match &dr {
+            Err(e @ HandshakeError::OtherCluster(_)) => {
                 let text = e.to_string();
-                assert!(text.contains(&key(0).public().to_string()), "{text}");
+                assert!(text.contains(&new_key.public().to_string()), "{text}");
+                assert!(text.contains("[[peers]]"), "{text}");
+            }
+            other => panic!("dialer: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_impostor_claiming_the_configured_key_is_refused_after_noise() {
+        let peers = table(2);
+        let impostor = NodeKey::from_seed([99; 32]);
+        // Claims node 0's id and key, holds another key.
+        let mut d = LinkHandshake::new(
+            Role::Dialer,
+            NodeId(0),
+            &impostor,
+            key(0).public(),
+            &peers,
+            Some(NodeId(1)),
+        );
+        let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
+        let (dr, lr) = pump(&mut d, &mut l);
+        match &lr {
+            Err(HandshakeError::WrongKey(w)) => {
+                assert_eq!(w.peer, NodeId(0));
+                assert_eq!(
+                    w.presented,
+                    PresentedKey::Proved(impostor.public().x25519())
+                );
+                assert!(w.to_string().contains("impersonating"), "{w}");
+            }
+            other => panic!("listener: {other:?}"),
+        }
+        // The dialer is told, by a verdict sealed under the listener's key.
+        match &dr {
+            Err(e @ HandshakeError::RefusedByPeer(r)) => {
+                assert_eq!((r.peer, r.expected), (NodeId(1), key(0).public()));
+                let text = e.to_string();
                 assert!(text.contains("peers[0].pubkey"), "{text}");
-                assert!(e.is_key_mismatch());
             }
             other => panic!("dialer: {other:?}"),
         }
 
         // And a listener that is not the node the dialer's config lists.
         let mut d = LinkHandshake::dialer(NodeId(0), &key(0), &peers, NodeId(1));
-        let mut l = LinkHandshake::listener(NodeId(1), &impostor, &peers);
+        let mut l = LinkHandshake::new(
+            Role::Listener,
+            NodeId(1),
+            &impostor,
+            key(1).public(),
+            &peers,
+            None,
+        );
         let (dr, lr) = pump(&mut d, &mut l);
         assert!(
             matches!(&dr, Err(HandshakeError::WrongKey(w)) if w.peer == NodeId(1)),
@@ -740,13 +851,8 @@ pub(crate) mod tests {
         let mut l = LinkHandshake::listener(NodeId(1), &key(1), &ours);
         let (dr, lr) = pump(&mut d, &mut l);
         for r in [&dr, &lr] {
-            assert!(
-                matches!(r, Err(HandshakeError::OtherCluster { .. })),
-                "{r:?}"
-            );
+            assert!(matches!(r, Err(HandshakeError::OtherCluster(_))), "{r:?}");
         }
-        let text = lr.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(text.contains("[[peers]]"), "{text}");
 
         // When each Hello claims its receiver's cluster (a liar, or an
         // attacker rewriting both), the plaintext checks pass, but the
@@ -759,7 +865,7 @@ pub(crate) mod tests {
                 Role::Listener => &theirs,
             };
             if flight.len() >= 4 + HELLO_LEN && flight[4..18] == hello_prefix() {
-                flight[4 + 16..4 + 48].copy_from_slice(ClusterId::of(to).as_bytes());
+                flight[4 + 48..4 + 80].copy_from_slice(ClusterId::of(to).as_bytes());
             }
         });
         assert!(
@@ -780,14 +886,20 @@ pub(crate) mod tests {
 
     /// The first 14 bytes of every version-2 Hello.
     fn hello_prefix() -> Vec<u8> {
-        Hello::new(NodeId(0), &ClusterId::of(&[])).to_bytes()[..HELLO_PREFIX].to_vec()
+        hello(0, 1)[..HELLO_PREFIX].to_vec()
+    }
+
+    /// Node `id`'s Hello in a cluster of `n` (keys `key(i)`).
+    fn hello(id: u16, n: u8) -> Vec<u8> {
+        let peers = table(n);
+        Hello::new(NodeId(id), &key(id as u8).public(), &ClusterId::of(&peers)).to_bytes()
     }
 
     #[test]
     fn a_tampered_preamble_fails_the_handshake() {
-        // An on-path attacker rewrites the dialer's claimed id from 0 to 2,
-        // which the listener's config also knows: only the prologue catches it
-        // before either side trusts anything.
+        // An on-path attacker makes node 0's Hello claim to be node 2, with
+        // node 2's id and key, which the listener's config lists: only the
+        // prologue catches it, before either side trusts anything.
         let peers = table(3);
         let mut d = LinkHandshake::dialer(NodeId(0), &key(0), &peers, NodeId(1));
         let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
@@ -795,7 +907,7 @@ pub(crate) mod tests {
         let (dr, lr) = pump_with(&mut d, &mut l, |from, flight| {
             if from == Role::Dialer && !done {
                 done = true;
-                flight[4 + 14] = 2;
+                flight[4..4 + HELLO_LEN].copy_from_slice(&hello(2, 3));
             }
         });
         assert!(
@@ -842,30 +954,26 @@ pub(crate) mod tests {
             feed(&frame(b"hello there, general")),
             Err(HandshakeError::NotGenerals)
         ));
-        // A version-1 Hello: same first 14 bytes, then a nonce.
-        let mut v1 = Hello::new(NodeId(0), &ClusterId::of(&peers)).to_bytes();
+        // A version-1 Hello: the same first 14 bytes, then id and nonce.
+        let mut v1 = hello(0, 2)[..48].to_vec();
         v1[12] = 1;
         assert!(matches!(feed(&frame(&v1)), Err(HandshakeError::Version(1))));
-        let ok = Hello::new(NodeId(0), &ClusterId::of(&peers)).to_bytes();
+        let ok = hello(0, 2);
         assert!(matches!(
             feed(&frame(&ok[..20])),
             Err(HandshakeError::Malformed(_))
         ));
         assert!(matches!(
-            feed(&frame(
-                &Hello::new(NodeId(1), &ClusterId::of(&peers)).to_bytes()
-            )),
+            feed(&frame(&hello(1, 2))),
             Err(HandshakeError::ClaimsOurId(NodeId(1)))
         ));
         assert!(matches!(
-            feed(&frame(
-                &Hello::new(NodeId(7), &ClusterId::of(&peers)).to_bytes()
-            )),
+            feed(&frame(&hello(7, 2))),
             Err(HandshakeError::UnknownId(NodeId(7)))
         ));
         // The dialer checks that it reached the node it dialled.
         let mut d = LinkHandshake::dialer(NodeId(0), &key(0), &table(3), NodeId(1));
-        let hello2 = frame(&Hello::new(NodeId(2), &ClusterId::of(&table(3))).to_bytes());
+        let hello2 = frame(&hello(2, 3));
         assert!(matches!(
             d.receive(&mut BytesMut::from(&hello2[..])),
             Err(HandshakeError::WrongPeer {

@@ -47,6 +47,7 @@ fn samples() -> Vec<Vec<u8>> {
         )),
         encode(&Preamble::Hello(Hello::new(
             NodeId(2),
+            &key.public(),
             &generals_crypto::ClusterId::of(&[key.public()]),
         ))),
     ]

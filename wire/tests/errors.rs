@@ -157,8 +157,8 @@ fn table() -> Vec<PublicKey> {
 fn hellos() -> (Hello, Hello) {
     let cluster = ClusterId::of(&table());
     (
-        Hello::new(NodeId(0), &cluster),
-        Hello::new(NodeId(1), &cluster),
+        Hello::new(NodeId(0), &key(0).public(), &cluster),
+        Hello::new(NodeId(1), &key(1).public(), &cluster),
     )
 }
 

@@ -42,11 +42,11 @@ fn cluster() -> ClusterId {
 
 /// Node 0 dials node 1.
 fn dialer_hello() -> Hello {
-    Hello::new(NodeId(0), &cluster())
+    Hello::new(NodeId(0), &key(0).public(), &cluster())
 }
 
 fn listener_hello() -> Hello {
-    Hello::new(NodeId(1), &cluster())
+    Hello::new(NodeId(1), &key(1).public(), &cluster())
 }
 
 /// The fixed Noise ephemeral secrets: 40 41 … 5f (dialer), 60 61 … 7f (listener).
@@ -240,6 +240,7 @@ fn hello_body(id: u16) -> Vec<u8> {
     b.extend_from_slice(b"GENERALS");
     b.extend_from_slice(&2u16.to_le_bytes());
     b.extend_from_slice(&id.to_le_bytes());
+    b.extend_from_slice(&key(id).public().to_bytes());
     b.extend_from_slice(&cluster_id_bytes());
     b
 }
@@ -852,7 +853,7 @@ fn body_sizes_match_the_spec_formulas() {
         31 + (20 + 66) + (20 + 2 * 66)
     );
     assert_eq!(body(&PeerMessage::Report(report())), 127);
-    assert_eq!(encode(&Preamble::Hello(dialer_hello())).len(), 48);
+    assert_eq!(encode(&Preamble::Hello(dialer_hello())).len(), 80);
     assert_eq!(encode(&Verdict::Accept).len(), 4);
     assert_eq!(
         encode(&Verdict::WrongKey {
