@@ -91,13 +91,14 @@ fn tamper_first_message(mut from: TcpStream, mut to: TcpStream, flips: &AtomicUs
     let _ = to.shutdown(Shutdown::Both);
 }
 
-/// A proxy on a free port below 32768 that forwards each connection to
+/// A proxy on a free port in 30000..32768 (local clusters take ports below
+/// 30000, outgoing connections above 32767) that forwards each connection to
 /// `target`, tampering with the dialer's first peer message on each one.
 /// Returns its address and the number of bytes it has flipped so far.
 fn start_proxy(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
-    let offset = std::process::id() % 2000;
-    let listener = (0..2000u32)
-        .map(|i| 28_000 + (offset + i) % 4000)
+    let offset = std::process::id() % 2768;
+    let listener = (0..2768u32)
+        .map(|i| 30_000 + (offset + i) % 2768)
         .find_map(|port| TcpListener::bind(("127.0.0.1", port as u16)).ok())
         .expect("a free port below 32768 for the proxy");
     let addr = listener.local_addr().unwrap();

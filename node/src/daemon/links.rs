@@ -460,7 +460,12 @@ async fn run_link(
         r = read => r,
         w = write => w,
     };
-    info!(%peer, kind = reason.kind(), %reason, "link down");
+    // A bad frame is the peer's or the path's fault; the rest is routine.
+    if matches!(reason, LinkDown::Read(_)) {
+        warn!(%peer, kind = reason.kind(), %reason, "link down");
+    } else {
+        info!(%peer, kind = reason.kind(), %reason, "link down");
+    }
     let _ = ctx
         .events
         .send(LinkEvent::Down { peer, link, reason })
