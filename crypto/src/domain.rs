@@ -7,8 +7,6 @@
 pub enum Domain {
     /// A link of an SM(m) signature chain (the commander's order or a relay).
     Chain,
-    /// The mutual challenge-response at the start of every TCP link.
-    Handshake,
     /// A lieutenant's signed report of its decision, sent to the commander.
     Report,
     /// The commander's ticket for an instance: the one spec it issued for an id.
@@ -19,7 +17,6 @@ impl Domain {
     pub const fn tag(self) -> &'static [u8] {
         match self {
             Domain::Chain => b"generals/v1/sm-chain\0",
-            Domain::Handshake => b"generals/v1/handshake\0",
             Domain::Report => b"generals/v1/report\0",
             Domain::Ticket => b"generals/v2/ticket\0",
         }

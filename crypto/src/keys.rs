@@ -53,6 +53,21 @@ impl NodeKey {
         PublicKey(self.signing.verifying_key())
     }
 
+    /// The X25519 secret with the same scalar as this Ed25519 key: the first
+    /// half of SHA-512(seed), clamped (RFC 8032 5.1.5, RFC 7748 section 5),
+    /// as libsodium's `crypto_sign_ed25519_sk_to_curve25519` gives it. Peer
+    /// links use it as their Noise static key, so the one key in the config
+    /// proves both signatures and links. Its public half is
+    /// [`PublicKey::x25519`].
+    pub fn x25519_secret(&self) -> Zeroizing<[u8; 32]> {
+        let mut s = Zeroizing::new(self.signing.to_scalar_bytes());
+        // X25519 clamps anyway; clamping here makes the bytes canonical.
+        s[0] &= 248;
+        s[31] &= 127;
+        s[31] |= 64;
+        s
+    }
+
     /// Signs `domain`'s tag followed by `parts`.
     pub fn sign(&self, domain: Domain, parts: &[&[u8]]) -> Sig {
         let mut msg = Vec::with_capacity(64 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -179,6 +194,13 @@ impl PublicKey {
 
     pub fn to_bytes(&self) -> [u8; 32] {
         self.0.to_bytes()
+    }
+
+    /// The X25519 public key of the same point: its Montgomery u-coordinate,
+    /// u = (1 + y) / (1 - y) (RFC 7748, section 4.1). It is the Noise static
+    /// key a peer must present for the id this key is configured for.
+    pub fn x25519(&self) -> [u8; 32] {
+        self.0.to_montgomery().to_bytes()
     }
 
     /// Checks `sig` over `domain`'s tag followed by `parts`, strictly (no
@@ -407,6 +429,27 @@ mod tests {
         assert!(key.public().verify(Domain::Report, &[b"x"], &sig));
         assert!(!key.public().verify(Domain::Chain, &[b"x"], &sig));
         assert!(!key.public().verify(Domain::Report, &[b"y"], &sig));
+    }
+
+    #[test]
+    fn x25519_forms_are_one_key_pair() {
+        use curve25519_dalek::MontgomeryPoint;
+        let a = NodeKey::from_seed([1; 32]);
+        let b = NodeKey::from_seed([2; 32]);
+        // The secret's X25519 public key is the Ed25519 key's Montgomery form.
+        for k in [&a, &b] {
+            let public = MontgomeryPoint::mul_base_clamped(*k.x25519_secret());
+            assert_eq!(public.to_bytes(), k.public().x25519());
+        }
+        // So Diffie-Hellman between converted keys agrees from both ends.
+        let ab = MontgomeryPoint(b.public().x25519()).mul_clamped(*a.x25519_secret());
+        let ba = MontgomeryPoint(a.public().x25519()).mul_clamped(*b.x25519_secret());
+        assert_eq!(ab, ba);
+        assert_ne!(a.public().x25519(), b.public().x25519());
+        // The secret is already clamped: X25519 uses it unchanged.
+        let s = a.x25519_secret();
+        assert_eq!(s[0] & 7, 0);
+        assert_eq!(s[31] & 0xc0, 0x40);
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub enum LinkState {
     Local,
     /// Not connected; dialling (or waiting to be dialled) with backoff.
     Connecting,
-    /// Connected and authenticated.
+    /// Connected; both ends proved their configured keys; frames are sealed.
     Up,
 }
 

@@ -10,12 +10,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{bin, cluster, decision_at, run, status, WAIT};
-use futures::{SinkExt, StreamExt};
-use generals_crypto::{NodeId, NodeKey, Order};
+use generals_crypto::{NodeId, NodeKey, Order, PublicKey};
 use generals_node::control::LinkState;
-use generals_wire::handshake::{self, Handshake, Hello, Role};
-use generals_wire::{MessageCodec, Protocol};
-use tokio_util::codec::Framed;
+use generals_wire::handshake::{HandshakeError, LinkHandshake};
+use generals_wire::Protocol;
 
 #[test]
 fn a_killed_node_keeps_its_decisions_and_rejoins() {
@@ -161,53 +159,78 @@ fn missing_signing_state_refuses_to_start_and_names_the_flag() {
     assert!(err.contains("--unsafe-reset-sign-state"), "{err}");
 }
 
-/// Runs a hostile handshake against node 0 claiming to be node 2.
-fn impostor_handshake(addr: std::net::SocketAddr, key: &NodeKey) -> bool {
+/// Dials node 0 at `addr` claiming to be node 2, holding `key` and believing
+/// the peer table `peers`. Returns the real handshake's outcome: `Ok(true)` if
+/// node 0 accepted the link.
+fn claim_node_2(
+    addr: std::net::SocketAddr,
+    key: &NodeKey,
+    peers: &[PublicKey],
+) -> Result<bool, HandshakeError> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let mut f = Framed::new(stream, MessageCodec::<Handshake, Handshake>::new(1024));
-        let mine = Hello::new(NodeId(2), [9; 32]);
-        f.send(&Handshake::Hello(mine)).await.unwrap();
-        let Some(Ok(Handshake::Hello(theirs))) = f.next().await else {
-            return false;
-        };
-        let auth = handshake::sign(key, Role::Dialer, &mine, &theirs);
-        let _ = f.send(&Handshake::Auth(auth)).await;
-        // Both sides send Auth at once, so the listener's Auth proves nothing;
-        // a refused peer is disconnected, an accepted one stays connected.
-        let _ = f.next().await;
-        !matches!(
-            tokio::time::timeout(Duration::from_secs(3), f.next()).await,
-            Ok(None | Some(Err(_)))
-        )
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let mut hs = LinkHandshake::dialer(NodeId(2), key, peers, NodeId(0));
+        let mut buf = bytes::BytesMut::new();
+        loop {
+            let step = hs.receive(&mut buf);
+            stream.write_all(&hs.transmit()).await?;
+            if step?.is_some() {
+                return Ok(true);
+            }
+            let read = tokio::time::timeout(Duration::from_secs(5), stream.read_buf(&mut buf));
+            if read.await.map_err(|_| HandshakeError::Closed)?? == 0 {
+                return Err(HandshakeError::Closed);
+            }
+        }
     })
 }
 
 #[test]
-fn strangers_and_wrong_keys_are_refused_while_the_cluster_works() {
+fn strangers_wrong_keys_and_other_clusters_are_refused_while_the_cluster_works() {
     let c = cluster(4, &[]);
-    let addr = c.config(NodeId(0)).unwrap().listen;
+    let cfg = c.config(NodeId(0)).unwrap();
+    let addr = cfg.listen;
+    let peers = cfg.public_keys();
     let refused_before = status(&c, 0).counters.links_refused;
 
     // A stranger speaking garbage.
     let mut s = TcpStream::connect(addr).unwrap();
     let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     drop(s);
-    // Someone claiming to be node 2 with the wrong key.
+    // Someone claiming to be node 2 with another key: node 0 refuses it at
+    // its Hello and closes the connection.
+    let stranger = NodeKey::from_seed([77; 32]);
     assert!(
-        !impostor_handshake(addr, &NodeKey::from_seed([77; 32])),
-        "an impostor was accepted"
+        matches!(
+            claim_node_2(addr, &stranger, &peers),
+            Err(HandshakeError::Closed)
+        ),
+        "an impostor was not refused"
     );
+    // Node 2's own key, but configured with another peer table.
+    let two = NodeKey::load(c.config(NodeId(2)).unwrap().key_path()).unwrap();
+    let mut other = peers.clone();
+    other[3] = NodeKey::from_seed([78; 32]).public();
+    match claim_node_2(addr, &two, &other) {
+        Err(HandshakeError::OtherCluster(_)) => {}
+        other => panic!("a node of another cluster was not refused as such: {other:?}"),
+    }
 
     let r = run(&c, 0, Protocol::Oral, 1, Order::Attack);
     assert!(r.loyal_decisions().all(|d| d == Order::Attack));
+    let log = std::fs::read_to_string(&c.node(NodeId(0)).unwrap().log).unwrap();
+    assert!(
+        log.contains(&format!("node 2 has key {}", stranger.public())),
+        "node 0 names the impostor's key:\n{log}"
+    );
     let st = status(&c, 0);
     assert!(
-        st.counters.links_refused >= refused_before + 2,
+        st.counters.links_refused >= refused_before + 3,
         "{:?}",
         st.counters
     );

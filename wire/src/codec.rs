@@ -16,6 +16,7 @@ pub const LENGTH_PREFIX: usize = 4;
 
 /// Why a stream of frames cannot go on. Any of these closes the link.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CodecError {
     #[error("i/o: {0}")]
     Io(#[from] io::Error),
@@ -23,6 +24,37 @@ pub enum CodecError {
     TooLarge { len: usize, max: usize },
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A sealed record failed authentication: it was altered, replayed,
+    /// reordered, injected, or one before it was dropped.
+    #[error(
+        "sealed record {record} failed authentication: the stream was altered, \
+         replayed, reordered or injected on the way (or the peer is broken)"
+    )]
+    Tampered { record: u64 },
+    /// The stream ended inside a record or between the records of a frame.
+    #[error("the stream ended in the middle of a sealed frame (record {record})")]
+    Truncated { record: u64 },
+    /// An authenticated record does not fit the sealed framing: the peer
+    /// holds the key but does not follow docs/WIRE.md.
+    #[error("sealed record {record} breaks the framing (a zero length, or a frame length that does not match the record); the peer does not follow the wire spec")]
+    BadRecord { record: u64 },
+    #[error("this link has sealed 2^64 records; it must be re-established")]
+    Exhausted,
+}
+
+impl CodecError {
+    /// A stable name for counters (`link_errors` in `status`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CodecError::Io(_) => "io",
+            CodecError::TooLarge { .. } => "too_large",
+            CodecError::Decode(_) => "decode",
+            CodecError::Tampered { .. } => "tampered",
+            CodecError::Truncated { .. } => "truncated",
+            CodecError::BadRecord { .. } => "bad_record",
+            CodecError::Exhausted => "exhausted",
+        }
+    }
 }
 
 /// Reads `In` and writes `Out` as length-prefixed frames.
@@ -83,14 +115,21 @@ impl<In, Out: Serialize> Encoder<&Out> for MessageCodec<In, Out> {
     type Error = CodecError;
 
     fn encode(&mut self, msg: &Out, dst: &mut BytesMut) -> Result<(), CodecError> {
-        let body = crate::encode(msg);
-        if body.len() > self.max {
-            return Err(CodecError::TooLarge {
-                len: body.len(),
-                max: self.max,
-            });
-        }
+        let body = encode_within(msg, self.max)?;
         self.framing.encode(Bytes::from(body), dst)?;
         Ok(())
     }
+}
+
+/// `msg`'s body, refused before anything is written if it exceeds `max`: a
+/// node never sends a frame its own limit forbids.
+pub(crate) fn encode_within<T: Serialize>(msg: &T, max: usize) -> Result<Vec<u8>, CodecError> {
+    let body = crate::encode(msg);
+    if body.len() > max {
+        return Err(CodecError::TooLarge {
+            len: body.len(),
+            max,
+        });
+    }
+    Ok(body)
 }

@@ -1,10 +1,13 @@
 //! generals-wire: every byte that crosses a `generals` socket.
 //!
-//! Peer links and the control socket both carry length-prefixed frames
-//! (4-byte big-endian length, then a bincode 2 body with fixed-width
-//! little-endian integers). This crate owns the message types, the size limits
-//! checked before any allocation, and the typed tokio-util codec. docs/WIRE.md
-//! is its specification; the test vectors there are checked by `tests/vectors.rs`.
+//! Message bodies are bincode 2 with fixed-width little-endian integers. A
+//! peer link starts with a plaintext `Hello` each way and a Noise handshake
+//! bound to the nodes' Ed25519 keys ([`handshake`]); after that every frame
+//! is sealed ([`SealedCodec`]). The control socket carries plain
+//! length-prefixed frames ([`MessageCodec`]). This crate owns the message
+//! types, the size limits checked before any allocation, and both typed
+//! tokio-util codecs. docs/WIRE.md is its specification; the test vectors
+//! there are checked by `tests/vectors.rs`.
 
 mod codec;
 mod encoding;
@@ -12,6 +15,7 @@ pub mod handshake;
 mod instance;
 mod report;
 mod round;
+mod sealed;
 mod ticket;
 
 pub use codec::{CodecError, MessageCodec, LENGTH_PREFIX};
@@ -19,6 +23,9 @@ pub use encoding::{decode, encode, encoded_len, DecodeError, HARD_MAX_FRAME};
 pub use instance::{InstanceSpec, Protocol};
 pub use report::{DecisionReport, MessageCounters};
 pub use round::{OralBits, OralBitsError, PeerMessage, RoundBody, RoundFrame};
+pub use sealed::{
+    SealedCodec, SealedDecoder, SealedEncoder, RECORD_HEADER, RECORD_PLAINTEXT, RECORD_TAG,
+};
 pub use ticket::{InstanceTicket, SpecEquivocationProof, SpecProofError};
 
 pub use generals_crypto::{InstanceId, NodeId, Order};

@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 use generals_crypto::{InstanceId, NodeId, NodeKey, Order, SignedOrder};
-use generals_wire::handshake::{Handshake, Hello};
+use generals_wire::handshake::{Hello, Preamble};
 use generals_wire::{
     decode, encode, DecisionReport, InstanceSpec, InstanceTicket, MessageCodec, MessageCounters,
     OralBits, PeerMessage, Protocol, RoundBody, RoundFrame,
@@ -48,7 +48,11 @@ fn samples() -> Vec<Vec<u8>> {
             DecisionReport::new(SPEC, NodeId(1), Order::Retreat, MessageCounters::default())
                 .signed_by(&key),
         )),
-        encode(&Handshake::Hello(Hello::new(NodeId(2), [9; 32]))),
+        encode(&Preamble::Hello(Hello::new(
+            NodeId(2),
+            &key.public(),
+            &generals_crypto::ClusterId::of(&[key.public()]),
+        ))),
     ]
 }
 
@@ -68,7 +72,7 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
         check_canonical::<PeerMessage>(&bytes);
-        check_canonical::<Handshake>(&bytes);
+        check_canonical::<Preamble>(&bytes);
         let mut codec = MessageCodec::<PeerMessage, PeerMessage>::new(1 << 16);
         let mut buf = BytesMut::from(&bytes[..]);
         // Either a message, a need for more bytes, or a named error.
@@ -91,6 +95,6 @@ proptest! {
             bytes.truncate(cut.index(bytes.len() + 1));
         }
         check_canonical::<PeerMessage>(&bytes);
-        check_canonical::<Handshake>(&bytes);
+        check_canonical::<Preamble>(&bytes);
     }
 }

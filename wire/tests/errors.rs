@@ -2,8 +2,8 @@
 //! of every message through the codec.
 
 use bytes::{BufMut, BytesMut};
-use generals_crypto::{InstanceId, NodeId, NodeKey, Order, SignedOrder};
-use generals_wire::handshake::{self, Auth, Handshake, Hello, Role};
+use generals_crypto::{ClusterId, InstanceId, NodeId, NodeKey, Order, PublicKey, SignedOrder};
+use generals_wire::handshake::{Hello, LinkHandshake, Preamble};
 use generals_wire::{
     decode, encode, encoded_len, CodecError, DecisionReport, DecodeError, InstanceSpec,
     InstanceTicket, MessageCodec, MessageCounters, OralBits, OralBitsError, PeerMessage, Protocol,
@@ -153,21 +153,22 @@ fn every_peer_message() -> Vec<PeerMessage> {
     ]
 }
 
+fn table() -> Vec<PublicKey> {
+    (0..2).map(|i| key(i).public()).collect()
+}
+
 fn hellos() -> (Hello, Hello) {
+    let cluster = ClusterId::of(&table());
     (
-        Hello::new(NodeId(0), [0xd1; 32]),
-        Hello::new(NodeId(1), [0x1e; 32]),
+        Hello::new(NodeId(0), &key(0).public(), &cluster),
+        Hello::new(NodeId(1), &key(1).public(), &cluster),
     )
 }
 
-fn every_handshake() -> Vec<Handshake> {
+/// Every plaintext frame of a link: the two Hellos.
+fn every_preamble() -> Vec<Preamble> {
     let (d, l) = hellos();
-    vec![
-        Handshake::Hello(d),
-        Handshake::Hello(l),
-        Handshake::Auth(handshake::sign(&key(0), Role::Dialer, &d, &l)),
-        Handshake::Auth(handshake::sign(&key(1), Role::Listener, &d, &l)),
-    ]
+    vec![Preamble::Hello(d), Preamble::Hello(l)]
 }
 
 fn peer_codec(max: usize) -> MessageCodec<PeerMessage, PeerMessage> {
@@ -204,12 +205,12 @@ fn every_proper_prefix_of_a_body_is_truncated() {
         }
         assert_eq!(decode::<PeerMessage>(&body), Ok(msg));
     }
-    for msg in every_handshake() {
+    for msg in every_preamble() {
         let body = encode(&msg);
         for cut in 0..body.len() {
             assert!(
                 matches!(
-                    decode::<Handshake>(&body[..cut]),
+                    decode::<Preamble>(&body[..cut]),
                     Err(DecodeError::Truncated(_))
                 ),
                 "{msg:?} cut at {cut}"
@@ -249,10 +250,10 @@ fn trailing_bytes_are_counted() {
         decode::<PeerMessage>(&body),
         Err(DecodeError::TrailingBytes(1))
     );
-    let mut hello = encode(&Handshake::Hello(hellos().0));
+    let mut hello = encode(&Preamble::Hello(hellos().0));
     hello.extend_from_slice(&[1, 2]);
     assert_eq!(
-        decode::<Handshake>(&hello),
+        decode::<Preamble>(&hello),
         Err(DecodeError::TrailingBytes(2))
     );
 }
@@ -265,10 +266,10 @@ fn unknown_enum_tags_are_malformed() {
     let why = malformed(decode::<PeerMessage>(&body).unwrap_err());
     assert!(why.contains("variant index") && why.contains('2'), "{why}");
 
-    // Handshake has variants 0 and 1.
-    let mut body = encode(&Handshake::Hello(hellos().0));
+    // Preamble has variant 0 only.
+    let mut body = encode(&Preamble::Hello(hellos().0));
     body[..4].copy_from_slice(&0x0100_0000u32.to_le_bytes());
-    let why = malformed(decode::<Handshake>(&body).unwrap_err());
+    let why = malformed(decode::<Preamble>(&body).unwrap_err());
     assert!(
         why.contains("variant index") && why.contains("16777216"),
         "{why}"
@@ -551,7 +552,7 @@ fn a_frame_split_anywhere_decodes_under_a_small_limit() {
         }
     }
     every_peer_message().into_iter().for_each(check);
-    every_handshake().into_iter().for_each(check);
+    every_preamble().into_iter().for_each(check);
 }
 
 #[test]
@@ -667,54 +668,73 @@ fn every_peer_message_round_trips_through_the_codec() {
 }
 
 #[test]
-fn every_handshake_message_round_trips_through_the_codec() {
-    let mut codec = MessageCodec::<Handshake, Handshake>::new(1024);
-    for msg in every_handshake() {
+fn every_preamble_round_trips_through_the_codec() {
+    let mut codec = MessageCodec::<Preamble, Preamble>::new(1024);
+    for msg in every_preamble() {
         let mut buf = BytesMut::new();
         codec.encode(&msg, &mut buf).expect("encodes");
         assert_eq!(codec.decode(&mut buf).expect("decodes"), Some(msg));
         assert!(buf.is_empty());
     }
-    // And the Auths still verify after the trip.
-    let (d, l) = hellos();
-    let auth = handshake::sign(&key(0), Role::Dialer, &d, &l);
-    let mut buf = BytesMut::new();
-    codec
-        .encode(&Handshake::Auth(auth), &mut buf)
-        .expect("encodes");
-    let Some(Handshake::Auth(back)) = codec.decode(&mut buf).expect("decodes") else {
-        panic!("not an Auth")
-    };
-    assert!(handshake::verify(
-        &key(0).public(),
-        Role::Dialer,
-        &d,
-        &l,
-        &back
-    ));
-    let forged = Auth {
-        sig: generals_crypto::Sig([0; 64]),
-    };
-    assert!(!handshake::verify(
-        &key(0).public(),
-        Role::Dialer,
-        &d,
-        &l,
-        &forged
-    ));
 }
 
 #[test]
-fn a_peer_message_is_not_a_handshake_message() {
-    // Reading a link's first frame as a Handshake refuses peer traffic.
-    let mut buf = BytesMut::new();
-    peer_codec(1 << 20)
-        .encode(&report(), &mut buf)
-        .expect("encodes");
-    let mut codec = MessageCodec::<Handshake, Handshake>::new(1 << 20);
-    // Tag 1 reads as Auth: 4 + 64 bytes of the 135-byte report, 67 left over.
-    match codec.decode(&mut buf) {
-        Err(CodecError::Decode(DecodeError::TrailingBytes(67))) => {}
+fn a_peer_message_is_not_a_hello() {
+    // A link's first frame read as a Hello refuses peer traffic.
+    let body = encode(&report());
+    let why = malformed(decode::<Preamble>(&body).unwrap_err());
+    assert!(why.contains("variant index"), "{why}");
+    assert!(matches!(
+        Hello::parse(&body),
+        Err(generals_wire::handshake::HandshakeError::NotGenerals)
+    ));
+}
+
+// ---------------------------------------------------------------------------
+// Sealed frames: a declared length is checked before anything is reserved.
+
+type Sealed = generals_wire::SealedCodec<Vec<u8>, Vec<u8>>;
+
+/// Both ends of a fresh sealed link between nodes 0 and 1.
+fn sealed_link(tx_max: usize, rx_max: usize) -> (Sealed, Sealed) {
+    let peers = table();
+    let mut d = LinkHandshake::dialer(NodeId(0), &key(0), &peers, NodeId(1));
+    let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
+    let (mut to_d, mut to_l) = (BytesMut::new(), BytesMut::new());
+    let (mut dd, mut ll) = (None, None);
+    for _ in 0..4 {
+        to_l.extend_from_slice(&d.transmit());
+        if ll.is_none() {
+            ll = l.receive(&mut to_l).expect("listener accepts");
+        }
+        to_d.extend_from_slice(&l.transmit());
+        if dd.is_none() {
+            dd = d.receive(&mut to_d).expect("dialer accepts");
+        }
+    }
+    let (Some(d), Some(l)) = (dd, ll) else {
+        panic!("handshake did not finish")
+    };
+    (d.into_codec(tx_max), l.into_codec(rx_max))
+}
+
+#[test]
+fn an_oversized_sealed_frame_is_refused_without_reserving_its_length() {
+    let (mut tx, mut rx) = sealed_link(HARD_MAX_FRAME, 1 << 20);
+    let mut src = BytesMut::new();
+    // 64 MiB declared: the first record (64 KiB) arrives, the rest never needs to.
+    let big = vec![7u8; 64 << 20];
+    tx.encode(&big, &mut src)
+        .expect("encodes under the sender's limit");
+    let first = src.split_to(2 + generals_wire::RECORD_PLAINTEXT + generals_wire::RECORD_TAG);
+    let mut first = BytesMut::from(&first[..]);
+    let (result, largest) = alloc_probe::largest_allocation(|| rx.decode(&mut first));
+    match result {
+        Err(CodecError::TooLarge { len, max }) => assert_eq!((len, max), (8 + (64 << 20), 1 << 20)),
         other => panic!("{other:?}"),
     }
+    assert!(
+        largest <= 128 << 10,
+        "allocated {largest} bytes for a refused frame"
+    );
 }

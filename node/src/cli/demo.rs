@@ -170,7 +170,7 @@ fn processes(args: &DemoArgs) -> anyhow::Result<Vec<Row>> {
         .wait_connected(Duration::from_secs(20))
         .context("waiting for the peer links")?;
     if !args.json {
-        println!("All {} links are up and authenticated.\n", N * (N - 1) / 2);
+        println!("All {} links are up and sealed.\n", N * (N - 1) / 2);
     }
     let mut rows = Vec::new();
     for s in scenarios() {

@@ -166,21 +166,23 @@ impl Driver {
                         p.state = LinkState::Connecting;
                         p.since = now;
                     }
-                    if reason.starts_with("closed after a bad frame") {
-                        *self
-                            .node
-                            .counters_mut()
-                            .link_errors
-                            .entry("bad_frame".into())
-                            .or_default() += 1;
-                    }
-                    p.stats.last_error = Some(reason);
+                    *self
+                        .node
+                        .counters_mut()
+                        .link_errors
+                        .entry(reason.kind().into())
+                        .or_default() += 1;
+                    p.stats.last_error = Some(reason.to_string());
                 }
             }
-            LinkEvent::Refused { addr, reason } => {
+            LinkEvent::Refused { addr, peer, reason } => {
                 let c = self.node.counters_mut();
                 c.links_refused += 1;
                 *c.link_errors.entry("refused".into()).or_default() += 1;
+                // Only a peer this node dialled: a listener has only a claim.
+                if let Some(p) = peer.and_then(|id| self.peers.get_mut(id.index())) {
+                    p.stats.last_error = Some(reason.to_string());
+                }
                 debug!(%addr, %reason, "link refused");
             }
             LinkEvent::Message {

@@ -1,40 +1,97 @@
-//! Peer links: one authenticated TCP connection per pair of generals.
+//! Peer links: one sealed TCP connection per pair of generals.
 //!
 //! The lower id dials, the higher listens, so a pair never races two
 //! connections. A new authenticated connection from a peer replaces the old
-//! one (the peer restarted). Dialers redial forever with capped, jittered
-//! backoff. Every link starts with the mutual Ed25519 challenge-response of
-//! `generals_wire::handshake`; a peer that cannot prove the configured key for
-//! the id it claims is refused and logged, and no other link is touched.
+//! one (the peer restarted). Every link starts with the handshake of
+//! `generals_wire::handshake` (a plaintext Hello each way, then Noise XX with
+//! the configured Ed25519 keys in X25519 form, then a sealed verdict each
+//! way); after it every frame is sealed, and a record that fails
+//! authentication closes that link only. Dialers redial forever: quickly after
+//! a link drops, with capped, jittered backoff while the peer is unreachable,
+//! and with a longer backoff while the peer refuses (a configuration error
+//! that will not fix itself), logging each refusal once per step.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use futures::{SinkExt, StreamExt};
-use generals_crypto::{NodeId, PublicKey};
-use generals_wire::handshake::{self, Handshake, Hello, Role};
-use generals_wire::{CodecError, MessageCodec, PeerMessage};
+use generals_crypto::NodeId;
+use generals_wire::handshake::{
+    Established, HandshakeError, LinkHandshake, Role, HANDSHAKE_TIMEOUT,
+};
+use generals_wire::{CodecError, PeerMessage};
 use rand_core::{OsRng, RngCore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_util::codec::{Framed, FramedRead, FramedWrite};
+use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::{debug, info, warn};
 
 use crate::protocol::Keyring;
 
-/// Handshake frames are tiny; a larger one is not a generals peer.
-const MAX_HANDSHAKE_FRAME: usize = 1024;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Redial at least this often while a peer is unreachable.
 const BACKOFF_MAX: Duration = Duration::from_secs(3);
+/// A refusal is a configuration error: wait at least this long to redial...
+const REFUSED_BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// ...and at most this long, so a fixed config is picked up within it.
+const REFUSED_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Refusal log entries kept on a listener (one per address and claimed id).
+const REFUSAL_LOG_ENTRIES: usize = 4096;
+
+/// Why an established link went down. `kind()` names it in `link_errors`.
+#[derive(Debug)]
+pub enum LinkDown {
+    /// A frame could not be read: tampered, truncated, too large, undecodable.
+    Read(CodecError),
+    /// A frame could not be written.
+    Write(CodecError),
+    /// The peer closed the connection between two frames.
+    Closed,
+    /// A newer link to the same peer took this one's place.
+    Replaced,
+    /// This node is stopping.
+    Shutdown,
+}
+
+impl LinkDown {
+    /// A stable name for counters: the codec's kind (`tampered`,
+    /// `truncated`, `too_large`, `decode`, `bad_record`, `io`, ...), or
+    /// `closed`, `replaced`, `shutdown`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LinkDown::Read(e) | LinkDown::Write(e) => e.kind(),
+            LinkDown::Closed => "closed",
+            LinkDown::Replaced => "replaced",
+            LinkDown::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for LinkDown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LinkDown::Read(e) => write!(f, "closed after a bad frame: {e}"),
+            LinkDown::Write(e) => write!(f, "write failed: {e}"),
+            LinkDown::Closed => f.write_str("peer closed the connection"),
+            LinkDown::Replaced => f.write_str("link replaced"),
+            LinkDown::Shutdown => f.write_str("node is shutting down"),
+        }
+    }
+}
 
 /// What the link layer tells the driver.
 // Messages are the common case; boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum LinkEvent {
+    /// A new authenticated link; emitted for every one, including each
+    /// redial, so the driver can resend what the peer may have missed.
     Up {
         peer: NodeId,
         link: u64,
@@ -49,11 +106,14 @@ pub enum LinkEvent {
     Down {
         peer: NodeId,
         link: u64,
-        reason: String,
+        reason: LinkDown,
     },
+    /// A connection refused during the handshake, at either end. `peer` is
+    /// set only when this node dialled it: a listener has only a claim.
     Refused {
         addr: SocketAddr,
-        reason: String,
+        peer: Option<NodeId>,
+        reason: HandshakeError,
     },
 }
 
@@ -66,6 +126,7 @@ pub struct LinkContext {
     pub send_queue: usize,
     pub events: mpsc::Sender<LinkEvent>,
     next_link: AtomicU64,
+    refusals: Mutex<RefusalLog>,
 }
 
 impl LinkContext {
@@ -83,126 +144,55 @@ impl LinkContext {
             send_queue,
             events,
             next_link: AtomicU64::new(1),
+            refusals: Mutex::new(RefusalLog::default()),
         })
     }
 
-    fn me(&self) -> NodeId {
-        self.keys.me
-    }
-
-    fn key_of(&self, id: NodeId) -> Option<&PublicKey> {
-        self.keys.peers.get(id.index())
-    }
-}
-
-/// Why a connection was refused during the handshake.
-#[derive(Debug, thiserror::Error)]
-pub enum HandshakeError {
-    #[error("handshake timed out after {0:?}")]
-    Timeout(Duration),
-    #[error("connection closed during the handshake")]
-    Closed,
-    #[error("not a generals peer: its first frame claims {0} bytes")]
-    Oversized(usize),
-    #[error("not a generals peer: {0}")]
-    Codec(CodecError),
-    #[error("not a generals peer (its Hello lacks the GENERALS magic)")]
-    BadMagic,
-    #[error("peer speaks wire version {0}; this node speaks {v} (upgrade one of them)", v = handshake::VERSION)]
-    Version(u16),
-    #[error("expected a {0} message")]
-    Unexpected(&'static str),
-    #[error("claims id {0}, which is not in this node's peer list")]
-    UnknownId(NodeId),
-    #[error("claims to be this node's own id {0}")]
-    ClaimsOurId(NodeId),
-    #[error("dialled {expected} but the listener claims id {got}")]
-    WrongPeer { expected: NodeId, got: NodeId },
-    #[error("claims id {0} but cannot prove the key the config lists for it")]
-    BadProof(NodeId),
-}
-
-impl From<CodecError> for HandshakeError {
-    fn from(e: CodecError) -> HandshakeError {
-        match e {
-            // The limit here is the handshake's own, not max_frame_bytes.
-            CodecError::TooLarge { len, .. } => HandshakeError::Oversized(len),
-            other => HandshakeError::Codec(other),
+    fn handshake(&self, role: Role, expected: Option<NodeId>) -> LinkHandshake {
+        let k = &self.keys;
+        match (role, expected) {
+            (Role::Dialer, Some(peer)) => LinkHandshake::dialer(k.me, &k.key, &k.peers, peer),
+            _ => LinkHandshake::listener(k.me, &k.key, &k.peers),
         }
     }
 }
 
-type HandshakeFramed = Framed<TcpStream, MessageCodec<Handshake, Handshake>>;
-
-async fn next_handshake(framed: &mut HandshakeFramed) -> Result<Handshake, HandshakeError> {
-    match framed.next().await {
-        Some(Ok(m)) => Ok(m),
-        Some(Err(e)) => Err(e.into()),
-        None => Err(HandshakeError::Closed),
-    }
-}
-
-/// Runs the challenge-response; returns the proven peer id.
-async fn authenticate(
+/// Runs the handshake over `stream`. Returns the established link and the
+/// bytes that arrived after it, or the refusal and the id the peer claimed.
+async fn handshake(
     ctx: &LinkContext,
-    framed: &mut HandshakeFramed,
+    stream: &mut TcpStream,
     role: Role,
     expected: Option<NodeId>,
-) -> Result<NodeId, HandshakeError> {
-    let mut nonce = [0u8; 32];
-    OsRng.fill_bytes(&mut nonce);
-    let mine = Hello::new(ctx.me(), nonce);
-    framed.send(&Handshake::Hello(mine)).await?;
-    let Handshake::Hello(theirs) = next_handshake(framed).await? else {
-        return Err(HandshakeError::Unexpected("Hello"));
+) -> Result<(Established, BytesMut), (HandshakeError, Option<NodeId>)> {
+    let mut hs = ctx.handshake(role, expected);
+    let mut buf = BytesMut::with_capacity(4096);
+    let run = async {
+        loop {
+            let step = hs.receive(&mut buf);
+            // A refusal still sends its verdict, so the peer learns why.
+            let out = hs.transmit();
+            if !out.is_empty() {
+                let written = stream.write_all(&out).await;
+                if let (Ok(_), Err(e)) = (&step, written) {
+                    return Err(HandshakeError::Io(e));
+                }
+            }
+            if let Some(link) = step? {
+                return Ok(link);
+            }
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Err(HandshakeError::Closed);
+            }
+        }
     };
-    if theirs.magic != handshake::MAGIC {
-        return Err(HandshakeError::BadMagic);
-    }
-    if theirs.version != handshake::VERSION {
-        return Err(HandshakeError::Version(theirs.version));
-    }
-    let peer = theirs.id;
-    if peer == ctx.me() {
-        return Err(HandshakeError::ClaimsOurId(peer));
-    }
-    let key = ctx.key_of(peer).ok_or(HandshakeError::UnknownId(peer))?;
-    if let Some(expected) = expected.filter(|&e| e != peer) {
-        return Err(HandshakeError::WrongPeer {
-            expected,
-            got: peer,
-        });
-    }
-    let (dialer, listener, their_role) = match role {
-        Role::Dialer => (&mine, &theirs, Role::Listener),
-        Role::Listener => (&theirs, &mine, Role::Dialer),
-    };
-    framed
-        .send(&Handshake::Auth(handshake::sign(
-            &ctx.keys.key,
-            role,
-            dialer,
-            listener,
-        )))
-        .await?;
-    let Handshake::Auth(auth) = next_handshake(framed).await? else {
-        return Err(HandshakeError::Unexpected("Auth"));
-    };
-    if !handshake::verify(key, their_role, dialer, listener, &auth) {
-        return Err(HandshakeError::BadProof(peer));
-    }
-    Ok(peer)
-}
-
-async fn handshake_with_timeout(
-    ctx: &LinkContext,
-    framed: &mut HandshakeFramed,
-    role: Role,
-    expected: Option<NodeId>,
-) -> Result<NodeId, HandshakeError> {
-    tokio::time::timeout(HANDSHAKE_TIMEOUT, authenticate(ctx, framed, role, expected))
+    let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, run)
         .await
-        .map_err(|_| HandshakeError::Timeout(HANDSHAKE_TIMEOUT))?
+        .unwrap_or(Err(HandshakeError::Timeout(HANDSHAKE_TIMEOUT)));
+    match result {
+        Ok(link) => Ok((link, buf)),
+        Err(e) => Err((e, hs.peer().or(expected))),
+    }
 }
 
 /// Accepts connections forever; each one is authenticated in its own task.
@@ -216,85 +206,214 @@ pub async fn accept_loop(ctx: Arc<LinkContext>, listener: TcpListener) {
                 continue;
             }
         };
-        tokio::spawn(establish(ctx.clone(), stream, addr, Role::Listener, None));
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            if let Err((reason, claimed)) =
+                establish(ctx.clone(), stream, addr, Role::Listener, None).await
+            {
+                log_listener_refusal(&ctx, addr, claimed, &reason);
+                let event = LinkEvent::Refused {
+                    addr,
+                    peer: None,
+                    reason,
+                };
+                let _ = ctx.events.send(event).await;
+            }
+        });
     }
 }
 
-/// Authenticates a fresh connection and, if the peer proves its key, carries
-/// the link until it fails. Returns whether the link came up.
+/// Authenticates a fresh connection and, if both ends accept, carries the
+/// link until it fails. A refusal comes back with the id the peer claimed.
 async fn establish(
     ctx: Arc<LinkContext>,
-    stream: TcpStream,
+    mut stream: TcpStream,
     addr: SocketAddr,
     role: Role,
     expected: Option<NodeId>,
-) -> bool {
+) -> Result<(), (HandshakeError, Option<NodeId>)> {
     let _ = stream.set_nodelay(true);
-    let mut framed = Framed::new(stream, MessageCodec::new(MAX_HANDSHAKE_FRAME));
-    match handshake_with_timeout(&ctx, &mut framed, role, expected).await {
-        Ok(peer) => {
-            info!(%peer, %addr, ?role, "link up");
-            run_link(ctx, peer, framed).await;
-            true
-        }
-        Err(e) => {
-            warn!(%addr, ?role, reason = %e, "refused a connection");
-            let reason = e.to_string();
-            let _ = ctx.events.send(LinkEvent::Refused { addr, reason }).await;
-            false
+    let (link, rest) = handshake(&ctx, &mut stream, role, expected).await?;
+    let peer = link.peer;
+    info!(%peer, %addr, ?role, "link up (sealed)");
+    run_link(ctx, peer, stream, link, rest).await;
+    Ok(())
+}
+
+/// A listener logs a refusal at most once per backoff step per address and
+/// claimed id, so a peer that keeps retrying (or a scanner) cannot flood the log.
+fn log_listener_refusal(
+    ctx: &LinkContext,
+    addr: SocketAddr,
+    claimed: Option<NodeId>,
+    reason: &HandshakeError,
+) {
+    let admitted = ctx
+        .refusals
+        .lock()
+        .map(|mut log| log.admit((addr.ip(), claimed), Instant::now()))
+        .unwrap_or(Some(0));
+    let claimed = claimed.map_or_else(|| "-".to_owned(), |id| id.to_string());
+    match admitted {
+        Some(suppressed) => warn!(
+            %addr, %claimed, kind = reason.kind(), suppressed,
+            reason = %reason, "refused a connection"
+        ),
+        None => {
+            debug!(%addr, %claimed, kind = reason.kind(), reason = %reason, "refused a connection")
         }
     }
 }
 
-/// Dials `peer` forever, with capped and jittered backoff between attempts.
+/// Dials `peer` forever: backs off while it is unreachable or refuses, and
+/// logs each refusal once, with its reason and when it tries again.
 pub async fn dial_loop(ctx: Arc<LinkContext>, peer: NodeId) {
     let Some(&addr) = ctx.addrs.get(peer.index()) else {
         return;
     };
-    let mut backoff = BACKOFF_MIN;
-    let mut failures = 0u64;
+    let mut backoff = Backoff::default();
+    let mut unreachable = 0u64;
     loop {
-        match TcpStream::connect(addr).await {
+        let (attempt, refusal) = match TcpStream::connect(addr).await {
             Ok(stream) => {
-                if establish(ctx.clone(), stream, addr, Role::Dialer, Some(peer)).await {
-                    backoff = BACKOFF_MIN;
-                    failures = 0;
+                unreachable = 0;
+                match establish(ctx.clone(), stream, addr, Role::Dialer, Some(peer)).await {
+                    Ok(()) => (Attempt::LinkRan, None),
+                    Err((reason, _)) => (Attempt::Refused, Some(reason)),
                 }
             }
             // Say so once per outage; the retries go to debug.
-            Err(e) if failures == 0 => {
-                failures += 1;
-                warn!(%peer, %addr, error = %e, "cannot reach peer; redialling with backoff");
-            }
             Err(e) => {
-                failures += 1;
-                debug!(%peer, %addr, error = %e, failures, "dial failed");
+                unreachable += 1;
+                if unreachable == 1 {
+                    warn!(%peer, %addr, error = %e, "cannot reach peer; redialling with backoff");
+                } else {
+                    debug!(%peer, %addr, error = %e, failures = unreachable, "dial failed");
+                }
+                (Attempt::Unreachable, None)
+            }
+        };
+        let delay = backoff.after(attempt);
+        if let Some(reason) = refusal {
+            warn!(%peer, %addr, kind = reason.kind(), retry_in = ?delay, reason = %reason, "link refused");
+            let event = LinkEvent::Refused {
+                addr,
+                peer: Some(peer),
+                reason,
+            };
+            if ctx.events.send(event).await.is_err() {
+                return;
             }
         }
-        // Full jitter in [backoff/2, backoff], so restarted clusters do not redial in lockstep.
-        let jitter = OsRng.next_u64() % (backoff.as_millis() as u64 / 2 + 1);
-        tokio::time::sleep(backoff / 2 + Duration::from_millis(jitter)).await;
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        // Full jitter in [delay/2, delay], so restarted clusters do not redial in lockstep.
+        let jitter = OsRng.next_u64() % (delay.as_millis() as u64 / 2 + 1);
+        tokio::time::sleep(delay / 2 + Duration::from_millis(jitter)).await;
     }
 }
 
-/// Carries frames both ways until either direction fails, then reports Down.
-/// Reading and writing are separate futures, so a peer that is slow to read
-/// can never stop us reading what it sends.
-async fn run_link(ctx: Arc<LinkContext>, peer: NodeId, framed: HandshakeFramed) {
+/// How a dial attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attempt {
+    /// The link came up and later went down: redial at once.
+    LinkRan,
+    Unreachable,
+    /// The handshake failed or a side refused.
+    Refused,
+}
+
+/// The dialer's delay before the next attempt: exponential, with a cap that
+/// depends on why the last attempt failed.
+#[derive(Debug)]
+struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: BACKOFF_MIN }
+    }
+}
+
+impl Backoff {
+    fn after(&mut self, attempt: Attempt) -> Duration {
+        let (floor, cap) = match attempt {
+            Attempt::LinkRan => {
+                self.next = BACKOFF_MIN;
+                return BACKOFF_MIN;
+            }
+            Attempt::Unreachable => (BACKOFF_MIN, BACKOFF_MAX),
+            Attempt::Refused => (REFUSED_BACKOFF_MIN, REFUSED_BACKOFF_MAX),
+        };
+        let delay = self.next.clamp(floor, cap);
+        self.next = (delay * 2).min(cap);
+        delay
+    }
+}
+
+/// When a listener may log a refusal again, per address and claimed id: the
+/// same steps as a refused dialer's backoff.
+#[derive(Debug, Default)]
+struct RefusalLog {
+    entries: HashMap<(IpAddr, Option<NodeId>), LogStep>,
+}
+
+#[derive(Debug)]
+struct LogStep {
+    interval: Duration,
+    next: Instant,
+    suppressed: u64,
+}
+
+impl RefusalLog {
+    /// `Some(refusals not logged since the last log)` if this one should be
+    /// logged, `None` if it falls inside the current step.
+    fn admit(&mut self, key: (IpAddr, Option<NodeId>), now: Instant) -> Option<u64> {
+        if self.entries.len() >= REFUSAL_LOG_ENTRIES && !self.entries.contains_key(&key) {
+            self.entries
+                .retain(|_, s| now < s.next + REFUSED_BACKOFF_MAX);
+            if self.entries.len() >= REFUSAL_LOG_ENTRIES {
+                self.entries.clear();
+            }
+        }
+        let step = self.entries.entry(key).or_insert(LogStep {
+            interval: Duration::ZERO,
+            next: now,
+            suppressed: 0,
+        });
+        if now < step.next {
+            step.suppressed += 1;
+            return None;
+        }
+        // A source quiet for a whole step starts over.
+        step.interval = if now >= step.next + REFUSED_BACKOFF_MAX {
+            REFUSED_BACKOFF_MIN
+        } else {
+            (step.interval * 2).clamp(REFUSED_BACKOFF_MIN, REFUSED_BACKOFF_MAX)
+        };
+        step.next = now + step.interval;
+        Some(std::mem::take(&mut step.suppressed))
+    }
+}
+
+/// Carries sealed frames both ways until either direction fails, then
+/// reports Down. Reading and writing are separate futures, so a peer that is
+/// slow to read can never stop us reading what it sends.
+async fn run_link(
+    ctx: Arc<LinkContext>,
+    peer: NodeId,
+    stream: TcpStream,
+    established: Established,
+    rest: BytesMut,
+) {
     let link = ctx.next_link.fetch_add(1, Ordering::Relaxed);
-    let parts = framed.into_parts();
-    let (read_half, write_half) = parts.io.into_split();
-    let mut reader = FramedRead::new(
-        read_half,
-        MessageCodec::<PeerMessage, PeerMessage>::new(ctx.max_frame),
-    );
-    // Bytes the peer sent right after its Auth are already buffered.
-    reader.read_buffer_mut().extend_from_slice(&parts.read_buf);
-    let mut writer = FramedWrite::new(
-        write_half,
-        MessageCodec::<PeerMessage, PeerMessage>::new(ctx.max_frame),
-    );
+    let (decoder, encoder) = established
+        .into_codec::<PeerMessage, PeerMessage>(ctx.max_frame)
+        .split();
+    let (read_half, write_half) = stream.into_split();
+    let mut reader = FramedRead::new(read_half, decoder);
+    // Frames the peer sealed right after its verdict are already buffered.
+    reader.read_buffer_mut().extend_from_slice(&rest);
+    let mut writer = FramedWrite::new(write_half, encoder);
     let (tx, mut rx) = mpsc::channel::<PeerMessage>(ctx.send_queue);
     if ctx
         .events
@@ -305,47 +424,115 @@ async fn run_link(ctx: Arc<LinkContext>, peer: NodeId, framed: HandshakeFramed) 
         return;
     }
     let read = async {
-        while let Some(item) = reader.next().await {
-            let msg = item.map_err(|e| format!("closed after a bad frame: {e}"))?;
+        loop {
+            let msg = match reader.next().await {
+                Some(Ok(msg)) => msg,
+                Some(Err(e)) => return LinkDown::Read(e),
+                None => return LinkDown::Closed,
+            };
             let bytes = msg.wire_len();
-            ctx.events
-                .send(LinkEvent::Message {
-                    peer,
-                    link,
-                    msg,
-                    bytes,
-                })
-                .await
-                .map_err(|_| "node is shutting down".to_owned())?;
+            let event = LinkEvent::Message {
+                peer,
+                link,
+                msg,
+                bytes,
+            };
+            if ctx.events.send(event).await.is_err() {
+                return LinkDown::Shutdown;
+            }
         }
-        Err::<(), String>("peer closed the connection".to_owned())
     };
     let write = async {
-        while let Some(msg) = rx.recv().await {
-            writer
-                .feed(&msg)
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
-            while let Ok(msg) = rx.try_recv() {
-                writer
-                    .feed(&msg)
-                    .await
-                    .map_err(|e| format!("write failed: {e}"))?;
+        while let Some(first) = rx.recv().await {
+            // Everything queued goes out in one flush.
+            let batch = async {
+                writer.feed(&first).await?;
+                while let Ok(msg) = rx.try_recv() {
+                    writer.feed(&msg).await?;
+                }
+                writer.flush().await
+            };
+            if let Err(e) = batch.await {
+                return LinkDown::Write(e);
             }
-            writer
-                .flush()
-                .await
-                .map_err(|e| format!("write failed: {e}"))?;
         }
-        Err::<(), String>("link replaced".to_owned())
+        LinkDown::Replaced
     };
     let reason = tokio::select! {
-        r = read => r.err().unwrap_or_default(),
-        w = write => w.err().unwrap_or_default(),
+        r = read => r,
+        w = write => w,
     };
-    info!(%peer, %reason, "link down");
+    // A bad frame is the peer's or the path's fault; the rest is routine.
+    if matches!(reason, LinkDown::Read(_)) {
+        warn!(%peer, kind = reason.kind(), %reason, "link down");
+    } else {
+        info!(%peer, kind = reason.kind(), %reason, "link down");
+    }
     let _ = ctx
         .events
         .send(LinkEvent::Down { peer, link, reason })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_back_off_longer_than_an_unreachable_peer_and_a_link_resets() {
+        let mut b = Backoff::default();
+        let unreachable: Vec<u64> = (0..8)
+            .map(|_| b.after(Attempt::Unreachable).as_millis() as u64)
+            .collect();
+        assert_eq!(unreachable, [50, 100, 200, 400, 800, 1600, 3000, 3000]);
+        let refused: Vec<u64> = (0..8)
+            .map(|_| b.after(Attempt::Refused).as_secs())
+            .collect();
+        assert_eq!(refused, [3, 6, 12, 24, 30, 30, 30, 30]);
+        assert_eq!(b.after(Attempt::LinkRan), BACKOFF_MIN);
+        let fresh: Vec<u64> = (0..3)
+            .map(|_| b.after(Attempt::Refused).as_secs())
+            .collect();
+        assert_eq!(fresh, [1, 2, 4]);
+    }
+
+    #[test]
+    fn a_listener_logs_a_recurring_refusal_once_per_step() {
+        let mut log = RefusalLog::default();
+        let t0 = Instant::now();
+        let key = (IpAddr::from([10, 0, 0, 1]), Some(NodeId(3)));
+        let other = (IpAddr::from([10, 0, 0, 1]), Some(NodeId(4)));
+        // A peer retrying every 100 ms for a minute is logged at 0, 1, 3, 7,
+        // 15, 31 s: the steps of a refused dialer.
+        let mut logged = Vec::new();
+        let mut suppressed = 0;
+        for i in 0..600u64 {
+            let now = t0 + Duration::from_millis(100 * i);
+            if let Some(s) = log.admit(key, now) {
+                logged.push(i / 10);
+                suppressed += s;
+            }
+        }
+        assert_eq!(logged, [0, 1, 3, 7, 15, 31]);
+        assert_eq!(suppressed, 9 + 19 + 39 + 79 + 159);
+        // Another claimed id from the same address has its own steps.
+        assert_eq!(log.admit(other, t0 + Duration::from_secs(2)), Some(0));
+        // After a quiet spell the steps start over; the count covers every
+        // refusal not logged since the last line.
+        let later = t0 + Duration::from_secs(600);
+        assert_eq!(log.admit(key, later), Some(600 - 311));
+        assert_eq!(log.admit(key, later + Duration::from_millis(500)), None);
+        assert_eq!(log.admit(key, later + REFUSED_BACKOFF_MIN), Some(1));
+    }
+
+    #[test]
+    fn every_down_reason_has_a_stable_kind() {
+        let tampered = LinkDown::Read(CodecError::Tampered { record: 3 });
+        assert_eq!(tampered.kind(), "tampered");
+        assert!(tampered.to_string().contains("failed authentication"));
+        assert_eq!(LinkDown::Closed.kind(), "closed");
+        assert_eq!(LinkDown::Replaced.kind(), "replaced");
+        let io = LinkDown::Write(CodecError::Io(std::io::ErrorKind::BrokenPipe.into()));
+        assert_eq!(io.kind(), "io");
+    }
 }

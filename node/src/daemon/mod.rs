@@ -1,6 +1,6 @@
 //! The tokio daemon: the I/O shell around the protocol cores.
 //!
-//! [`links`] keeps one authenticated TCP link per peer, [`driver`] owns every
+//! [`links`] keeps one sealed TCP link per peer, [`driver`] owns every
 //! instance and carries out their effects, [`control_server`] answers the CLI
 //! on a Unix socket, and [`storage`] makes decisions, evidence and the
 //! signing state durable.
