@@ -236,6 +236,8 @@ struct Entry {
     last_sent: BTreeMap<NodeId, (RoundFrame, Duration)>,
     /// Counted in its commander's share (see [`Node::charge`]).
     charged: bool,
+    /// Joined on a relay from this peer, and counted in its relay budget.
+    relayer: Option<(NodeId, u64)>,
 }
 
 /// Seqs of one commander this node has joined: all up to `floor`, and `above`.
@@ -297,6 +299,8 @@ pub struct Node {
     active: Vec<usize>,
     /// Bytes of undecided OM trees, by commander.
     trees: Vec<u64>,
+    /// Instances joined on a peer's relay, and their OM tree bytes, by peer.
+    relayed: Vec<(usize, u64)>,
     coalition: Option<Arc<Mutex<Coalition>>>,
     fault_name: Option<String>,
     draining: bool,
@@ -334,6 +338,7 @@ impl Node {
             spec_proofs: BTreeSet::new(),
             active: vec![0; n],
             trees: vec![0; n],
+            relayed: vec![(0, 0); n],
             coalition: None,
             fault_name: None,
             draining: false,
@@ -522,6 +527,7 @@ impl Node {
                 late: BTreeSet::new(),
                 last_sent: BTreeMap::new(),
                 charged: true,
+                relayer: None,
             },
         );
         self.apply(spec, effects);
@@ -587,8 +593,12 @@ impl Node {
             return;
         };
         e.last_sent.clear();
+        let relayer = e.relayer.take();
         if std::mem::replace(&mut e.charged, false) {
             self.charge(&spec, -1);
+            if let Some((j, tree)) = relayer {
+                self.charge_relayer(j, tree, -1);
+            }
         }
     }
 
@@ -669,32 +679,14 @@ impl Node {
                 "instance was already run here".into(),
             );
         }
-        let c = id.commander.index();
-        if self.active.get(c).copied().unwrap_or(0) >= self.quota() {
-            return self.reject(
-                from,
-                Some(id),
-                "commander_quota",
-                format!(
-                    "commander {} already has {} instances in flight here",
-                    id.commander,
-                    self.quota()
-                ),
-            );
-        }
-        if spec.protocol == Protocol::Oral {
-            let need = tree_bytes(usize::from(spec.n), spec.m).unwrap_or(u64::MAX);
-            if self.trees.get(c).copied().unwrap_or(0).saturating_add(need) > self.tree_share() {
-                return self.reject(
-                    from,
-                    Some(id),
-                    "memory_budget",
-                    format!(
-                        "commander {}'s OM trees would exceed its share",
-                        id.commander
-                    ),
-                );
-            }
+        let need = if spec.protocol == Protocol::Oral {
+            tree_bytes(usize::from(spec.n), spec.m).unwrap_or(u64::MAX)
+        } else {
+            0
+        };
+        let relayer = (from != id.commander).then_some(from);
+        if let Some((kind, reason)) = self.over_budget(&spec, relayer, need) {
+            return self.reject(from, Some(id), kind, reason);
         }
         let mut inst =
             match Instance::lieutenant(frame.ticket, self.keys.clone(), now, self.limits.round) {
@@ -714,6 +706,9 @@ impl Node {
         self.counters.instances_joined += 1;
         self.seen.entry(id.commander).or_default().insert(id.seq);
         self.charge(&spec, 1);
+        if let Some(j) = relayer {
+            self.charge_relayer(j, need, 1);
+        }
         self.out
             .push_back(Output::Event(NodeEvent::Joined { spec, from }));
         self.precreate_next(id);
@@ -730,9 +725,74 @@ impl Node {
                 late: BTreeSet::new(),
                 last_sent: BTreeMap::new(),
                 charged: true,
+                relayer: relayer.map(|j| (j, need)),
             },
         );
         self.apply(spec, effects);
+    }
+
+    /// Whether joining `spec` would exceed a budget, and which.
+    ///
+    /// A frame from the commander itself counts against the commander's
+    /// share. A relay does not: it is charged to the relaying peer instead,
+    /// up to the node's whole budget. Refusing a relay because the commander
+    /// is over its share would let a traitor commander split the loyal
+    /// lieutenants: fill its share at lieutenant 1, then give its order to
+    /// lieutenant 2 alone, whose relay 1 would then refuse (the schedule
+    /// search found exactly this). A refused direct frame is harmless, since
+    /// the lieutenant still joins on the relays of those who accepted it.
+    fn over_budget(
+        &self,
+        spec: &InstanceSpec,
+        relayer: Option<NodeId>,
+        need: u64,
+    ) -> Option<(&'static str, String)> {
+        let c = spec.id.commander;
+        match relayer {
+            None => {
+                let active = self.active.get(c.index()).copied().unwrap_or(0);
+                if active >= self.quota() {
+                    return Some((
+                        "commander_quota",
+                        format!("commander {c} already has {active} instances in flight here"),
+                    ));
+                }
+                let trees = self.trees.get(c.index()).copied().unwrap_or(0);
+                (trees.saturating_add(need) > self.tree_share()).then(|| {
+                    (
+                        "memory_budget",
+                        format!("commander {c}'s OM trees would exceed its share"),
+                    )
+                })
+            }
+            Some(j) => {
+                let (count, trees) = self.relayed.get(j.index()).copied().unwrap_or_default();
+                if count >= self.limits.max_instances {
+                    return Some((
+                        "relay_quota",
+                        format!("peer {j} already made this node join {count} instances"),
+                    ));
+                }
+                (trees.saturating_add(need) > self.limits.tree_bytes).then(|| {
+                    (
+                        "memory_budget",
+                        format!("OM trees joined on peer {j}'s relays would exceed the budget"),
+                    )
+                })
+            }
+        }
+    }
+
+    fn charge_relayer(&mut self, j: NodeId, tree: u64, sign: i8) {
+        if let Some((count, trees)) = self.relayed.get_mut(j.index()) {
+            if sign > 0 {
+                *count += 1;
+                *trees = trees.saturating_add(tree);
+            } else {
+                *count = count.saturating_sub(1);
+                *trees = trees.saturating_sub(tree);
+            }
+        }
     }
 
     fn deliver(&mut self, now: Instant, from: NodeId, frame: RoundFrame) {
