@@ -11,4 +11,5 @@ pub mod control;
 pub mod daemon;
 pub mod protocol;
 pub mod report;
+pub mod schedule;
 pub mod sim;
