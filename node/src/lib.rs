@@ -12,4 +12,5 @@ pub mod daemon;
 pub mod protocol;
 pub mod report;
 pub mod schedule;
+pub mod search;
 pub mod sim;

@@ -1,0 +1,137 @@
+//! The schedule search (`generals_node::search`) in CI: a short run that
+//! must run every case and evaluate every check, and the flat-deadline
+//! mutation, which the search must catch.
+//!
+//! Known finding (docs/RELIABILITY.md, "Schedule search"): a traitor
+//! commander that runs more instances than its per-commander share can time
+//! them so that a loyal lieutenant's slots for that commander are full when
+//! a loyal relay of its real instance arrives. `Node::admit` refuses the
+//! relay (`commander_quota`) and it is lost, so loyal lieutenants decide
+//! differently: IC1 breaks. Smallest case: seed 3109, SM(1) at n = 4, the
+//! commander alone a traitor (`hog`); lieutenant 1 refuses lieutenant 2's
+//! relay of ATTACK and decides RETREAT while 0 and 2 decide ATTACK:
+//!
+//! ```text
+//! cargo run --release -p generals-node --example search -- --replay 3109 --min-n 4 --max-n 10
+//! ```
+//!
+//! Until it is fixed, the short search below accepts findings of exactly
+//! that kind and no other; `a_traitor_commander_over_its_share_cannot_split_loyal_lieutenants`
+//! is the regression test, ignored for now.
+//!
+//! Mutation results (details in docs/RELIABILITY.md):
+//! - (a) flat deadline (step 0, `--round-step-us 0`): 145 of the first 600
+//!   cases fail; the first at seed 2 (a loyal frame after a loyal peer's
+//!   deadline, SM(4) n=9), IC1/IC2 first at seed 51. Tested below.
+//! - (b) pre-creation and (c) shared held-frame budget: not run; the search
+//!   stopped at the real finding above, as its brief says to.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use std::time::Duration;
+
+use generals_node::protocol::adversary::Strategy;
+use generals_node::search::{case, check, search, Check, Finding, Space};
+use generals_node::sim::run;
+
+const CASES: u64 = 600;
+
+/// The known finding above: a `hog` traitor commander, and loyal generals
+/// that refused frames because that commander's share was full.
+fn is_the_known_quota_split(f: &Finding) -> bool {
+    let hog_commander = f.cfg.traitors.get(&f.cfg.commander) == Some(&Strategy::Hog);
+    let refused = run(&f.cfg)
+        .unwrap()
+        .rejections
+        .get("commander_quota")
+        .is_some_and(|&n| n > 0);
+    hog_commander && refused
+}
+
+#[test]
+fn a_short_search_runs_every_case_and_evaluates_every_check() {
+    let space = Space::default();
+    let (tally, findings) = search(&space, 0..CASES, 2, usize::MAX);
+    assert_eq!(tally.cases, CASES);
+    assert_eq!(tally.evaluated(Check::Finishes), CASES);
+    // Every case that finished reached IC1/IC2.
+    assert_eq!(tally.evaluated(Check::Agreement), CASES);
+    for check in Check::ALL {
+        assert!(
+            tally.evaluated(check) > 0,
+            "{} never evaluated",
+            check.name()
+        );
+    }
+    // The space was covered: every strategy, both protocols, both kinds of
+    // commander, every kind of schedule, both budgets.
+    for s in Strategy::ALL {
+        assert!(tally.seen(&format!("strategy:{s}")) > 0, "{s} never drawn");
+    }
+    for key in [
+        "protocol:oral",
+        "protocol:signed",
+        "commander:loyal",
+        "commander:traitor",
+        "schedule:uniform",
+        "schedule:adversary, order when quiet",
+        "schedule:adversary, order at 0",
+        "schedule:adversary, order during",
+        "budgets:tight",
+        "messages:dropped",
+        // precreate's forged tickets and hog's extra instances were refused.
+        "rejected:bad_ticket",
+        "rejected:commander_quota",
+    ] {
+        assert!(tally.seen(key) > 0, "{key}: {:?}", tally.seen);
+    }
+    let unknown: Vec<String> = findings
+        .iter()
+        .filter(|f| !is_the_known_quota_split(f))
+        .map(|f| format!("{}: {} ({})", f.seed, f.detail, f.reproduction(&space)))
+        .collect();
+    assert!(unknown.is_empty(), "{unknown:#?}");
+}
+
+#[test]
+fn the_search_catches_a_flat_round_deadline() {
+    // Mutation (a): every round waits the same Δ. Loyal frames land after a
+    // peer's deadline almost at once, and IC1/IC2 break within a few hundred.
+    let flat = Space {
+        round_step: Some(Duration::ZERO),
+        ..Space::default()
+    };
+    let (tally, findings) = search(&flat, 0..300, 2, usize::MAX);
+    assert_eq!(tally.cases, 300);
+    assert!(findings
+        .iter()
+        .any(|f| f.check == Check::NoLateLoyalFrame && f.seed < 10));
+    assert!(
+        findings.iter().any(|f| f.check == Check::Agreement),
+        "{:?}",
+        findings
+            .iter()
+            .map(|f| (f.seed, f.check))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn a_case_is_a_function_of_its_seed() {
+    let space = Space::default();
+    assert_eq!(
+        format!("{:?}", case(3109, &space)),
+        format!("{:?}", case(3109, &space))
+    );
+    let (a, fa) = check(573, &space);
+    let (b, fb) = check(573, &space);
+    assert_eq!(a, b);
+    assert_eq!(format!("{fa:?}"), format!("{fb:?}"));
+}
+
+#[test]
+#[ignore = "known bug: a traitor commander over its share splits loyal lieutenants (see the top of this file)"]
+fn a_traitor_commander_over_its_share_cannot_split_loyal_lieutenants() {
+    let (_, finding) = check(3109, &Space::default());
+    assert!(finding.is_none(), "{finding:#?}");
+}
