@@ -169,6 +169,8 @@ impl Finding {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub cases: u64,
+    /// Cases that broke a property (all of them, also those not kept as findings).
+    pub violations: u64,
     /// How often each check was evaluated (a case may evaluate one several times).
     pub checks: BTreeMap<Check, u64>,
     /// What the cases drew and what the nodes did: `strategy:hog`,
@@ -179,6 +181,7 @@ pub struct Tally {
 impl Tally {
     pub fn add(&mut self, other: &Tally) {
         self.cases += other.cases;
+        self.violations += other.violations;
         for (k, v) in &other.checks {
             *self.checks.entry(*k).or_default() += v;
         }
@@ -395,6 +398,7 @@ pub fn check(seed: u64, space: &Space) -> (Tally, Option<Finding>) {
     };
     note_case(&mut tally, &cfg);
     let verdict = evaluate(&cfg, &mut tally);
+    tally.violations = u64::from(verdict.is_err());
     let finding = verdict.err().map(|(check, detail)| Finding {
         seed,
         check,

@@ -85,6 +85,7 @@ fn a_short_search_runs_every_case_and_evaluates_every_check() {
     ] {
         assert!(tally.seen(key) > 0, "{key}: {:?}", tally.seen);
     }
+    assert_eq!(tally.violations, findings.len() as u64);
     let unknown: Vec<String> = findings
         .iter()
         .filter(|f| !is_the_known_quota_split(f))
@@ -103,6 +104,7 @@ fn the_search_catches_a_flat_round_deadline() {
     };
     let (tally, findings) = search(&flat, 0..300, 2, usize::MAX);
     assert_eq!(tally.cases, 300);
+    assert_eq!(tally.violations, findings.len() as u64);
     assert!(findings
         .iter()
         .any(|f| f.check == Check::NoLateLoyalFrame && f.seed < 10));
