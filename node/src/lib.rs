@@ -11,4 +11,6 @@ pub mod control;
 pub mod daemon;
 pub mod protocol;
 pub mod report;
+pub mod schedule;
+pub mod search;
 pub mod sim;

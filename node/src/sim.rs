@@ -2,8 +2,9 @@
 //! [`Instance`] state machines as the daemon.
 //!
 //! Time is virtual: deliveries and round deadlines are events in a queue
-//! ordered by (time, sequence number), and link latency comes from a seeded
-//! RNG. The same config and seed always give the same run.
+//! ordered by (time, sequence number), and link latency comes from a
+//! [`Schedule`]: a seeded uniform RNG by default, or a seeded timing
+//! adversary. The same config and seed always give the same run.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -13,17 +14,18 @@ use std::time::{Duration, Instant};
 use generals_crypto::InstanceId;
 use generals_crypto::{NodeId, NodeKey, Order, SignedOrder};
 use generals_wire::{InstanceSpec, MessageCounters, PeerMessage, Protocol};
-use rand_chacha::ChaCha8Rng;
-use rand_core::{RngCore, SeedableRng};
 
 use crate::protocol::adversary::{other_instance, Coalition, OpeningTarget, Strategy};
 use crate::protocol::oral::logical_formula;
 use crate::protocol::{
-    Keyring, Limits, Node, NodeLimits, OrderError, Output, SignState, SpecError,
+    round_deadline, Keyring, Limits, Node, NodeEvent, NodeLimits, OrderError, Output, SignState,
+    SpecError,
 };
 pub use crate::report::{
     EvidenceReport, GeneralReport, InstanceReport as SimReport, MessageReport, Role,
 };
+use crate::schedule::{Link, Network};
+pub use crate::schedule::{Schedule, Timing};
 
 /// One simulated run.
 #[derive(Clone, Debug)]
@@ -43,6 +45,12 @@ pub struct SimConfig {
     pub max_latency_us: u64,
     /// Override the deadline step (default Δ/2); only to show why it exists.
     pub round_step: Option<Duration>,
+    /// How messages are delayed; the default is uniform in [1, max_latency_us].
+    pub schedule: Schedule,
+    /// Override the node's instance limit (default 64 per general).
+    pub max_instances: Option<usize>,
+    /// Keep every node event in [`Trace::events`] (replays).
+    pub log_events: bool,
 }
 
 impl SimConfig {
@@ -59,6 +67,9 @@ impl SimConfig {
             round_timeout: Duration::from_millis(100),
             max_latency_us: 5_000,
             round_step: None,
+            schedule: Schedule::Uniform,
+            max_instances: None,
+            log_events: false,
         }
     }
 
@@ -115,9 +126,31 @@ impl Ord for Delivery {
     }
 }
 
+/// What a run did beyond its report: the checks a schedule search needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The instance the commander ordered (None if it never did).
+    pub spec: Option<InstanceSpec>,
+    /// How many times each general decided each instance it held.
+    pub decisions: BTreeMap<(NodeId, InstanceSpec), u32>,
+    /// Messages the schedule never delivered (only traitors' are dropped).
+    pub dropped: u64,
+    /// Messages delivered, frames and reports.
+    pub delivered: u64,
+    /// The run hit the simulator's event budget before the network went quiet.
+    pub stalled: bool,
+    /// With [`SimConfig::log_events`]: (virtual µs, general, event).
+    pub events: Vec<(u64, NodeId, NodeEvent)>,
+}
+
 /// Runs one instance to completion: n [`Node`]s over a virtual network, the
 /// same node core the daemon runs, traitors included.
 pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
+    run_traced(cfg).map(|(report, _)| report)
+}
+
+/// [`run`], and what happened on the way.
+pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
     let n = cfg.n;
     let ids: Vec<NodeId> = (0..n as u16).map(NodeId).collect();
     let keys: Vec<Arc<NodeKey>> = ids
@@ -129,8 +162,12 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
     if let Some(step) = cfg.round_step {
         limits.round_step = step;
     }
-    // A small quota keeps hog runs short; loyal commanders here order once.
-    let node_limits = NodeLimits::new(limits, 4 * n, generals_wire::HARD_MAX_FRAME);
+    // A small default quota keeps hog runs short; loyal commanders here order once.
+    let node_limits = NodeLimits::new(
+        limits,
+        cfg.max_instances.unwrap_or(4 * n),
+        generals_wire::HARD_MAX_FRAME,
+    );
     let traitor_keys = cfg
         .traitors
         .keys()
@@ -175,14 +212,30 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
 
     let base = Instant::now();
     let at = |t: Instant| t.saturating_duration_since(base).as_micros() as u64;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x6e65_7477_6f72_6b00);
+    // Traitors' messages may come as late as twice the longest instance.
+    let span: Duration = (1..=cfg.m.saturating_add(1))
+        .map(|r| round_deadline(r, limits.round_timeout, limits.round_step))
+        .sum();
+    let mut net = Network::new(
+        cfg.schedule,
+        cfg.seed,
+        cfg.max_latency_us,
+        n,
+        cfg.m.saturating_add(1),
+        2 * span.as_micros() as u64,
+    );
+    let order_at = match cfg.schedule {
+        Schedule::Adversary(t) => t.order_at_us,
+        Schedule::Uniform => None,
+    };
+    let mut trace = Trace::default();
     let mut queue: BinaryHeap<Reverse<Delivery>> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut now_us = 0u64;
 
-    // Traitors act first (precreate, hog). The order comes once everything
-    // they started has played out, so a pre-created instance would have
-    // timed out and decided by then.
+    // Traitors act first (precreate, hog). Unless the schedule sets a time,
+    // the order comes once everything they started has played out, so a
+    // pre-created instance would have timed out and decided by then.
     let target = OpeningTarget {
         cluster: *nodes[0].cluster(),
         n,
@@ -194,7 +247,17 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
     for &t in cfg.traitors.keys() {
         for &to in ids.iter().filter(|&&j| j != t) {
             for frame in lock(&coalition).opening_moves(t, to, &target) {
-                let latency = 1 + rng.next_u64() % cfg.max_latency_us.max(1);
+                let link = Link {
+                    from: t,
+                    to,
+                    round: frame.round,
+                    traitor: true,
+                    until_deadline: None,
+                };
+                let Some(latency) = net.latency(link) else {
+                    trace.dropped += 1;
+                    continue;
+                };
                 seq += 1;
                 let msg = PeerMessage::Round(frame);
                 queue.push(Reverse(Delivery {
@@ -211,21 +274,56 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
 
     // Hard stop against a bug that would loop forever.
     let budget = 50_000_000u64;
+    trace.stalled = true;
     for _ in 0..budget {
+        let mut sends = Vec::new();
         for (i, node) in nodes.iter_mut().enumerate() {
             while let Some(out) = node.poll_output() {
-                if let Output::Send { to, msg, delay } = out {
-                    let latency = 1 + rng.next_u64() % cfg.max_latency_us.max(1);
-                    seq += 1;
-                    queue.push(Reverse(Delivery {
-                        at: now_us + latency + delay.as_micros() as u64,
-                        seq,
-                        to,
-                        from: NodeId(i as u16),
-                        msg,
-                    }));
+                match out {
+                    Output::Send { to, msg, delay } => {
+                        sends.push((NodeId(i as u16), to, msg, delay));
+                    }
+                    Output::Decided { spec, .. } => {
+                        *trace.decisions.entry((NodeId(i as u16), spec)).or_default() += 1;
+                    }
+                    Output::Event(e) if cfg.log_events => {
+                        trace.events.push((now_us, NodeId(i as u16), e));
+                    }
+                    _ => {}
                 }
             }
+        }
+        for (from, to, msg, delay) in sends {
+            let until_deadline = if net.adaptive() {
+                nodes
+                    .get(to.index())
+                    .and_then(Node::poll_timeout)
+                    .map(|t| at(t).saturating_sub(now_us))
+            } else {
+                None
+            };
+            let link = Link {
+                from,
+                to,
+                round: match &msg {
+                    PeerMessage::Round(frame) => frame.round,
+                    PeerMessage::Report(_) => 0,
+                },
+                traitor: cfg.traitors.contains_key(&from),
+                until_deadline,
+            };
+            let Some(latency) = net.latency(link) else {
+                trace.dropped += 1;
+                continue;
+            };
+            seq += 1;
+            queue.push(Reverse(Delivery {
+                at: now_us + latency + delay.as_micros() as u64,
+                seq,
+                to,
+                from,
+                msg,
+            }));
         }
         let next_timeout = nodes
             .iter()
@@ -233,10 +331,33 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
             .filter_map(|(i, node)| node.poll_timeout().map(|t| (at(t), i)))
             .min();
         let next_delivery = queue.peek().map(|Reverse(d)| d.at);
+        let next_event = match (next_delivery, next_timeout) {
+            (Some(d), Some((t, _))) => Some(d.min(t)),
+            (d, t) => d.or(t.map(|(t, _)| t)),
+        };
+        let order_now = ordered.is_none()
+            && match order_at {
+                Some(t) => next_event.is_none_or(|e| t <= e),
+                None => next_event.is_none(),
+            };
+        if order_now {
+            now_us = now_us.max(order_at.unwrap_or(0));
+            let c = &mut nodes[cfg.commander.index()];
+            let now = base + Duration::from_micros(now_us);
+            let id = c
+                .order(now, cfg.protocol, cfg.m, cfg.order, true)
+                .map_err(|e| match e {
+                    OrderError::Spec(e) => e,
+                    other => SpecError::Refused(other.to_string()),
+                })?;
+            ordered = Some(id);
+            continue;
+        }
         match (next_delivery, next_timeout) {
             (Some(d), t) if t.is_none_or(|(t, _)| d <= t) => {
                 let Some(Reverse(d)) = queue.pop() else { break };
                 now_us = now_us.max(d.at);
+                trace.delivered += 1;
                 let now = base + Duration::from_micros(now_us);
                 let Some(node) = nodes.get_mut(d.to.index()) else {
                     continue;
@@ -250,18 +371,10 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
                 now_us = now_us.max(t);
                 nodes[i].handle_timeout(base + Duration::from_micros(now_us));
             }
-            _ if ordered.is_none() => {
-                let c = &mut nodes[cfg.commander.index()];
-                let now = base + Duration::from_micros(now_us);
-                let id =
-                    c.order(now, cfg.protocol, cfg.m, cfg.order, true)
-                        .map_err(|e| match e {
-                            OrderError::Spec(e) => e,
-                            other => SpecError::Refused(other.to_string()),
-                        })?;
-                ordered = Some(id);
+            _ => {
+                trace.stalled = false;
+                break;
             }
-            _ => break,
         }
     }
     let id = ordered.unwrap_or(first);
@@ -271,6 +384,7 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
         m: cfg.m,
         n: n as u16,
     };
+    trace.spec = ordered.map(|_| spec);
 
     let mut counters = MessageCounters::default();
     let mut loyal_logical = 0u64;
@@ -375,7 +489,7 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
         }
     }
 
-    Ok(SimReport {
+    let report = SimReport {
         protocol: cfg.protocol,
         n,
         m: cfg.m,
@@ -409,5 +523,6 @@ pub fn run(cfg: &SimConfig) -> Result<SimReport, SpecError> {
         late_frames_from: late.into_iter().collect(),
         spec_equivocation: spec_equivocated,
         reports_missing,
-    })
+    };
+    Ok((report, trace))
 }
