@@ -11,7 +11,8 @@ use generals_crypto::{NodeId, NodeKey, PublicKey};
 use crate::{
     ConfigError, PeerConfig, DEFAULT_DATA_DIR, DEFAULT_KEY_FILE, DEFAULT_LOG,
     DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FUTURE_FRAMES, DEFAULT_MAX_INSTANCES,
-    DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_SEND_QUEUE_FRAMES, MAX_GENERALS, MIN_GENERALS,
+    DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_ROUND_WORK_FACTOR, DEFAULT_SEND_QUEUE_FRAMES, MAX_GENERALS,
+    MIN_GENERALS,
 };
 
 /// What `generals testnet` asks for.
@@ -167,6 +168,11 @@ fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -
          # key_file          this node's secret key (mode 0600); relative to this file\n\
          # data_dir          where the node keeps its state; relative to this file\n\
          # round_timeout_ms  Δ: how long a round waits for a silent peer (1..=600000)\n\
+         # round_work_factor each round also waits this many times the CPU work it\n\
+         #                   needs, measured at start-up (0..=10000); about the number\n\
+         #                   of daemons sharing one core, with a margin\n\
+         # work_ps_per_*     optional: fix the per-unit costs (eig_value, byte,\n\
+         #                   signature) in picoseconds instead of measuring them\n\
          # max_frame_bytes   largest frame accepted from a peer (1024..=1073741824)\n\
          # send_queue_frames bound of each peer's send queue, in frames (>= 1)\n\
          # max_future_frames frames buffered for rounds that have not started (>= 1)\n\
@@ -185,6 +191,7 @@ fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -
          key_file = {key_file}\n\
          data_dir = {data_dir}\n\
          round_timeout_ms = {round_timeout_ms}\n\
+         round_work_factor = {DEFAULT_ROUND_WORK_FACTOR}\n\
          max_frame_bytes = {DEFAULT_MAX_FRAME_BYTES}\n\
          send_queue_frames = {DEFAULT_SEND_QUEUE_FRAMES}\n\
          max_future_frames = {DEFAULT_MAX_FUTURE_FRAMES}\n\
