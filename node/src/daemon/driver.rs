@@ -158,7 +158,7 @@ impl Driver {
                 },
             })
             .collect();
-        let limits = Limits::new(cfg.round_timeout(), cfg.max_future_frames);
+        let limits = super::calibrate::limits(&cfg);
         Driver {
             limits,
             peers,

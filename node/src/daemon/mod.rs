@@ -5,6 +5,7 @@
 //! on a Unix socket, and [`storage`] makes decisions, evidence and the
 //! signing state durable.
 
+pub mod calibrate;
 pub mod control_server;
 pub mod driver;
 pub mod links;
@@ -137,6 +138,8 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     }
     tasks.spawn(control_server::serve(control, control_tx));
 
+    // Measured here, before the node is ready, so no round waits for it.
+    calibrate::log(&cfg, &calibrate::limits(&cfg));
     let cfg = Arc::new(cfg);
     let mut driver = Driver::new(
         cfg.clone(),
@@ -190,7 +193,16 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
                 driver.send_now(to, msg, bytes);
                 false
             }
-            _ = sleep_until(deadline) => { driver.on_tick(Instant::now()); false }
+            _ = sleep_until(deadline) => {
+                // Frames already received count before a timer closes their
+                // round; the bound keeps a flood from starving the timer.
+                for _ in 0..link_rx.len() {
+                    let Ok(ev) = link_rx.try_recv() else { break };
+                    driver.on_link(ev, Instant::now());
+                }
+                driver.on_tick(Instant::now());
+                false
+            }
             _ = tokio::signal::ctrl_c() => true,
             _ = sigterm.recv() => true,
         };
