@@ -238,6 +238,36 @@ mod tests {
     }
 
     #[test]
+    fn costs_fixed_in_the_config_are_used_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let nodes = generals_config::generate_testnet(&generals_config::TestnetOptions::new(
+            4,
+            dir.path().join("tn"),
+        ))
+        .unwrap();
+        let env = [
+            ("GENERALS_ROUND_WORK_FACTOR", "5"),
+            ("GENERALS_WORK_PS_PER_EIG_VALUE", "7"),
+            ("GENERALS_WORK_PS_PER_BYTE", "0"),
+            ("GENERALS_WORK_PS_PER_SIGNATURE", "9"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let cfg = NodeConfig::load_with_env(&nodes[0].config_path, env).unwrap();
+        let l = limits(&cfg);
+        assert_eq!(l.work_factor, 5);
+        assert_eq!(
+            l.work_costs,
+            WorkCosts {
+                ps_per_value: 7,
+                ps_per_byte: 0,
+                ps_per_signature: 9
+            }
+        );
+        assert_eq!(l.round_timeout, cfg.round_timeout());
+        assert_eq!(l.max_future_frames, cfg.max_future_frames);
+    }
+
+    #[test]
     fn calibration_sizes_cover_every_cluster_size() {
         for n in [2usize, 3, 4, 22, 128] {
             let (n, m) = oral_size(n);

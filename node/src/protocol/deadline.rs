@@ -463,6 +463,28 @@ mod tests {
     }
 
     #[test]
+    fn a_lieutenant_waits_for_its_round_s_work() {
+        use crate::protocol::{Instance, Keyring, Limits};
+        use std::sync::Arc;
+        use std::time::Instant;
+        let keys: Vec<Arc<NodeKey>> = (0..7u8)
+            .map(|i| Arc::new(NodeKey::from_seed([i + 1; 32])))
+            .collect();
+        let ring = Arc::new(Keyring {
+            me: NodeId(1),
+            key: keys[1].clone(),
+            peers: keys.iter().map(|k| k.public()).collect(),
+        });
+        let s = spec(Protocol::Oral, 7, 2);
+        let limits = Limits::new(Duration::from_secs(1), 16).with_work(TYPICAL, 1_000);
+        let now = Instant::now();
+        let l = Instance::lieutenant(s, ring, now, limits).unwrap();
+        let want = limits.deadline_policy().deadline(&s, 1);
+        assert!(want > limits.deadline_policy().network_part(1));
+        assert_eq!(l.poll_timeout(), Some(now + want));
+    }
+
+    #[test]
     fn absurd_costs_are_capped() {
         let policy = DeadlinePolicy {
             costs: WorkCosts {
