@@ -21,7 +21,7 @@ use generals_config::NodeConfig;
 use generals_crypto::NodeKey;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::protocol::adversary::Coalition;
 use crate::protocol::Keyring;
@@ -166,6 +166,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     // On SIGTERM/SIGINT: refuse new orders, let in-flight instances finish
     // (their decisions are fsynced as they come), and exit by DRAIN_LIMIT.
     let mut draining: Option<Instant> = None;
+    let mut timer = Timeline::default();
     loop {
         if let Some(since) = draining {
             let active = driver.active_instances();
@@ -185,6 +186,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
             (a, b) => a.or(b),
         }
         .map(tokio::time::Instant::from_std);
+        timer.next(deadline.map(tokio::time::Instant::into_std));
         let signal = tokio::select! {
             Some(ev) = link_rx.recv() => { driver.on_link(ev, Instant::now()); false }
             Some((req, reply)) = control_rx.recv() => { driver.on_control(req, reply, Instant::now()); false }
@@ -220,6 +222,24 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     tasks.abort_all();
     let _ = std::fs::remove_file(crate::control::socket_path(&driver.data_dir()));
     Ok(())
+}
+
+/// A debug log (target `generals_node::daemon::timer`) each time the node's
+/// next wake-up changes, as when an instance enters a round: set against the
+/// instance's deadlines it shows how long each round's work took.
+#[derive(Debug, Default)]
+struct Timeline {
+    deadline: Option<Instant>,
+}
+
+impl Timeline {
+    fn next(&mut self, deadline: Option<Instant>) {
+        if deadline != std::mem::replace(&mut self.deadline, deadline) {
+            let now = Instant::now();
+            let in_ms = deadline.map(|d| d.saturating_duration_since(now).as_millis());
+            debug!(target: "generals_node::daemon::timer", ?in_ms, "next wake-up");
+        }
+    }
 }
 
 /// Tells systemd (if it started us with NOTIFY_SOCKET) how the node is doing.
