@@ -10,7 +10,7 @@
 //! key_file = "node.key"       # default "node.key", relative to this file
 //! data_dir = "data"           # default "data", relative to this file
 //! round_timeout_ms = 1000     # Δ, 1..=600000
-//! round_work_factor = 32      # rounds also wait this many times their work, 0..=10000
+//! round_work_factor = 64      # rounds also wait this many times their work, 0..=10000
 //! work_ps_per_eig_value = 2000    # optional per-unit costs in picoseconds,
 //! work_ps_per_byte = 500          # 0..=1000000000; each one not set is
 //! work_ps_per_signature = 40000000 # measured at start-up

@@ -25,10 +25,12 @@ pub const DEFAULT_MAX_FUTURE_FRAMES: usize = 4096;
 pub const DEFAULT_MAX_INSTANCES: usize = 256;
 pub const DEFAULT_LOG: &str = "info";
 pub(crate) const MAX_ROUND_TIMEOUT_MS: i64 = 600_000;
-/// How many times one daemon's single-core work a round may wait for. 32:
-/// 22 daemons on 2 cores do 11 daemons' work per core at once, and their
-/// trees no longer fit in the caches the start-up measurement ran in.
-pub const DEFAULT_ROUND_WORK_FACTOR: u32 = 32;
+/// How many times one daemon's single-core work a round may wait for. 64:
+/// 22 daemons on 2 cores do 11 daemons' work per core at once, their trees
+/// no longer fit in the caches the start-up measurement ran in, and OM(7)
+/// at n = 22 was measured to need 20 to 30 times; 64 leaves twice that
+/// (docs/BENCHMARKS.md).
+pub const DEFAULT_ROUND_WORK_FACTOR: u32 = 64;
 pub(crate) const MAX_ROUND_WORK_FACTOR: i64 = 10_000;
 /// 1 ms, for any unit: far above what any machine takes, low enough that a
 /// deadline cannot overflow.
@@ -42,7 +44,7 @@ const KEYS: &[(&str, &str)] = &[
     ("key_file", "\"node.key\""),
     ("data_dir", "\"data\""),
     ("round_timeout_ms", "1000"),
-    ("round_work_factor", "32"),
+    ("round_work_factor", "64"),
     ("work_ps_per_eig_value", "2000"),
     ("work_ps_per_byte", "500"),
     ("work_ps_per_signature", "40000000"),

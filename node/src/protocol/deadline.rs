@@ -8,14 +8,19 @@
 //! per unit.
 //!
 //! Which work a round must cover. Round r's deadline runs from when this node
-//! entered r. Its frames are computed by the peers when *they* enter r, and a
-//! peer may enter r up to the previous deadline later than we did (it waited
-//! round r-1 out). Then it builds its round-r frames (OM: every path of the
-//! level below, to every other lieutenant), sends them, and we decode and
-//! store them. So D(r) must exceed D(r-1) by the round's work plus the
-//! delivery time, and the work part of D(r) is the sum over rounds 1..=r.
-//! The last round also carries the recursive majority, which peers that
-//! already have all their frames compute while we still receive ours.
+//! entered r. A peer may enter r up to the previous deadline later than we
+//! did (it waited round r-1 out); only then does it build its round-r frames
+//! (OM: every path of the level below, for every other lieutenant), and they
+//! travel: encoded, through the kernel, decoded by our link task. So D(r)
+//! must exceed D(r-1) by that *sending* work as well as by the network step,
+//! and the sending work of rounds 1..=r adds up in D(r). What we do with a
+//! frame once it is queued (store it, verify its chains, after the last
+//! round resolve the tree) cannot make it late: a timer never closes a round
+//! before the queued frames are handled. But it must fit in the round, or we
+//! enter the next one late, so D(r) also covers round r's *receiving* work,
+//! once:
+//!
+//! D(r) = Δ + (r-1)·step + factor · (Σ_{k ≤ r} send(k) + receive(r)).
 //!
 //! The counts are one lieutenant's. On one machine every daemon does the same
 //! work at the same moment, so the wall time of a round is its work times the
@@ -170,14 +175,22 @@ impl WorkCosts {
         ps_per_signature: 0,
     };
 
-    /// Picoseconds `work` takes one daemon on one core.
-    pub fn picos(&self, w: &RoundWork) -> u128 {
-        let values = u128::from(w.values_out) + u128::from(w.values_resolved);
+    /// Picoseconds one daemon on one core needs to get a round's frames
+    /// from the peers into this node's queue: computing and signing them,
+    /// and every byte's encoding, passage and decoding.
+    pub fn send_picos(&self, w: &RoundWork) -> u128 {
         let bytes = u128::from(w.bytes_in) + u128::from(w.bytes_out);
-        let sigs = u128::from(w.signatures_verified) + u128::from(w.signatures_made);
-        values * u128::from(self.ps_per_value)
+        u128::from(w.values_out) * u128::from(self.ps_per_value)
             + bytes * u128::from(self.ps_per_byte)
-            + sigs * u128::from(self.ps_per_signature)
+            + u128::from(w.signatures_made) * u128::from(self.ps_per_signature)
+    }
+
+    /// Picoseconds one daemon on one core needs for a round's frames once
+    /// they are queued: verifying chains, resolving the tree. (Storing an
+    /// oral frame is a copy, priced with its bytes.)
+    pub fn receive_picos(&self, w: &RoundWork) -> u128 {
+        u128::from(w.values_resolved) * u128::from(self.ps_per_value)
+            + u128::from(w.signatures_verified) * u128::from(self.ps_per_signature)
     }
 }
 
@@ -211,15 +224,16 @@ impl DeadlinePolicy {
         round_deadline(round, self.delta, self.step)
     }
 
-    /// What covers the work of rounds 1..=round, times the factor, capped at
-    /// [`MAX_WORK_PART`].
+    /// What covers the sending work of rounds 1..=round and the receiving
+    /// work of `round`, times the factor, capped at [`MAX_WORK_PART`].
     pub fn work_part(&self, protocol: Protocol, n: usize, m: u8, round: u8) -> Duration {
         if self.work_factor == 0 || self.costs == WorkCosts::ZERO {
             return Duration::ZERO;
         }
+        let work = |k| RoundWork::of(protocol, n, m, k);
         let picos: u128 = (1..=round)
-            .map(|k| self.costs.picos(&RoundWork::of(protocol, n, m, k)))
-            .fold(0, u128::saturating_add);
+            .map(|k| self.costs.send_picos(&work(k)))
+            .fold(self.costs.receive_picos(&work(round)), u128::saturating_add);
         let nanos = picos.saturating_mul(u128::from(self.work_factor)) / 1000;
         let cap = MAX_WORK_PART.as_nanos();
         Duration::from_nanos(u64::try_from(nanos.min(cap)).unwrap_or(u64::MAX))
@@ -236,6 +250,7 @@ mod tests {
     use super::*;
     use crate::protocol::adversary::{ORAL_STRATEGIES, SIGNED_STRATEGIES};
     use crate::sim::{run, SimConfig};
+    use generals_config::DEFAULT_ROUND_WORK_FACTOR;
     use generals_crypto::{InstanceId, NodeId, NodeKey, Order, SignedOrder};
     use generals_wire::{OralBits, PeerMessage, RoundBody, RoundFrame};
 
@@ -390,7 +405,7 @@ mod tests {
     fn deadlines_grow_by_at_least_the_step_and_the_round_s_work() {
         let mut policy = DeadlinePolicy::new(Duration::from_secs(1));
         policy.costs = TYPICAL;
-        policy.work_factor = 32;
+        policy.work_factor = DEFAULT_ROUND_WORK_FACTOR;
         for (protocol, n, m) in [
             (Protocol::Oral, 22u16, 7u8),
             (Protocol::Oral, 7, 2),
@@ -398,12 +413,23 @@ mod tests {
             (Protocol::Signed, 100, 33),
         ] {
             let s = spec(protocol, n, m);
-            for r in 2..=m + 1 {
-                let grew = policy.deadline(&s, r) - policy.deadline(&s, r - 1);
-                let work = RoundWork::of(protocol, usize::from(n), m, r);
-                let need = Duration::from_nanos((TYPICAL.picos(&work) * 32 / 1000) as u64);
+            let factor = u128::from(DEFAULT_ROUND_WORK_FACTOR);
+            let scaled = |picos: u128| Duration::from_nanos((picos * factor / 1000) as u64);
+            let work = |r| RoundWork::of(protocol, usize::from(n), m, r);
+            for r in 1..=m + 1 {
+                // Each round's receiving work fits in it ...
+                let receive = scaled(TYPICAL.receive_picos(&work(r)));
+                assert!(policy.deadline(&s, r) >= policy.network_part(r) + receive);
+                if r == 1 {
+                    continue;
+                }
+                // ... and each deadline exceeds the last by the step and the
+                // round's sending work (less what the last round received).
+                let grew = policy.deadline(&s, r) + scaled(TYPICAL.receive_picos(&work(r - 1)))
+                    - policy.deadline(&s, r - 1);
+                let send = scaled(TYPICAL.send_picos(&work(r)));
                 assert!(
-                    grew + Duration::from_nanos(1) >= policy.step + need,
+                    grew + Duration::from_nanos(2) >= policy.step + send,
                     "{protocol} n={n} m={m} round {r}"
                 );
             }
@@ -417,14 +443,14 @@ mod tests {
     fn small_instances_keep_their_quick_timeouts() {
         let mut policy = DeadlinePolicy::new(Duration::from_secs(1));
         policy.costs = TYPICAL;
-        policy.work_factor = 32;
+        policy.work_factor = DEFAULT_ROUND_WORK_FACTOR;
         for (protocol, n, m, at_most) in [
             (Protocol::Oral, 4u16, 1u8, Duration::from_micros(100)),
             (Protocol::Oral, 7, 2, Duration::from_millis(1)),
             (Protocol::Oral, 10, 3, Duration::from_millis(10)),
             // SM is charged for every chain a traitor could make it check.
-            (Protocol::Signed, 4, 1, Duration::from_millis(20)),
-            (Protocol::Signed, 7, 2, Duration::from_millis(100)),
+            (Protocol::Signed, 4, 1, Duration::from_millis(50)),
+            (Protocol::Signed, 7, 2, Duration::from_millis(200)),
         ] {
             let s = spec(protocol, n, m);
             for r in 1..=m + 1 {
