@@ -4,9 +4,11 @@
 //! per-unit costs. A config may fix them (`work_ps_per_*`); every one it does
 //! not fix is measured here with a short, bounded run of the code that does
 //! the work: OM frames and the majority for a small tree at this cluster's n,
-//! encoding and decoding a frame, one `verify_strict`. Each measurement keeps
-//! its fastest repetition: the machine's speed, not its load at start-up.
-//! Load (other daemons on the same cores) is what `round_work_factor` covers.
+//! encoding and decoding a frame, one `verify_strict`. Each repetition is
+//! timed in this thread's CPU time and the fastest is kept: the machine's
+//! speed, not its load at start-up (22 daemons starting at once on 2 cores
+//! otherwise measure anything from 1× to 25×). Load (other daemons on the
+//! same cores) is what `round_work_factor` covers.
 
 use std::hint::black_box;
 use std::io::{Read, Write};
@@ -24,9 +26,11 @@ use crate::protocol::oral::{tree_bytes, OralTree, MAX_TREE_BYTES};
 use crate::protocol::paths::MAX_ORAL_NODES;
 use crate::protocol::Limits;
 
-/// Each measurement repeats for about this long (at least `MIN_REPS` times).
+/// Each measurement repeats until it has used this much CPU (at least
+/// `MIN_REPS` times), or for `WALL_LIMIT` on a machine too busy to give it.
 const BUDGET: Duration = Duration::from_millis(5);
-const MIN_REPS: u32 = 3;
+const MIN_REPS: u32 = 5;
+const WALL_LIMIT: Duration = Duration::from_millis(500);
 /// OM values in the calibration round: large enough to time, small enough
 /// for the tree to take a few hundred kilobytes.
 const ORAL_VALUES: u64 = 200_000;
@@ -117,18 +121,29 @@ pub fn measure(n: usize) -> WorkCosts {
     }
 }
 
-/// The fastest of repeated runs of `f`, in picoseconds.
+/// The fastest of repeated runs of `f`, in picoseconds of CPU time.
 fn fastest(mut f: impl FnMut()) -> u128 {
-    let start = Instant::now();
+    let (wall, cpu) = (Instant::now(), cpu_time());
     let mut best = Duration::MAX;
     let mut reps = 0;
-    while reps < MIN_REPS || start.elapsed() < BUDGET {
-        let t = Instant::now();
+    while reps < MIN_REPS
+        || (cpu_time().saturating_sub(cpu) < BUDGET && wall.elapsed() < WALL_LIMIT)
+    {
+        let t = cpu_time();
         f();
-        best = best.min(t.elapsed());
+        best = best.min(cpu_time().saturating_sub(t));
         reps += 1;
     }
     best.as_nanos() * 1000
+}
+
+/// CPU time this thread has used (user and kernel), which a preemption
+/// does not advance.
+fn cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+    let nanos = u32::try_from(t.tv_nsec).unwrap_or(0);
+    Duration::new(secs, nanos)
 }
 
 /// Picoseconds per OM value: the last round's frames and the majority of a
