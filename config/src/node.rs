@@ -27,9 +27,9 @@ pub const DEFAULT_LOG: &str = "info";
 pub(crate) const MAX_ROUND_TIMEOUT_MS: i64 = 600_000;
 /// How many times one daemon's single-core work a round may wait for. 64:
 /// 22 daemons on 2 cores do 11 daemons' work per core at once, their trees
-/// no longer fit in the caches the start-up measurement ran in, and OM(7)
-/// at n = 22 was measured to need 20 to 30 times; 64 leaves twice that
-/// (docs/BENCHMARKS.md).
+/// no longer fit in the caches the start-up measurement ran in: OM(7) at
+/// n = 22 was measured to need 15 to 31 times; 64 leaves twice that
+/// (docs/BENCHMARKS.md, section f).
 pub const DEFAULT_ROUND_WORK_FACTOR: u32 = 64;
 pub(crate) const MAX_ROUND_WORK_FACTOR: i64 = 10_000;
 /// 1 ms, for any unit: far above what any machine takes, low enough that a
