@@ -48,7 +48,7 @@ pub use node::{
     DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_ROUND_WORK_FACTOR, DEFAULT_SEND_QUEUE_FRAMES, ENV_PREFIX,
     MAX_GENERALS, MIN_GENERALS,
 };
-pub use testnet::{generate_testnet, TestnetNode, TestnetOptions};
+pub use testnet::{generate_testnet, TestnetNode, TestnetOptions, WorkPs};
 
 #[cfg(test)]
 mod tests;

@@ -26,6 +26,17 @@ pub struct TestnetOptions {
     /// Node i listens on `base_port + i`.
     pub base_port: u16,
     pub round_timeout_ms: u64,
+    /// Round work costs to write into every config, so that every node runs
+    /// the same deadlines; `None`: each daemon measures its own.
+    pub work_ps: Option<WorkPs>,
+}
+
+/// Per-unit costs of round work in picoseconds (the `work_ps_per_*` keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkPs {
+    pub eig_value: u64,
+    pub byte: u64,
+    pub signature: u64,
 }
 
 impl TestnetOptions {
@@ -36,6 +47,7 @@ impl TestnetOptions {
             host: "127.0.0.1".to_owned(),
             base_port: 7000,
             round_timeout_ms: DEFAULT_ROUND_TIMEOUT_MS,
+            work_ps: None,
         }
     }
 }
@@ -124,7 +136,7 @@ pub fn generate_testnet(opts: &TestnetOptions) -> Result<Vec<TestnetNode>, Confi
         let key_path = dir.join(DEFAULT_KEY_FILE);
         key.save(&key_path)?;
         let config_path = dir.join("config.toml");
-        let text = render_config(me, &peers, opts.round_timeout_ms);
+        let text = render_config(me, &peers, opts.round_timeout_ms, opts.work_ps);
         write_new(&config_path, &text)?;
         nodes.push(TestnetNode {
             id: me.id,
@@ -158,7 +170,12 @@ fn write_new(path: &std::path::Path, text: &str) -> Result<(), ConfigError> {
 
 /// The config file of general `me`, with every key spelled out and explained,
 /// because operators read and edit these files.
-fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -> String {
+fn render_config(
+    me: &PeerConfig,
+    peers: &[PeerConfig],
+    round_timeout_ms: u64,
+    work_ps: Option<WorkPs>,
+) -> String {
     let n = peers.len();
     let mut s = format!(
         "# generals node config for general {id} of {n}, written by `generals testnet`.\n\
@@ -203,6 +220,18 @@ fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -
         data_dir = toml_str(DEFAULT_DATA_DIR),
         log = toml_str(DEFAULT_LOG),
     );
+    if let Some(w) = work_ps {
+        // Clamped, so that a very slow machine still writes a valid file.
+        let max = crate::node::MAX_WORK_PS.unsigned_abs();
+        let _ = write!(
+            s,
+            "# measured by `generals testnet`; the same on every node\n\
+             work_ps_per_eig_value = {}\nwork_ps_per_byte = {}\nwork_ps_per_signature = {}\n",
+            w.eig_value.min(max),
+            w.byte.min(max),
+            w.signature.min(max),
+        );
+    }
     for p in peers {
         // Writing to a String cannot fail.
         let _ = write!(

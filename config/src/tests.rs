@@ -880,3 +880,32 @@ fn round_work_keys_default_validate_and_override() {
         "{msg}"
     );
 }
+
+#[test]
+fn testnet_writes_the_same_work_costs_into_every_config() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = TestnetOptions {
+        work_ps: Some(WorkPs {
+            eig_value: 3500,
+            byte: 150,
+            // Above the key's range: clamped so that the file still loads.
+            signature: u64::MAX,
+        }),
+        ..TestnetOptions::new(3, out.path().join("net"))
+    };
+    for node in generate_testnet(&opts).unwrap() {
+        let c = NodeConfig::load_with_env(&node.config_path, Vec::new()).unwrap();
+        assert_eq!(
+            (
+                c.work_ps_per_eig_value,
+                c.work_ps_per_byte,
+                c.work_ps_per_signature
+            ),
+            (Some(3500), Some(150), Some(1_000_000_000))
+        );
+    }
+    // Without costs, each daemon measures its own.
+    let plain = generate_testnet(&TestnetOptions::new(2, out.path().join("plain"))).unwrap();
+    let c = NodeConfig::load_with_env(&plain[0].config_path, Vec::new()).unwrap();
+    assert_eq!(c.work_ps_per_eig_value, None);
+}

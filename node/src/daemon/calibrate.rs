@@ -16,7 +16,7 @@ use std::os::unix::net::UnixStream;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use generals_config::NodeConfig;
+use generals_config::{NodeConfig, WorkPs};
 use generals_crypto::{InstanceId, NodeId, NodeKey, Order, PrefixCache, SignedOrder};
 use generals_wire::{InstanceSpec, OralBits, PeerMessage, Protocol, RoundBody, RoundFrame};
 use tracing::info;
@@ -110,6 +110,18 @@ pub fn log(cfg: &NodeConfig, limits: &Limits) {
         largest_om = largest.as_deref().unwrap_or("none"),
         "round work costs"
     );
+}
+
+/// This machine's costs for the configs of a local cluster of `n`, so that
+/// all its daemons run the same deadlines rather than each its own
+/// measurement.
+pub fn testnet_costs(n: usize) -> WorkPs {
+    let c = measure(n);
+    WorkPs {
+        eig_value: c.ps_per_value,
+        byte: c.ps_per_byte,
+        signature: c.ps_per_signature,
+    }
 }
 
 /// Measures all three costs; takes a few tens of milliseconds.
