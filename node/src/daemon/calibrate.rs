@@ -84,6 +84,11 @@ pub fn log(cfg: &NodeConfig, limits: &Limits) {
     .filter(|(_, fixed)| fixed.is_none() && limits.work_factor > 0)
     .map(|(name, _)| *name)
     .collect();
+    let measured = if measured.is_empty() {
+        "none".to_owned()
+    } else {
+        measured.join(",")
+    };
     let n = cfg.n();
     let m = (1..=((n.saturating_sub(1)) / 3) as u8)
         .take_while(|&m| tree_bytes(n, m).is_some_and(|b| b <= MAX_TREE_BYTES))
@@ -106,7 +111,7 @@ pub fn log(cfg: &NodeConfig, limits: &Limits) {
         ps_per_eig_value = c.ps_per_value,
         ps_per_byte = c.ps_per_byte,
         ps_per_signature = c.ps_per_signature,
-        measured = %measured.join(","),
+        measured = %measured,
         largest_om = largest.as_deref().unwrap_or("none"),
         "round work costs"
     );
