@@ -27,7 +27,9 @@
 //! number of daemons sharing a core (and more, once their trees no longer fit
 //! in the caches). The node cannot know that number: the multiplier
 //! `work_factor` (config `round_work_factor`) stands for it. Δ then only has
-//! to cover the network and scheduling.
+//! to cover the network and scheduling. Like Δ, the costs and the factor
+//! must be the same on every node: the argument above compares one node's
+//! deadline with another's.
 //!
 //! Pure: no clock, no I/O. The daemon measures the costs at start-up
 //! (`daemon/calibrate.rs`); the simulator runs on virtual time with zero
