@@ -10,6 +10,10 @@
 //! key_file = "node.key"       # default "node.key", relative to this file
 //! data_dir = "data"           # default "data", relative to this file
 //! round_timeout_ms = 1000     # Δ, 1..=600000
+//! round_work_factor = 64      # rounds also wait this many times their work, 0..=10000
+//! work_ps_per_eig_value = 2000    # optional per-unit costs in picoseconds,
+//! work_ps_per_byte = 500          # 0..=1000000000; each one not set is
+//! work_ps_per_signature = 40000000 # measured at start-up
 //! max_frame_bytes = 16777216  # 1024..=1073741824
 //! send_queue_frames = 1024    # >= 1
 //! max_future_frames = 4096    # >= 1
@@ -41,9 +45,10 @@ pub use fault::{FaultConfig, FaultStrategy, UnknownFaultStrategy};
 pub use node::{
     NodeConfig, PeerConfig, DEFAULT_DATA_DIR, DEFAULT_KEY_FILE, DEFAULT_LOG,
     DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FUTURE_FRAMES, DEFAULT_MAX_INSTANCES,
-    DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_SEND_QUEUE_FRAMES, ENV_PREFIX, MAX_GENERALS, MIN_GENERALS,
+    DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_ROUND_WORK_FACTOR, DEFAULT_SEND_QUEUE_FRAMES, ENV_PREFIX,
+    MAX_GENERALS, MIN_GENERALS,
 };
-pub use testnet::{generate_testnet, TestnetNode, TestnetOptions};
+pub use testnet::{generate_testnet, TestnetNode, TestnetOptions, WorkPs};
 
 #[cfg(test)]
 mod tests;

@@ -25,6 +25,16 @@ pub const DEFAULT_MAX_FUTURE_FRAMES: usize = 4096;
 pub const DEFAULT_MAX_INSTANCES: usize = 256;
 pub const DEFAULT_LOG: &str = "info";
 pub(crate) const MAX_ROUND_TIMEOUT_MS: i64 = 600_000;
+/// How many times one daemon's single-core work a round may wait for. 64:
+/// 22 daemons on 2 cores do 11 daemons' work per core at once, their trees
+/// no longer fit in the caches the start-up measurement ran in: OM(7) at
+/// n = 22 was measured to need 15 to 31 times; 64 leaves twice that
+/// (docs/BENCHMARKS.md, section f).
+pub const DEFAULT_ROUND_WORK_FACTOR: u32 = 64;
+pub(crate) const MAX_ROUND_WORK_FACTOR: i64 = 10_000;
+/// 1 ms, for any unit: far above what any machine takes, low enough that a
+/// deadline cannot overflow.
+pub(crate) const MAX_WORK_PS: i64 = 1_000_000_000;
 
 /// Every key the file may hold, with the example that error messages suggest.
 /// `peers.*` and `fault.*` are the keys inside those tables.
@@ -34,6 +44,10 @@ const KEYS: &[(&str, &str)] = &[
     ("key_file", "\"node.key\""),
     ("data_dir", "\"data\""),
     ("round_timeout_ms", "1000"),
+    ("round_work_factor", "64"),
+    ("work_ps_per_eig_value", "2000"),
+    ("work_ps_per_byte", "500"),
+    ("work_ps_per_signature", "40000000"),
     ("max_frame_bytes", "16777216"),
     ("send_queue_frames", "1024"),
     ("max_future_frames", "4096"),
@@ -58,6 +72,10 @@ const KEYS: &[(&str, &str)] = &[
 const INT_KEYS: &[&str] = &[
     "id",
     "round_timeout_ms",
+    "round_work_factor",
+    "work_ps_per_eig_value",
+    "work_ps_per_byte",
+    "work_ps_per_signature",
     "max_frame_bytes",
     "send_queue_frames",
     "max_future_frames",
@@ -75,6 +93,10 @@ const ENV_KEYS: &[&str] = &[
     "key_file",
     "data_dir",
     "round_timeout_ms",
+    "round_work_factor",
+    "work_ps_per_eig_value",
+    "work_ps_per_byte",
+    "work_ps_per_signature",
     "max_frame_bytes",
     "send_queue_frames",
     "max_future_frames",
@@ -106,6 +128,13 @@ pub struct NodeConfig {
     /// `data_dir`, resolved against the config file's directory.
     pub data_dir: PathBuf,
     pub round_timeout_ms: u64,
+    /// How many times its single-core work each round may wait for, on top
+    /// of Δ (the daemons sharing a core, with a margin).
+    pub round_work_factor: u32,
+    /// Fixed per-unit costs in picoseconds; `None`: measured at start-up.
+    pub work_ps_per_eig_value: Option<u64>,
+    pub work_ps_per_byte: Option<u64>,
+    pub work_ps_per_signature: Option<u64>,
     pub max_frame_bytes: usize,
     pub send_queue_frames: usize,
     pub max_future_frames: usize,
@@ -209,6 +238,10 @@ struct RawConfig {
     key_file: Option<String>,
     data_dir: Option<String>,
     round_timeout_ms: Option<i64>,
+    round_work_factor: Option<i64>,
+    work_ps_per_eig_value: Option<i64>,
+    work_ps_per_byte: Option<i64>,
+    work_ps_per_signature: Option<i64>,
     max_frame_bytes: Option<i64>,
     send_queue_frames: Option<i64>,
     max_future_frames: Option<i64>,
@@ -569,6 +602,20 @@ impl Ctx<'_> {
             1,
             MAX_ROUND_TIMEOUT_MS,
         )?;
+        let round_work_factor = self.ranged(
+            "round_work_factor",
+            raw.round_work_factor,
+            DEFAULT_ROUND_WORK_FACTOR,
+            0,
+            MAX_ROUND_WORK_FACTOR,
+        )?;
+        let cost = |key: &str, raw: Option<i64>| {
+            raw.map(|v| self.ranged(key, Some(v), 0, 0, MAX_WORK_PS))
+                .transpose()
+        };
+        let work_ps_per_eig_value = cost("work_ps_per_eig_value", raw.work_ps_per_eig_value)?;
+        let work_ps_per_byte = cost("work_ps_per_byte", raw.work_ps_per_byte)?;
+        let work_ps_per_signature = cost("work_ps_per_signature", raw.work_ps_per_signature)?;
         let max_frame_bytes = self.ranged(
             "max_frame_bytes",
             raw.max_frame_bytes,
@@ -634,6 +681,10 @@ impl Ctx<'_> {
             key_file,
             data_dir,
             round_timeout_ms,
+            round_work_factor,
+            work_ps_per_eig_value,
+            work_ps_per_byte,
+            work_ps_per_signature,
             max_frame_bytes,
             send_queue_frames,
             max_future_frames,

@@ -11,7 +11,8 @@ use generals_crypto::{NodeId, NodeKey, PublicKey};
 use crate::{
     ConfigError, PeerConfig, DEFAULT_DATA_DIR, DEFAULT_KEY_FILE, DEFAULT_LOG,
     DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FUTURE_FRAMES, DEFAULT_MAX_INSTANCES,
-    DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_SEND_QUEUE_FRAMES, MAX_GENERALS, MIN_GENERALS,
+    DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_ROUND_WORK_FACTOR, DEFAULT_SEND_QUEUE_FRAMES, MAX_GENERALS,
+    MIN_GENERALS,
 };
 
 /// What `generals testnet` asks for.
@@ -25,6 +26,17 @@ pub struct TestnetOptions {
     /// Node i listens on `base_port + i`.
     pub base_port: u16,
     pub round_timeout_ms: u64,
+    /// Round work costs to write into every config, so that every node runs
+    /// the same deadlines; `None`: each daemon measures its own.
+    pub work_ps: Option<WorkPs>,
+}
+
+/// Per-unit costs of round work in picoseconds (the `work_ps_per_*` keys).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkPs {
+    pub eig_value: u64,
+    pub byte: u64,
+    pub signature: u64,
 }
 
 impl TestnetOptions {
@@ -35,6 +47,7 @@ impl TestnetOptions {
             host: "127.0.0.1".to_owned(),
             base_port: 7000,
             round_timeout_ms: DEFAULT_ROUND_TIMEOUT_MS,
+            work_ps: None,
         }
     }
 }
@@ -123,7 +136,7 @@ pub fn generate_testnet(opts: &TestnetOptions) -> Result<Vec<TestnetNode>, Confi
         let key_path = dir.join(DEFAULT_KEY_FILE);
         key.save(&key_path)?;
         let config_path = dir.join("config.toml");
-        let text = render_config(me, &peers, opts.round_timeout_ms);
+        let text = render_config(me, &peers, opts.round_timeout_ms, opts.work_ps);
         write_new(&config_path, &text)?;
         nodes.push(TestnetNode {
             id: me.id,
@@ -157,7 +170,12 @@ fn write_new(path: &std::path::Path, text: &str) -> Result<(), ConfigError> {
 
 /// The config file of general `me`, with every key spelled out and explained,
 /// because operators read and edit these files.
-fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -> String {
+fn render_config(
+    me: &PeerConfig,
+    peers: &[PeerConfig],
+    round_timeout_ms: u64,
+    work_ps: Option<WorkPs>,
+) -> String {
     let n = peers.len();
     let mut s = format!(
         "# generals node config for general {id} of {n}, written by `generals testnet`.\n\
@@ -167,6 +185,11 @@ fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -
          # key_file          this node's secret key (mode 0600); relative to this file\n\
          # data_dir          where the node keeps its state; relative to this file\n\
          # round_timeout_ms  Δ: how long a round waits for a silent peer (1..=600000)\n\
+         # round_work_factor each round also waits this many times the CPU work it\n\
+         #                   needs, measured at start-up (0..=10000); about the number\n\
+         #                   of daemons sharing one core, with a margin\n\
+         # work_ps_per_*     optional: fix the per-unit costs (eig_value, byte,\n\
+         #                   signature) in picoseconds instead of measuring them\n\
          # max_frame_bytes   largest frame accepted from a peer (1024..=1073741824)\n\
          # send_queue_frames bound of each peer's send queue, in frames (>= 1)\n\
          # max_future_frames frames buffered for rounds that have not started (>= 1)\n\
@@ -185,6 +208,7 @@ fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -
          key_file = {key_file}\n\
          data_dir = {data_dir}\n\
          round_timeout_ms = {round_timeout_ms}\n\
+         round_work_factor = {DEFAULT_ROUND_WORK_FACTOR}\n\
          max_frame_bytes = {DEFAULT_MAX_FRAME_BYTES}\n\
          send_queue_frames = {DEFAULT_SEND_QUEUE_FRAMES}\n\
          max_future_frames = {DEFAULT_MAX_FUTURE_FRAMES}\n\
@@ -196,6 +220,18 @@ fn render_config(me: &PeerConfig, peers: &[PeerConfig], round_timeout_ms: u64) -
         data_dir = toml_str(DEFAULT_DATA_DIR),
         log = toml_str(DEFAULT_LOG),
     );
+    if let Some(w) = work_ps {
+        // Clamped, so that a very slow machine still writes a valid file.
+        let max = crate::node::MAX_WORK_PS.unsigned_abs();
+        let _ = write!(
+            s,
+            "# measured by `generals testnet`; the same on every node\n\
+             work_ps_per_eig_value = {}\nwork_ps_per_byte = {}\nwork_ps_per_signature = {}\n",
+            w.eig_value.min(max),
+            w.byte.min(max),
+            w.signature.min(max),
+        );
+    }
     for p in peers {
         // Writing to a String cannot fail.
         let _ = write!(

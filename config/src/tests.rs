@@ -144,6 +144,12 @@ fn testnet_round_trip() {
     let text = std::fs::read_to_string(&nodes[0].config_path).unwrap();
     assert!(text.starts_with("# generals node config"), "{text}");
     assert!(text.contains("# round_timeout_ms"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "\nround_work_factor = {DEFAULT_ROUND_WORK_FACTOR}\n"
+        )),
+        "{text}"
+    );
 }
 
 #[test]
@@ -788,4 +794,118 @@ fn a_fault_variable_without_a_strategy_names_the_variable() {
         msg.contains("GENERALS_FAULT__SEED") && msg.contains("GENERALS_FAULT__STRATEGY"),
         "{msg}"
     );
+}
+
+#[test]
+fn round_work_keys_default_validate_and_override() {
+    let c = load_env(&cfg(2, 0, "", ""), &[]).unwrap();
+    assert_eq!(c.round_work_factor, DEFAULT_ROUND_WORK_FACTOR);
+    assert_eq!(
+        (
+            c.work_ps_per_eig_value,
+            c.work_ps_per_byte,
+            c.work_ps_per_signature
+        ),
+        (None, None, None),
+        "costs are measured unless set"
+    );
+
+    let top = "round_work_factor = 0\nwork_ps_per_eig_value = 1500\n\
+               work_ps_per_byte = 0\nwork_ps_per_signature = 31000000";
+    let c = load_env(&cfg(2, 0, top, ""), &[]).unwrap();
+    assert_eq!(c.round_work_factor, 0);
+    assert_eq!(
+        (
+            c.work_ps_per_eig_value,
+            c.work_ps_per_byte,
+            c.work_ps_per_signature
+        ),
+        (Some(1500), Some(0), Some(31_000_000))
+    );
+
+    let c = load_env(
+        &cfg(2, 0, "", ""),
+        &[
+            ("GENERALS_ROUND_WORK_FACTOR", "4"),
+            ("GENERALS_WORK_PS_PER_BYTE", "700"),
+        ],
+    )
+    .unwrap();
+    assert_eq!((c.round_work_factor, c.work_ps_per_byte), (4, Some(700)));
+
+    for (top, key, range) in [
+        (
+            "round_work_factor = -1",
+            "round_work_factor",
+            "from 0 to 10000",
+        ),
+        (
+            "round_work_factor = 10001",
+            "round_work_factor",
+            "from 0 to 10000",
+        ),
+        (
+            "work_ps_per_eig_value = -5",
+            "work_ps_per_eig_value",
+            "from 0 to 1000000000",
+        ),
+        (
+            "work_ps_per_signature = 1000000001",
+            "work_ps_per_signature",
+            "from 0 to 1000000000",
+        ),
+    ] {
+        let (e, msg) = err(&cfg(2, 0, top, ""));
+        assert!(matches!(e, ConfigError::OutOfRange { .. }), "{e}");
+        says(&msg, &[&format!("`{key}`"), "out of range", range]);
+    }
+    // Whole numbers only: costs are in picoseconds so that none needs a fraction.
+    let (e, msg) = err(&cfg(2, 0, "work_ps_per_byte = 0.5", ""));
+    assert!(matches!(e, ConfigError::Type { .. }), "{e}");
+    says(
+        &msg,
+        &[
+            "`work_ps_per_byte`",
+            "whole number",
+            "work_ps_per_byte = 500",
+        ],
+    );
+    let (e, msg) = err(&cfg(2, 0, "round_work = 8", ""));
+    assert!(matches!(e, ConfigError::UnknownKey { .. }), "{e}");
+    says(&msg, &["`round_work`"]);
+    let (e, msg) = err_env(&cfg(2, 0, "", ""), &[("GENERALS_ROUND_WORK_FACTR", "8")]);
+    assert!(matches!(e, ConfigError::UnknownEnv { .. }), "{e}");
+    assert!(
+        msg.contains("did you mean GENERALS_ROUND_WORK_FACTOR"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn testnet_writes_the_same_work_costs_into_every_config() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = TestnetOptions {
+        work_ps: Some(WorkPs {
+            eig_value: 3500,
+            byte: 150,
+            // Above the key's range: clamped so that the file still loads.
+            signature: u64::MAX,
+        }),
+        ..TestnetOptions::new(3, out.path().join("net"))
+    };
+    for node in generate_testnet(&opts).unwrap() {
+        let c = NodeConfig::load_with_env(&node.config_path, Vec::new()).unwrap();
+        assert_eq!(
+            (
+                c.work_ps_per_eig_value,
+                c.work_ps_per_byte,
+                c.work_ps_per_signature
+            ),
+            (Some(3500), Some(150), Some(1_000_000_000))
+        );
+    }
+    // Without costs, each daemon measures its own.
+    let plain = generate_testnet(&TestnetOptions::new(2, out.path().join("plain"))).unwrap();
+    let c = NodeConfig::load_with_env(&plain[0].config_path, Vec::new()).unwrap();
+    assert_eq!(c.work_ps_per_eig_value, None);
 }

@@ -99,6 +99,8 @@ impl LocalCluster {
         let mut testnet = TestnetOptions::new(opts.nodes, &dir);
         testnet.base_port = free_base_port(opts.nodes)?;
         testnet.round_timeout_ms = opts.round_timeout_ms;
+        // One measurement for every node: the same deadlines everywhere.
+        testnet.work_ps = Some(crate::daemon::calibrate::testnet_costs(opts.nodes));
         let written = generate_testnet(&testnet)?;
         let mut nodes = Vec::new();
         for node in written {

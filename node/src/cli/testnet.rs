@@ -15,7 +15,8 @@ Examples:
   generals testnet --nodes 4 --out testnet --json | jq -r '.nodes[].config'
 
 Writes OUT/nodeI/node.key (mode 0600) and OUT/nodeI/config.toml for I = 0..N-1;
-node I listens on HOST:BASE_PORT+I. Nothing is overwritten: an OUT that already
+node I listens on HOST:BASE_PORT+I. Every config gets the round work costs
+measured here (work_ps_per_*), so all nodes run the same round deadlines. Nothing is overwritten: an OUT that already
 holds a node is refused. Then start each node in its own terminal:
   generals node --config OUT/node0/config.toml")]
 pub struct TestnetArgs {
@@ -46,6 +47,7 @@ pub fn run(args: TestnetArgs) -> anyhow::Result<ExitCode> {
         host: args.host.clone(),
         base_port: args.base_port,
         round_timeout_ms: args.round_timeout_ms,
+        work_ps: Some(crate::daemon::calibrate::testnet_costs(args.nodes)),
     };
     let nodes = generate_testnet(&opts)?;
     // generate_testnet has checked that the host is an IP address.

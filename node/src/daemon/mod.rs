@@ -5,6 +5,7 @@
 //! on a Unix socket, and [`storage`] makes decisions, evidence and the
 //! signing state durable.
 
+pub mod calibrate;
 pub mod control_server;
 pub mod driver;
 pub mod links;
@@ -20,10 +21,10 @@ use generals_config::NodeConfig;
 use generals_crypto::NodeKey;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::protocol::adversary::Coalition;
-use crate::protocol::{Keyring, Limits, Node, NodeLimits};
+use crate::protocol::{Keyring, Node, NodeLimits};
 use driver::Driver;
 use links::LinkContext;
 
@@ -140,12 +141,11 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     }
     tasks.spawn(control_server::serve(control, control_tx));
 
+    // Measured here, before the node is ready, so no round waits for it.
+    let round = calibrate::limits(&cfg);
+    calibrate::log(&cfg, &round);
     let cfg = Arc::new(cfg);
-    let limits = NodeLimits::new(
-        Limits::new(cfg.round_timeout(), cfg.max_future_frames),
-        cfg.max_instances,
-        cfg.max_frame_bytes,
-    );
+    let limits = NodeLimits::new(round, cfg.max_instances, cfg.max_frame_bytes);
     let mut node = Node::new(keys, limits, sign, past);
     if let (Some(c), Some(name)) = (coalition, fault_name) {
         node = node.with_coalition(c, name);
@@ -166,6 +166,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     // On SIGTERM/SIGINT: refuse new orders, let in-flight instances finish
     // (their decisions are fsynced as they come), and exit by DRAIN_LIMIT.
     let mut draining: Option<Instant> = None;
+    let mut timer = Timeline::default();
     loop {
         if let Some(since) = draining {
             let active = driver.active_instances();
@@ -185,6 +186,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
             (a, b) => a.or(b),
         }
         .map(tokio::time::Instant::from_std);
+        timer.next(deadline.map(tokio::time::Instant::into_std));
         let signal = tokio::select! {
             Some(ev) = link_rx.recv() => { driver.on_link(ev, Instant::now()); false }
             Some((req, reply)) = control_rx.recv() => { driver.on_control(req, reply, Instant::now()); false }
@@ -192,7 +194,16 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
                 driver.send_now(to, msg);
                 false
             }
-            _ = sleep_until(deadline) => { driver.on_tick(Instant::now()); false }
+            _ = sleep_until(deadline) => {
+                // Frames already received count before a timer closes their
+                // round; the bound keeps a flood from starving the timer.
+                for _ in 0..link_rx.len() {
+                    let Ok(ev) = link_rx.try_recv() else { break };
+                    driver.on_link(ev, Instant::now());
+                }
+                driver.on_tick(Instant::now());
+                false
+            }
             _ = tokio::signal::ctrl_c() => true,
             _ = sigterm.recv() => true,
         };
@@ -210,6 +221,24 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     tasks.abort_all();
     let _ = std::fs::remove_file(crate::control::socket_path(&driver.data_dir()));
     Ok(())
+}
+
+/// A debug log (target `generals_node::daemon::timer`) each time the node's
+/// next wake-up changes, as when an instance enters a round: set against the
+/// instance's deadlines it shows how long each round's work took.
+#[derive(Debug, Default)]
+struct Timeline {
+    deadline: Option<Instant>,
+}
+
+impl Timeline {
+    fn next(&mut self, deadline: Option<Instant>) {
+        if deadline != std::mem::replace(&mut self.deadline, deadline) {
+            let now = Instant::now();
+            let in_ms = deadline.map(|d| d.saturating_duration_since(now).as_millis());
+            debug!(target: "generals_node::daemon::timer", ?in_ms, "next wake-up");
+        }
+    }
 }
 
 /// Tells systemd (if it started us with NOTIFY_SOCKET) how the node is doing.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use generals_crypto::{EquivocationProof, NodeId, Order};
 use generals_wire::{InstanceSpec, InstanceTicket, OralBits, Protocol, RoundBody, RoundFrame};
 
+use super::deadline::{DeadlinePolicy, WorkCosts};
 use super::oral::{frame_values, OralTree};
 use super::paths::MAX_ORAL_NODES;
 use super::signed::{check_shape, SignedState, MAX_CHAINS_PER_FRAME};
@@ -40,16 +41,41 @@ pub struct Limits {
     pub round_timeout: Duration,
     /// How much longer each later round may wait (see [`round_deadline`]).
     pub round_step: Duration,
+    /// What this node's work costs; each round also waits for its work,
+    /// `work_factor` times over (see [`DeadlinePolicy`]).
+    pub work_costs: WorkCosts,
+    pub work_factor: u32,
     pub max_future_frames: usize,
 }
 
 impl Limits {
-    /// The limits a node runs with: each round may wait Δ/2 longer than the last.
+    /// The limits a node runs with: each round may wait Δ/2 longer than the
+    /// last, and no work is charged until [`Limits::with_work`].
     pub fn new(round_timeout: Duration, max_future_frames: usize) -> Limits {
         Limits {
             round_timeout,
             round_step: round_timeout / 2,
+            work_costs: WorkCosts::ZERO,
+            work_factor: 0,
             max_future_frames,
+        }
+    }
+
+    /// Rounds also wait `factor` times the work they need at `costs`.
+    pub fn with_work(self, costs: WorkCosts, factor: u32) -> Limits {
+        Limits {
+            work_costs: costs,
+            work_factor: factor,
+            ..self
+        }
+    }
+
+    pub fn deadline_policy(&self) -> DeadlinePolicy {
+        DeadlinePolicy {
+            delta: self.round_timeout,
+            step: self.round_step,
+            costs: self.work_costs,
+            work_factor: self.work_factor,
         }
     }
 }
@@ -325,11 +351,10 @@ impl Instance {
         }
         Some(
             self.entered
-                + round_deadline(
-                    self.round,
-                    self.limits.round_timeout,
-                    self.limits.round_step,
-                ),
+                + self
+                    .limits
+                    .deadline_policy()
+                    .deadline(&self.spec, self.round),
         )
     }
 

@@ -7,6 +7,7 @@
 //! how they carry out effects.
 
 pub mod adversary;
+pub mod deadline;
 mod instance;
 pub mod node;
 pub mod oral;
