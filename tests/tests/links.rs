@@ -13,9 +13,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use common::{await_decision, bin, status, WAIT};
+use common::{await_decision, eventually, status, unstarted, WAIT};
 use generals_crypto::{InstanceId, NodeId, Order};
-use generals_node::cluster::{ClusterOptions, LocalCluster};
+use generals_node::cluster::LocalCluster;
 use generals_node::control::LinkState;
 use generals_wire::{
     InstanceSpec, MessageCodec, OralBits, PeerMessage, Protocol, RoundBody, RoundFrame,
@@ -123,13 +123,6 @@ fn start_proxy(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, flips)
 }
 
-/// A 4-node cluster, written but not started, so configs can be edited.
-fn unstarted() -> LocalCluster {
-    let mut opts = ClusterOptions::new(4);
-    opts.round_timeout_ms = 400;
-    LocalCluster::create(&bin(), opts).unwrap()
-}
-
 /// Replaces the one occurrence of `from` in node `id`'s config with `to`.
 fn edit_config(c: &LocalCluster, id: u16, from: &str, to: &str) {
     let path = &c.node(NodeId(id)).unwrap().config;
@@ -144,15 +137,6 @@ fn edit_config(c: &LocalCluster, id: u16, from: &str, to: &str) {
 
 fn log(c: &LocalCluster, id: u16) -> String {
     std::fs::read_to_string(&c.node(NodeId(id)).unwrap().log).unwrap()
-}
-
-/// Polls `check` until it holds or `WAIT` passes.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The commander's link to node 2 runs through a proxy that flips one byte
@@ -172,7 +156,7 @@ fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 /// else would catch it.
 #[test]
 fn a_tampered_record_closes_only_its_link_which_comes_back_and_the_order_is_agreed() {
-    let mut c = unstarted();
+    let mut c = unstarted(4);
     let real = c.config(NodeId(2)).unwrap().listen;
     let (proxy, flips) = start_proxy(real);
     // Node 0 (the lower id dials) reaches node 2 through the proxy.
@@ -278,7 +262,7 @@ fn a_plain_frame_rewritten_on_the_path_still_decodes() {
 /// other links are refused too; the assertions look at the 1-2 pair.)
 #[test]
 fn a_key_the_config_does_not_list_is_refused_with_backoff_at_both_ends() {
-    let mut c = unstarted();
+    let mut c = unstarted(4);
     let real = c.node(NodeId(2)).unwrap().public;
     let stale = generals_crypto::NodeKey::from_seed([9; 32]).public();
     edit_config(&c, 1, &real.to_string(), &stale.to_string());

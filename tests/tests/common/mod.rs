@@ -1,14 +1,16 @@
 //! Shared helpers for the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod raw_peer;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use generals_config::FaultStrategy;
 use generals_crypto::{InstanceId, NodeId, Order};
 use generals_node::cluster::{ClusterOptions, Fault, LocalCluster};
-use generals_node::control::{ControlRequest, ControlResponse, NodeStatus};
+use generals_node::control::{ControlRequest, ControlResponse, InstanceStatus, NodeStatus};
 use generals_node::report::InstanceReport;
 use generals_wire::Protocol;
 
@@ -18,11 +20,22 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_generals-e2e"))
 }
 
+/// Options for `n` nodes with the tests' round timeout.
+pub fn options(n: usize) -> ClusterOptions {
+    let mut opts = ClusterOptions::new(n);
+    opts.round_timeout_ms = 400;
+    opts
+}
+
+/// A cluster of `n` nodes, written but not started, so configs can be edited.
+pub fn unstarted(n: usize) -> LocalCluster {
+    LocalCluster::create(&bin(), options(n)).expect("create cluster")
+}
+
 /// A running cluster of `n` nodes, all links up. Dropping it kills every
 /// process and removes its directory, even when the test fails.
 pub fn cluster(n: usize, faults: &[(u16, FaultStrategy, &[u16])]) -> LocalCluster {
-    let mut opts = ClusterOptions::new(n);
-    opts.round_timeout_ms = 400;
+    let mut opts = options(n);
     opts.faults = faults
         .iter()
         .map(|&(id, strategy, targets)| {
@@ -77,34 +90,60 @@ pub fn status(c: &LocalCluster, id: u16) -> NodeStatus {
     c.status(NodeId(id)).expect("status")
 }
 
-/// Node `id`'s own decision for `instance`, from its control socket.
-pub fn decision_at(c: &LocalCluster, id: u16, instance: InstanceId) -> Option<Order> {
-    match c
-        .call(
-            NodeId(id),
-            ControlRequest::Status {
-                instance: Some(instance),
-            },
-        )
-        .expect("status")
-    {
+/// How many frames or reports node `id` has rejected as `kind`.
+pub fn rejections(c: &LocalCluster, id: u16, kind: &str) -> u64 {
+    let st = status(c, id);
+    st.counters.rejections.get(kind).copied().unwrap_or(0)
+}
+
+/// What node `id` knows of `instance`: one line per spec it ran under that
+/// id (a traitor may sign two), none if the id is unknown to it.
+pub fn instance_at(c: &LocalCluster, id: u16, instance: InstanceId) -> Vec<InstanceStatus> {
+    let req = ControlRequest::Status {
+        instance: Some(instance),
+    };
+    match c.call(NodeId(id), req).expect("status") {
         ControlResponse::Status(s) => s
             .instances
-            .iter()
-            .find(|i| i.instance == instance)
-            .and_then(|i| i.decision),
+            .into_iter()
+            .filter(|i| i.instance == instance)
+            .collect(),
+        // `status --instance` is an error for an id the node never saw.
+        ControlResponse::Error { .. } => Vec::new(),
         other => panic!("unexpected {other:?}"),
     }
 }
 
+/// Node `id`'s own decision for `instance`, from its control socket.
+pub fn decision_at(c: &LocalCluster, id: u16, instance: InstanceId) -> Option<Order> {
+    instance_at(c, id, instance).iter().find_map(|i| i.decision)
+}
+
 /// Polls node `id` until it has decided `instance` (or `WAIT` passes).
 pub fn await_decision(c: &LocalCluster, id: u16, instance: InstanceId) -> Option<Order> {
-    let deadline = std::time::Instant::now() + WAIT;
+    let mut d = None;
+    eventually_or_not(|| {
+        d = decision_at(c, id, instance);
+        d.is_some()
+    });
+    d
+}
+
+/// Polls `check` until it holds or `WAIT` passes; whether it held.
+pub fn eventually_or_not(mut check: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + WAIT;
     loop {
-        let d = decision_at(c, id, instance);
-        if d.is_some() || std::time::Instant::now() > deadline {
-            return d;
+        if check() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Polls `check` until it holds; fails the test if `WAIT` passes first.
+pub fn eventually(what: &str, check: impl FnMut() -> bool) {
+    assert!(eventually_or_not(check), "timed out waiting until {what}");
 }
