@@ -96,6 +96,15 @@ fn sigterm_mid_instance_finishes_the_instance_before_exiting() {
     let id = c
         .order(NodeId(0), Protocol::Signed, 1, Order::Attack)
         .unwrap();
+    // Stop it only once it is in the instance, or the test proves nothing.
+    common::eventually("node 1 joins the instance", || {
+        !common::instance_at(&c, 1, id).is_empty()
+    });
+    assert_eq!(
+        decision_at(&c, 1, id),
+        None,
+        "node 1 decided before the stop"
+    );
     let took = c.stop(NodeId(1), Duration::from_secs(5));
     assert!(took.is_some(), "node 1 did not exit within 5 s of SIGTERM");
     c.start(NodeId(1)).unwrap();
