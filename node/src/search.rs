@@ -208,7 +208,7 @@ impl Tally {
 
 /// The instance deadlines of an OM/SM(m) run at Δ, summed.
 fn span(space: &Space, m: u8) -> Duration {
-    let mut limits = Limits::new(ROUND_TIMEOUT, 1);
+    let mut limits = Limits::new(ROUND_TIMEOUT);
     if let Some(step) = space.round_step {
         limits.round_step = step;
     }

@@ -158,7 +158,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         .map(|&id| Arc::new(sim_key(cfg.seed, id)))
         .collect();
     let publics: Vec<_> = keys.iter().map(|k| k.public()).collect();
-    let mut limits = Limits::new(cfg.round_timeout, 4 * n * (usize::from(cfg.m) + 1));
+    let mut limits = Limits::new(cfg.round_timeout);
     if let Some(step) = cfg.round_step {
         limits.round_step = step;
     }

@@ -36,7 +36,7 @@ fn cluster(n: u16) -> ClusterId {
 }
 
 fn limits() -> NodeLimits {
-    NodeLimits::new(Limits::new(DELTA, 4096), 64, 16 << 20)
+    NodeLimits::new(Limits::new(DELTA), 64, 16 << 20)
 }
 
 fn node(n: u16, me: u16, limits: NodeLimits) -> Node {

@@ -124,7 +124,7 @@ proptest! {
         let ring = Arc::new(Keyring { me, key: keys[1].clone(), peers: keys.iter().map(|k| k.public()).collect() });
         let mut now = Instant::now();
         let ticket = InstanceTicket::issue(&keys[0], &ClusterId::of(&ring.peers), spec);
-        let mut inst = Instance::lieutenant(ticket, ring, now, Limits::new(Duration::from_millis(100), 16)).unwrap();
+        let mut inst = Instance::lieutenant(ticket, ring, now, Limits::new(Duration::from_millis(100))).unwrap();
         let mut effects = Vec::new();
         for s in &steps {
             match s {
@@ -212,7 +212,7 @@ proptest! {
         let cluster = ClusterId::of(&peers);
         let me = NodeId(1);
         let ring = Arc::new(Keyring { me, key: keys[1].clone(), peers: peers.clone() });
-        let limits = NodeLimits::new(Limits::new(Duration::from_millis(100), 16), 10, 1 << 20);
+        let limits = NodeLimits::new(Limits::new(Duration::from_millis(100)), 10, 1 << 20);
         let mut node = Node::new(ring, limits, SignState::fresh(peers[1]), Vec::new());
         let mut now = Instant::now();
         let mut decided: BTreeMap<InstanceSpec, u32> = BTreeMap::new();

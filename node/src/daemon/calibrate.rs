@@ -41,8 +41,7 @@ const FRAME_BYTES: u32 = 32 << 10;
 /// config, and the round work at this machine's costs times
 /// `round_work_factor`.
 pub fn limits(cfg: &NodeConfig) -> Limits {
-    Limits::new(cfg.round_timeout(), cfg.max_future_frames)
-        .with_work(costs(cfg), cfg.round_work_factor)
+    Limits::new(cfg.round_timeout()).with_work(costs(cfg), cfg.round_work_factor)
 }
 
 /// Each cost from the config if set, else measured (once per process).
@@ -301,7 +300,6 @@ mod tests {
             }
         );
         assert_eq!(l.round_timeout, cfg.round_timeout());
-        assert_eq!(l.max_future_frames, cfg.max_future_frames);
     }
 
     #[test]

@@ -513,7 +513,7 @@ mod tests {
             peers: keys.iter().map(|k| k.public()).collect(),
         });
         let s = spec(Protocol::Oral, 7, 2);
-        let limits = Limits::new(Duration::from_secs(1), 16).with_work(TYPICAL, 1_000);
+        let limits = Limits::new(Duration::from_secs(1)).with_work(TYPICAL, 1_000);
         let now = Instant::now();
         let l = Instance::lieutenant(ticket(s), ring, now, limits).unwrap();
         let want = limits.deadline_policy().deadline(&s, 1);

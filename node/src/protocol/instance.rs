@@ -45,19 +45,17 @@ pub struct Limits {
     /// `work_factor` times over (see [`DeadlinePolicy`]).
     pub work_costs: WorkCosts,
     pub work_factor: u32,
-    pub max_future_frames: usize,
 }
 
 impl Limits {
     /// The limits a node runs with: each round may wait Δ/2 longer than the
     /// last, and no work is charged until [`Limits::with_work`].
-    pub fn new(round_timeout: Duration, max_future_frames: usize) -> Limits {
+    pub fn new(round_timeout: Duration) -> Limits {
         Limits {
             round_timeout,
             round_step: round_timeout / 2,
             work_costs: WorkCosts::ZERO,
             work_factor: 0,
-            max_future_frames,
         }
     }
 
@@ -82,7 +80,7 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Limits {
-        Limits::new(Duration::from_secs(1), 4096)
+        Limits::new(Duration::from_secs(1))
     }
 }
 
@@ -641,7 +639,7 @@ mod tests {
     fn lieutenant(protocol: Protocol) -> (Instance, Vec<Arc<NodeKey>>, Instant) {
         let (ring, all) = keys(1);
         let now = Instant::now();
-        let limits = Limits::new(Duration::from_secs(1), 2);
+        let limits = Limits::new(Duration::from_secs(1));
         (
             Instance::lieutenant(tk(spec(protocol)), ring, now, limits).unwrap(),
             all,
@@ -895,7 +893,6 @@ mod tests {
                 current: 2,
             },
             Rejection::RoundOutOfRange { round: 9, last: 3 },
-            Rejection::FutureBufferFull { limit: 1 },
             Rejection::UnexpectedSender {
                 from: NodeId(1),
                 round: 1,

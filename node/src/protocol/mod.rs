@@ -47,8 +47,6 @@ pub enum Rejection {
     PastRound { round: u8, current: u8 },
     #[error("frame for round {round}, but the instance ends at round {last}")]
     RoundOutOfRange { round: u8, last: u8 },
-    #[error("too many frames buffered for future rounds (limit {limit})")]
-    FutureBufferFull { limit: usize },
     #[error("node {from} has no frame to send in round {round}")]
     UnexpectedSender { from: NodeId, round: u8 },
     #[error("second frame from {from} for round {round}")]
@@ -83,7 +81,6 @@ impl Rejection {
         match self {
             Rejection::PastRound { .. } => "past_round",
             Rejection::RoundOutOfRange { .. } => "round_out_of_range",
-            Rejection::FutureBufferFull { .. } => "future_buffer_full",
             Rejection::UnexpectedSender { .. } => "unexpected_sender",
             Rejection::Duplicate { .. } => "duplicate",
             Rejection::SpecMismatch => "spec_mismatch",
