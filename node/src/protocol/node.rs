@@ -50,7 +50,7 @@ use serde::{Deserialize, Serialize};
 
 use super::adversary::{Coalition, OpeningTarget};
 use super::oral::tree_bytes;
-use super::{round_deadline, Effect, Instance, Keyring, Limits, Outcome, Rejection, Role};
+use super::{Effect, Instance, Keyring, Limits, Outcome, Rejection, Role};
 use crate::control::{InstanceStatus, NodeCounters};
 use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport};
 
@@ -309,9 +309,11 @@ pub struct Node {
 }
 
 /// How long an instance can run at a lieutenant that joined when it was issued.
-fn instance_span(limits: &Limits, m: u8) -> Duration {
-    (1..=m.saturating_add(1))
-        .map(|r| round_deadline(r, limits.round_timeout, limits.round_step))
+/// Work included, as the lieutenants' own deadlines count it.
+fn instance_span(limits: &Limits, spec: &InstanceSpec) -> Duration {
+    let policy = limits.deadline_policy();
+    (1..=spec.m.saturating_add(1))
+        .map(|r| policy.deadline(spec, r))
         .sum()
 }
 
@@ -578,7 +580,7 @@ impl Node {
                 k.id.commander == me
                     && e.charged
                     && (e.reports.len() + 1 >= usize::from(k.n)
-                        || now >= e.opened + 2 * instance_span(&round, k.m))
+                        || now >= e.opened + 2 * instance_span(&round, k))
             })
             .map(|(k, _)| *k)
             .collect();
