@@ -1,22 +1,22 @@
 //! SM(m) signature chains: an order signed by the commander, then by every
 //! lieutenant that relays it.
 //!
-//! Link `t` signs the domain tag, the order header and every earlier link,
-//! then its own signer id:
+//! Link `t` signs the domain tag, the cluster, the order header and every
+//! earlier link, then its own signer id:
 //!
 //! ```text
-//! tag ‖ commander:u16le ‖ seq:u64le ‖ m:u8 ‖ order:u8 ‖ (signer:u16le ‖ sig:64)* ‖ signer_t:u16le
+//! tag ‖ cluster:32 ‖ commander:u16le ‖ seq:u64le ‖ m:u8 ‖ order:u8 ‖ (signer:u16le ‖ sig:64)* ‖ signer_t:u16le
 //! ```
 //!
-//! So a signature cannot be moved to another instance, another value or
-//! another position in the chain.
+//! So a signature cannot be moved to another instance, another value,
+//! another position in the chain, or another cluster that reuses a key.
 
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Domain, InstanceId, NodeId, NodeKey, Order, PublicKey, Sig};
+use crate::{ClusterId, Domain, InstanceId, NodeId, NodeKey, Order, PublicKey, Sig};
 
 /// One signature of a chain and who made it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,28 +77,34 @@ impl PrefixCache {
 
 impl SignedOrder {
     /// The commander's signed order: the first link of every chain.
-    pub fn new(key: &NodeKey, instance: InstanceId, m: u8, order: Order) -> SignedOrder {
+    pub fn new(
+        key: &NodeKey,
+        cluster: &ClusterId,
+        instance: InstanceId,
+        m: u8,
+        order: Order,
+    ) -> SignedOrder {
         let mut chain = SignedOrder {
             instance,
             m,
             order,
             links: Vec::new(),
         };
-        chain.push_signature(key, instance.commander);
+        chain.push_signature(key, cluster, instance.commander);
         chain
     }
 
     /// This chain with `signer`'s signature appended (a relay).
-    pub fn extended(&self, key: &NodeKey, signer: NodeId) -> SignedOrder {
+    pub fn extended(&self, key: &NodeKey, cluster: &ClusterId, signer: NodeId) -> SignedOrder {
         let mut chain = self.clone();
-        chain.push_signature(key, signer);
+        chain.push_signature(key, cluster, signer);
         chain
     }
 
     /// Appends a signature by `key` claiming to be `signer`. Loyal code passes
     /// its own id; adversary strategies may lie, and verification catches it.
-    pub fn push_signature(&mut self, key: &NodeKey, signer: NodeId) {
-        let mut msg = self.header();
+    pub fn push_signature(&mut self, key: &NodeKey, cluster: &ClusterId, signer: NodeId) {
+        let mut msg = self.header(cluster);
         for link in &self.links {
             push_link(&mut msg, link);
         }
@@ -135,10 +141,11 @@ impl SignedOrder {
         }
     }
 
-    fn header(&self) -> Vec<u8> {
+    fn header(&self, cluster: &ClusterId) -> Vec<u8> {
         let tag = Domain::Chain.tag();
-        let mut msg = Vec::with_capacity(tag.len() + 12 + self.links.len() * 66 + 2);
+        let mut msg = Vec::with_capacity(tag.len() + 44 + self.links.len() * 66 + 2);
         msg.extend_from_slice(tag);
+        msg.extend_from_slice(cluster.as_bytes());
         msg.extend_from_slice(&self.instance.commander.0.to_le_bytes());
         msg.extend_from_slice(&self.instance.seq.to_le_bytes());
         msg.push(self.m);
@@ -151,6 +158,7 @@ impl SignedOrder {
     /// Prefixes already in `cache` are not verified again.
     pub fn verify<'k>(
         &self,
+        cluster: &ClusterId,
         key_of: impl Fn(NodeId) -> Option<&'k PublicKey>,
         cache: &mut PrefixCache,
     ) -> Result<VerifyStats, ChainError> {
@@ -162,7 +170,7 @@ impl SignedOrder {
             });
         }
         let mut stats = VerifyStats::default();
-        let mut msg = self.header();
+        let mut msg = self.header(cluster);
         let mut digest = Sha256::new();
         digest.update(&msg);
         for (position, link) in self.links.iter().enumerate() {
@@ -207,6 +215,8 @@ fn push_link(msg: &mut Vec<u8>, link: &ChainLink) {
 mod tests {
     use super::*;
 
+    const CL: ClusterId = ClusterId([7; 32]);
+
     fn keys(n: u8) -> Vec<NodeKey> {
         (0..n).map(|i| NodeKey::from_seed([i + 1; 32])).collect()
     }
@@ -221,11 +231,40 @@ mod tests {
     };
 
     fn chain(keys: &[NodeKey], signers: &[u16]) -> SignedOrder {
-        let mut c = SignedOrder::new(&keys[0], INST, 2, Order::Attack);
+        let mut c = SignedOrder::new(&keys[0], &CL, INST, 2, Order::Attack);
         for &s in signers {
-            c = c.extended(&keys[usize::from(s)], NodeId(s));
+            c = c.extended(&keys[usize::from(s)], &CL, NodeId(s));
         }
         c
+    }
+
+    #[test]
+    fn a_chain_signed_in_another_cluster_does_not_verify() {
+        let c = NodeKey::from_seed([1; 32]);
+        let keys = [c.public()];
+        let here = ClusterId([1; 32]);
+        let elsewhere = ClusterId([2; 32]);
+        let chain = SignedOrder::new(
+            &c,
+            &elsewhere,
+            InstanceId {
+                commander: NodeId(0),
+                seq: 1,
+            },
+            1,
+            Order::Attack,
+        );
+        let key_of = |id: NodeId| keys.get(id.index());
+        assert!(chain
+            .verify(&elsewhere, key_of, &mut PrefixCache::default())
+            .is_ok());
+        assert_eq!(
+            chain.verify(&here, key_of, &mut PrefixCache::default()),
+            Err(ChainError::BadSignature {
+                position: 0,
+                signer: NodeId(0)
+            })
+        );
     }
 
     #[test]
@@ -234,7 +273,7 @@ mod tests {
         let p = pubs(&k);
         let mut cache = PrefixCache::default();
         let c = chain(&k, &[1, 2]);
-        let stats = c.verify(|id| p.get(id.index()), &mut cache).unwrap();
+        let stats = c.verify(&CL, |id| p.get(id.index()), &mut cache).unwrap();
         assert_eq!(
             stats,
             VerifyStats {
@@ -242,8 +281,10 @@ mod tests {
                 cached: 0
             }
         );
-        let longer = c.extended(&k[3], NodeId(3));
-        let stats = longer.verify(|id| p.get(id.index()), &mut cache).unwrap();
+        let longer = c.extended(&k[3], &CL, NodeId(3));
+        let stats = longer
+            .verify(&CL, |id| p.get(id.index()), &mut cache)
+            .unwrap();
         assert_eq!(
             stats,
             VerifyStats {
@@ -258,7 +299,10 @@ mod tests {
         let k = keys(4);
         let p = pubs(&k);
         let mut cache = PrefixCache::default();
-        let mut check = |c: &SignedOrder| c.verify(|id| p.get(id.index()), &mut cache).unwrap_err();
+        let mut check = |c: &SignedOrder| {
+            c.verify(&CL, |id| p.get(id.index()), &mut cache)
+                .unwrap_err()
+        };
 
         let mut empty = chain(&k, &[]);
         empty.links.clear();
@@ -268,7 +312,7 @@ mod tests {
             links: vec![],
             ..chain(&k, &[])
         };
-        wrong_first.push_signature(&k[1], NodeId(1));
+        wrong_first.push_signature(&k[1], &CL, NodeId(1));
         assert_eq!(
             check(&wrong_first),
             ChainError::FirstSignerNotCommander {
@@ -283,7 +327,7 @@ mod tests {
             ChainError::DuplicateSigner { signer: NodeId(1) }
         );
 
-        let unknown = chain(&k, &[1]).extended(&k[2], NodeId(9));
+        let unknown = chain(&k, &[1]).extended(&k[2], &CL, NodeId(9));
         assert_eq!(
             check(&unknown),
             ChainError::UnknownSigner { signer: NodeId(9) }
@@ -296,7 +340,7 @@ mod tests {
         let p = pubs(&k);
         let good = chain(&k, &[1, 2]);
         let verify =
-            |c: &SignedOrder| c.verify(|id| p.get(id.index()), &mut PrefixCache::default());
+            |c: &SignedOrder| c.verify(&CL, |id| p.get(id.index()), &mut PrefixCache::default());
 
         let mut value = good.clone();
         value.order = Order::Retreat;
@@ -326,7 +370,7 @@ mod tests {
         ));
 
         // Node 3 signs but claims to be node 2.
-        let impostor = chain(&k, &[1]).extended(&k[3], NodeId(2));
+        let impostor = chain(&k, &[1]).extended(&k[3], &CL, NodeId(2));
         assert_eq!(
             verify(&impostor),
             Err(ChainError::BadSignature {
@@ -360,11 +404,12 @@ mod tests {
         let p = pubs(&k);
         let mut cache = PrefixCache::default();
         let good = chain(&k, &[1]);
-        good.verify(|id| p.get(id.index()), &mut cache).unwrap();
+        good.verify(&CL, |id| p.get(id.index()), &mut cache)
+            .unwrap();
         let mut forged = good.clone();
         forged.links[1].sig.0[0] ^= 1;
         assert!(matches!(
-            forged.verify(|id| p.get(id.index()), &mut cache),
+            forged.verify(&CL, |id| p.get(id.index()), &mut cache),
             Err(ChainError::BadSignature { position: 1, .. })
         ));
     }

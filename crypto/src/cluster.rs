@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 
 use crate::PublicKey;
@@ -33,6 +34,32 @@ impl ClusterId {
 
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+}
+
+// Raw bytes in binary formats, hex in human-readable ones (evidence files).
+impl Serialize for ClusterId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.serialize_str(&hex::encode(self.0))
+        } else {
+            self.0.serialize(s)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClusterId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ClusterId, D::Error> {
+        use serde::de::Error;
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            let bytes = hex::decode(&text).map_err(D::Error::custom)?;
+            <[u8; 32]>::try_from(bytes.as_slice())
+                .map(ClusterId)
+                .map_err(|_| D::Error::custom("a cluster id is 64 hex digits"))
+        } else {
+            <[u8; 32]>::deserialize(d).map(ClusterId)
+        }
     }
 }
 

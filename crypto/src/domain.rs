@@ -16,7 +16,7 @@ pub enum Domain {
 impl Domain {
     pub const fn tag(self) -> &'static [u8] {
         match self {
-            Domain::Chain => b"generals/v1/sm-chain\0",
+            Domain::Chain => b"generals/v2/sm-chain\0",
             Domain::Report => b"generals/v1/report\0",
             Domain::Ticket => b"generals/v2/ticket\0",
         }

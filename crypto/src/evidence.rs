@@ -5,12 +5,15 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ChainError, InstanceId, NodeId, PrefixCache, PublicKey, SignedOrder};
+use crate::{ChainError, ClusterId, InstanceId, NodeId, PrefixCache, PublicKey, SignedOrder};
 
 /// Two commander signatures on different orders for the same instance.
 /// `retreat` and `attack` are the commander's one-link chains.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EquivocationProof {
+    /// The cluster both orders were signed in: it is part of what each
+    /// signature covers, so the proof checks with the commander's key alone.
+    pub cluster: ClusterId,
     pub retreat: SignedOrder,
     pub attack: SignedOrder,
 }
@@ -35,7 +38,11 @@ pub enum ProofError {
 impl EquivocationProof {
     /// Builds a proof from any two chains whose commander roots disagree.
     /// The signatures are not checked here; call [`EquivocationProof::verify`].
-    pub fn from_chains(a: &SignedOrder, b: &SignedOrder) -> Result<EquivocationProof, ProofError> {
+    pub fn from_chains(
+        cluster: &ClusterId,
+        a: &SignedOrder,
+        b: &SignedOrder,
+    ) -> Result<EquivocationProof, ProofError> {
         if a.instance != b.instance {
             return Err(ProofError::DifferentInstances(a.instance, b.instance));
         }
@@ -47,6 +54,7 @@ impl EquivocationProof {
         }
         let (retreat, attack) = if a.order.is_attack() { (b, a) } else { (a, b) };
         Ok(EquivocationProof {
+            cluster: *cluster,
             retreat: retreat.root(),
             attack: attack.root(),
         })
@@ -62,7 +70,7 @@ impl EquivocationProof {
 
     /// Checks the proof with only the commander's public key.
     pub fn verify(&self, commander: &PublicKey) -> Result<(), ProofError> {
-        let again = EquivocationProof::from_chains(&self.retreat, &self.attack)?;
+        let again = EquivocationProof::from_chains(&self.cluster, &self.retreat, &self.attack)?;
         let key_of = |id: NodeId| (id == self.commander()).then_some(commander);
         for (which, root) in [("retreat", &again.retreat), ("attack", &again.attack)] {
             if root.len() != 1 {
@@ -71,7 +79,7 @@ impl EquivocationProof {
                     source: ChainError::Empty,
                 });
             }
-            root.verify(key_of, &mut PrefixCache::default())
+            root.verify(&self.cluster, key_of, &mut PrefixCache::default())
                 .map_err(|source| ProofError::BadRoot { which, source })?;
         }
         Ok(())
@@ -83,6 +91,8 @@ mod tests {
     use super::*;
     use crate::{NodeKey, Order, Sig};
 
+    const CL: ClusterId = ClusterId([7; 32]);
+
     const INST: InstanceId = InstanceId {
         commander: NodeId(2),
         seq: 5,
@@ -92,9 +102,13 @@ mod tests {
     fn proof_from_relayed_chains_verifies_offline_after_serialization() {
         let commander = NodeKey::from_seed([3; 32]);
         let relayer = NodeKey::from_seed([4; 32]);
-        let a = SignedOrder::new(&commander, INST, 1, Order::Attack).extended(&relayer, NodeId(0));
-        let r = SignedOrder::new(&commander, INST, 1, Order::Retreat);
-        let proof = EquivocationProof::from_chains(&a, &r).unwrap();
+        let a = SignedOrder::new(&commander, &CL, INST, 1, Order::Attack).extended(
+            &relayer,
+            &CL,
+            NodeId(0),
+        );
+        let r = SignedOrder::new(&commander, &CL, INST, 1, Order::Retreat);
+        let proof = EquivocationProof::from_chains(&CL, &a, &r).unwrap();
         assert_eq!(proof.attack.len(), 1);
         assert_eq!(proof.commander(), NodeId(2));
 
@@ -112,20 +126,20 @@ mod tests {
     #[test]
     fn non_proofs_are_refused_with_reasons() {
         let c = NodeKey::from_seed([3; 32]);
-        let a = SignedOrder::new(&c, INST, 1, Order::Attack);
-        let a2 = SignedOrder::new(&c, INST, 1, Order::Attack);
+        let a = SignedOrder::new(&c, &CL, INST, 1, Order::Attack);
+        let a2 = SignedOrder::new(&c, &CL, INST, 1, Order::Attack);
         assert_eq!(
-            EquivocationProof::from_chains(&a, &a2),
+            EquivocationProof::from_chains(&CL, &a, &a2),
             Err(ProofError::SameOrder(Order::Attack))
         );
-        let other = SignedOrder::new(&c, InstanceId { seq: 6, ..INST }, 1, Order::Retreat);
+        let other = SignedOrder::new(&c, &CL, InstanceId { seq: 6, ..INST }, 1, Order::Retreat);
         assert!(matches!(
-            EquivocationProof::from_chains(&a, &other),
+            EquivocationProof::from_chains(&CL, &a, &other),
             Err(ProofError::DifferentInstances(..))
         ));
-        let other_m = SignedOrder::new(&c, INST, 2, Order::Retreat);
+        let other_m = SignedOrder::new(&c, &CL, INST, 2, Order::Retreat);
         assert_eq!(
-            EquivocationProof::from_chains(&a, &other_m),
+            EquivocationProof::from_chains(&CL, &a, &other_m),
             Err(ProofError::DifferentM(1, 2))
         );
     }
@@ -133,9 +147,9 @@ mod tests {
     #[test]
     fn wrong_key_or_forged_signature_fails_verification() {
         let c = NodeKey::from_seed([3; 32]);
-        let a = SignedOrder::new(&c, INST, 1, Order::Attack);
-        let r = SignedOrder::new(&c, INST, 1, Order::Retreat);
-        let proof = EquivocationProof::from_chains(&a, &r).unwrap();
+        let a = SignedOrder::new(&c, &CL, INST, 1, Order::Attack);
+        let r = SignedOrder::new(&c, &CL, INST, 1, Order::Retreat);
+        let proof = EquivocationProof::from_chains(&CL, &a, &r).unwrap();
         let stranger = NodeKey::from_seed([9; 32]).public();
         let err = proof.verify(&stranger).unwrap_err();
         assert!(

@@ -467,6 +467,9 @@ fn throughput(cells: &[SimCell], sig: &SignatureCosts) -> Vec<Throughput> {
 
 // ---------------------------------------------------------------- c) signatures
 
+/// The cluster every bench chain is signed and checked for.
+const BENCH_CLUSTER: generals_crypto::ClusterId = generals_crypto::ClusterId([7; 32]);
+
 const BENCH_INSTANCE: InstanceId = InstanceId {
     commander: NodeId(0),
     seq: 1,
@@ -480,14 +483,14 @@ fn keys(n: usize) -> (Vec<NodeKey>, Vec<PublicKey>) {
 
 fn verify(chain: &SignedOrder, publics: &[PublicKey], cache: &mut PrefixCache) -> u64 {
     chain
-        .verify(|id| publics.get(id.index()), cache)
+        .verify(&BENCH_CLUSTER, |id| publics.get(id.index()), cache)
         .map_or(0, |s| s.verified)
 }
 
 fn signature_costs(budget: Budget) -> anyhow::Result<SignatureCosts> {
     let (keys, publics) = keys(2);
-    let root = SignedOrder::new(&keys[0], BENCH_INSTANCE, 1, Order::Attack);
-    let relay = root.extended(&keys[1], NodeId(1));
+    let root = SignedOrder::new(&keys[0], &BENCH_CLUSTER, BENCH_INSTANCE, 1, Order::Attack);
+    let relay = root.extended(&keys[1], &BENCH_CLUSTER, NodeId(1));
     let mut warm = PrefixCache::default();
     ensure!(
         verify(&relay, &publics, &mut warm) == 2,
@@ -497,10 +500,16 @@ fn signature_costs(budget: Budget) -> anyhow::Result<SignatureCosts> {
     verify(&root, &publics, &mut root_cached);
 
     let commander_sign = per_op(budget.micro, || {
-        black_box(SignedOrder::new(&keys[0], BENCH_INSTANCE, 1, Order::Attack));
+        black_box(SignedOrder::new(
+            &keys[0],
+            &BENCH_CLUSTER,
+            BENCH_INSTANCE,
+            1,
+            Order::Attack,
+        ));
     });
     let relay_sign = per_op(budget.micro, || {
-        black_box(root.extended(&keys[1], NodeId(1)));
+        black_box(root.extended(&keys[1], &BENCH_CLUSTER, NodeId(1)));
     });
     // The relay chain with its root already cached: exactly one verify_strict.
     let verify_link = per_op(budget.micro, || {
@@ -556,10 +565,10 @@ fn receive_section(budget: Budget, quick: bool) -> anyhow::Result<Vec<ReceiveRow
 
 fn received_chains(n: usize) -> (Vec<SignedOrder>, Vec<PublicKey>) {
     let (keys, publics) = keys(n);
-    let root = SignedOrder::new(&keys[0], BENCH_INSTANCE, 1, Order::Attack);
+    let root = SignedOrder::new(&keys[0], &BENCH_CLUSTER, BENCH_INSTANCE, 1, Order::Attack);
     let mut chains = vec![root.clone()];
     for j in 2..n as u16 {
-        chains.push(root.extended(&keys[usize::from(j)], NodeId(j)));
+        chains.push(root.extended(&keys[usize::from(j)], &BENCH_CLUSTER, NodeId(j)));
     }
     (chains, publics)
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use generals_crypto::InstanceId;
-use generals_crypto::{NodeId, NodeKey, Order, SignedOrder};
+use generals_crypto::{ClusterId, NodeId, NodeKey, Order, SignedOrder};
 use generals_wire::{InstanceSpec, MessageCounters, PeerMessage, Protocol};
 
 use crate::protocol::adversary::{other_instance, Coalition, OpeningTarget, Strategy};
@@ -177,8 +177,10 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         commander: cfg.commander,
         seq: 1,
     };
+    let cluster = ClusterId::of(&publics);
     let captured = SignedOrder::new(
         &keys[cfg.commander.index()],
+        &cluster,
         other_instance(first),
         cfg.m,
         cfg.order,
@@ -187,6 +189,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         Coalition::new(cfg.traitors.clone(), traitor_keys, cfg.seed)
             .with_targets(cfg.targets.iter().copied())
             .with_captured(captured)
+            .with_cluster(cluster)
             .with_delay(cfg.round_timeout * (u32::from(cfg.m) + 3) * 2),
     ));
     let mut nodes: Vec<Node> = ids

@@ -207,7 +207,7 @@ fn another_clusters_ticket_is_refused() {
     let mut net = Net::new(4, limits());
     let elsewhere = ClusterId::of(&keyring(5, 0).peers);
     let s = spec(0, 1, Protocol::Signed, 1, 4);
-    let chain = SignedOrder::new(&key(0), s.id, 1, Order::Attack);
+    let chain = SignedOrder::new(&key(0), &cluster(4), s.id, 1, Order::Attack);
     net.frame(
         0,
         1,
@@ -266,7 +266,7 @@ fn two_specs_for_one_id_are_a_proof_and_two_instances() {
     let b = spec(0, 1, Protocol::Signed, 2, 4);
     for (s, to, value) in [(a, 1u16, Order::Attack), (b, 2, Order::Retreat)] {
         for l in [to, 3] {
-            let chain = SignedOrder::new(&key(0), s.id, s.m, value);
+            let chain = SignedOrder::new(&key(0), &cluster(4), s.id, s.m, value);
             net.frame(
                 0,
                 l,
@@ -347,7 +347,7 @@ fn a_traitors_held_frames_cannot_cost_a_loyal_relay() {
     // round 2 while 2 sits in round 1.
     let real = spec(0, 7, Protocol::Signed, 1, 4);
     let ticket = InstanceTicket::issue(&key(0), &cluster(4), real);
-    let chain = SignedOrder::new(&key(0), real.id, 1, Order::Attack);
+    let chain = SignedOrder::new(&key(0), &cluster(4), real.id, 1, Order::Attack);
     net.frame(
         0,
         1,

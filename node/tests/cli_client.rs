@@ -27,6 +27,9 @@ use generals_node::sim::{run as run_sim, SimConfig};
 use generals_wire::{MessageCounters, Protocol};
 use tokio_util::codec::{Decoder, Encoder};
 
+/// Chains here are signed for this cluster; nothing depends on which.
+const CL: generals_crypto::ClusterId = generals_crypto::ClusterId([7; 32]);
+
 /// Runs `generals ARGS` without any GENERALS_* overrides from this environment.
 /// Fails with the whole stderr unless it contains `text`.
 fn assert_stderr_has(out: &Output, text: &str) {
@@ -199,9 +202,9 @@ fn canned_status() -> NodeStatus {
 
 fn equivocation(key: &NodeKey, commander: NodeId) -> EquivocationProof {
     let instance = InstanceId { commander, seq: 3 };
-    let a = SignedOrder::new(key, instance, 1, Order::Attack);
-    let r = SignedOrder::new(key, instance, 1, Order::Retreat);
-    EquivocationProof::from_chains(&a, &r).unwrap()
+    let a = SignedOrder::new(key, &CL, instance, 1, Order::Attack);
+    let r = SignedOrder::new(key, &CL, instance, 1, Order::Retreat);
+    EquivocationProof::from_chains(&CL, &a, &r).unwrap()
 }
 
 #[test]

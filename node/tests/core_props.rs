@@ -70,6 +70,9 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn build(seed: &BodySeed, keys: &[Arc<NodeKey>], n: u16) -> RoundBody {
+    // The cluster the node under test checks chains for.
+    let peers: Vec<_> = keys.iter().map(|k| k.public()).collect();
+    let cluster = ClusterId::of(&peers);
     match seed {
         BodySeed::Empty => RoundBody::Empty,
         BodySeed::Oral { count, bytes } => {
@@ -92,7 +95,7 @@ fn build(seed: &BodySeed, keys: &[Arc<NodeKey>], n: u16) -> RoundBody {
                     };
                     for &(signer, real) in &c.links {
                         match keys.get(usize::from(signer)).filter(|_| real && signer < n) {
-                            Some(k) => chain.push_signature(k, NodeId(signer)),
+                            Some(k) => chain.push_signature(k, &cluster, NodeId(signer)),
                             None => chain.links.push(ChainLink {
                                 signer: NodeId(signer),
                                 sig: Sig([signer as u8; 64]),

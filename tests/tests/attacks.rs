@@ -62,7 +62,7 @@ fn relay_loyally(raw: &RawPeer, first: &RoundFrame) -> Vec<(u16, RoundFrame)> {
         RoundBody::Signed(chains) => RoundBody::Signed(
             chains
                 .iter()
-                .map(|c| c.extended(raw.key(), raw.me))
+                .map(|c| c.extended(raw.key(), raw.cluster(), raw.me))
                 .collect(),
         ),
         other => other.clone(),
@@ -245,7 +245,7 @@ fn a_traitors_held_frames_cannot_cost_a_loyal_relay() {
     }
 
     let real = spec(0, 1, Protocol::Signed, 1);
-    let order = SignedOrder::new(zero.key(), real.id, 1, Order::Attack);
+    let order = SignedOrder::new(zero.key(), zero.cluster(), real.id, 1, Order::Attack);
     let body = RoundBody::Signed(vec![order]);
     zero.send_round(1, frame(zero.ticket(real), 1, body))
         .unwrap();
@@ -296,7 +296,7 @@ fn two_specs_for_one_id_are_proven_and_each_is_agreed() {
     let a = spec(0, 1, Protocol::Signed, 1);
     let b = spec(0, 1, Protocol::Signed, 2);
     for (s, value, to) in [(a, Order::Attack, [1, 3]), (b, Order::Retreat, [2, 3])] {
-        let order = SignedOrder::new(zero.key(), s.id, s.m, value);
+        let order = SignedOrder::new(zero.key(), zero.cluster(), s.id, s.m, value);
         for l in to {
             let body = RoundBody::Signed(vec![order.clone()]);
             zero.send_round(l, frame(zero.ticket(s), 1, body)).unwrap();
@@ -419,8 +419,9 @@ fn a_lieutenants_report_cannot_wrap_totals_or_accuse_a_loyal_commander() {
         signatures_verified: u64::MAX,
     };
     let forged = EquivocationProof {
-        retreat: SignedOrder::new(three.key(), id, 1, Order::Retreat),
-        attack: SignedOrder::new(three.key(), id, 1, Order::Attack),
+        cluster: *three.cluster(),
+        retreat: SignedOrder::new(three.key(), three.cluster(), id, 1, Order::Retreat),
+        attack: SignedOrder::new(three.key(), three.cluster(), id, 1, Order::Attack),
     };
     let report = DecisionReport::new(*first.spec(), three.me, Order::Attack, max);
     let accusing = DecisionReport {

@@ -13,6 +13,9 @@ use generals_wire::{
 use proptest::prelude::*;
 use tokio_util::codec::Decoder;
 
+/// Chains here are signed for this cluster; nothing depends on which.
+const CL: generals_crypto::ClusterId = generals_crypto::ClusterId([7; 32]);
+
 const ID: InstanceId = InstanceId {
     commander: NodeId(0),
     seq: 7,
@@ -27,7 +30,7 @@ const SPEC: InstanceSpec = InstanceSpec {
 /// One valid message of every kind, to mutate.
 fn samples() -> Vec<Vec<u8>> {
     let key = NodeKey::from_seed([4; 32]);
-    let chain = SignedOrder::new(&key, ID, 2, Order::Attack);
+    let chain = SignedOrder::new(&key, &CL, ID, 2, Order::Attack);
     let mut bits = OralBits::zeros(13);
     bits.set(3, true);
     let frame = |body| {

@@ -11,6 +11,9 @@ use generals_wire::{
 };
 use tokio_util::codec::{Decoder, Encoder};
 
+/// Chains here are signed for this cluster; nothing depends on which.
+const CL: generals_crypto::ClusterId = generals_crypto::ClusterId([7; 32]);
+
 /// Records the largest single allocation the current thread asks for while a
 /// probe is running, so "rejected without allocating" is measured, not hoped.
 #[allow(unsafe_code)]
@@ -108,11 +111,11 @@ fn oral_frame() -> PeerMessage {
 }
 
 fn chain() -> SignedOrder {
-    SignedOrder::new(&key(0), INSTANCE, 2, Order::Attack).extended(&key(1), NodeId(1))
+    SignedOrder::new(&key(0), &CL, INSTANCE, 2, Order::Attack).extended(&key(1), &CL, NodeId(1))
 }
 
 fn signed_frame() -> PeerMessage {
-    let retreat = SignedOrder::new(&key(0), INSTANCE, 2, Order::Retreat);
+    let retreat = SignedOrder::new(&key(0), &CL, INSTANCE, 2, Order::Retreat);
     round(
         Protocol::Signed,
         2,

@@ -101,7 +101,11 @@ fn ticket_signed_bytes(spec: InstanceSpec) -> Vec<u8> {
 
 /// ATTACK:0:1, the chain lieutenant 1 relays in round 2.
 fn chain_0_1() -> SignedOrder {
-    SignedOrder::new(&key(0), SM_INSTANCE, 2, Order::Attack).extended(&key(1), NodeId(1))
+    SignedOrder::new(&key(0), &cluster_of(4), SM_INSTANCE, 2, Order::Attack).extended(
+        &key(1),
+        &cluster_of(4),
+        NodeId(1),
+    )
 }
 
 fn report() -> DecisionReport {
@@ -129,9 +133,9 @@ fn proof() -> EquivocationProof {
         commander: NodeId(0),
         seq: 5,
     };
-    let attack = SignedOrder::new(&key(0), inst, 1, Order::Attack);
-    let retreat = SignedOrder::new(&key(0), inst, 1, Order::Retreat);
-    let proof = EquivocationProof::from_chains(&attack, &retreat).expect("a proof");
+    let attack = SignedOrder::new(&key(0), &cluster_of(4), inst, 1, Order::Attack);
+    let retreat = SignedOrder::new(&key(0), &cluster_of(4), inst, 1, Order::Retreat);
+    let proof = EquivocationProof::from_chains(&cluster_of(4), &attack, &retreat).expect("a proof");
     proof.verify(&key(0).public()).expect("the proof verifies");
     proof
 }
@@ -177,7 +181,8 @@ fn oral_10() -> RoundFrame {
 // signs, and checked against the signatures that code made.
 
 fn chain_signed_bytes(chain: &SignedOrder, link: usize) -> Vec<u8> {
-    let mut msg = b"generals/v1/sm-chain\0".to_vec();
+    let mut msg = b"generals/v2/sm-chain\0".to_vec();
+    msg.extend_from_slice(cluster_of(4).as_bytes());
     msg.extend_from_slice(&chain.instance.commander.0.to_le_bytes());
     msg.extend_from_slice(&chain.instance.seq.to_le_bytes());
     msg.push(chain.m);
@@ -873,7 +878,7 @@ fn body_sizes_match_the_spec_formulas() {
         let want = 99 + (count as usize).div_ceil(8);
         assert_eq!(body(&round(OM_SPEC, 2, RoundBody::Oral(bits))), want);
     }
-    let c1 = SignedOrder::new(&key(0), SM_INSTANCE, 2, Order::Retreat);
+    let c1 = SignedOrder::new(&key(0), &cluster_of(4), SM_INSTANCE, 2, Order::Retreat);
     let c2 = chain_0_1();
     let chains = vec![c1, c2];
     assert_eq!(
@@ -890,7 +895,7 @@ fn body_sizes_match_the_spec_formulas() {
         .len(),
         36
     );
-    assert_eq!(encode(&proof()).len(), 2 * (20 + 66));
+    assert_eq!(encode(&proof()).len(), 32 + 2 * (20 + 66));
 }
 
 #[test]

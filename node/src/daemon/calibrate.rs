@@ -232,10 +232,11 @@ fn signature_ps() -> u64 {
     let key = NodeKey::from_seed([0x5e; 32]);
     let public = key.public();
     let spec = calibration_spec(Protocol::Signed);
-    let chain = SignedOrder::new(&key, spec.id, spec.m, Order::Attack);
+    let cluster = generals_crypto::ClusterId([0; 32]);
+    let chain = SignedOrder::new(&key, &cluster, spec.id, spec.m, Order::Attack);
     let ps = fastest(|| {
         let mut cache = PrefixCache::default();
-        black_box(chain.verify(|_| Some(&public), &mut cache).ok());
+        black_box(chain.verify(&cluster, |_| Some(&public), &mut cache).ok());
     });
     per_unit(ps, 1)
 }

@@ -89,6 +89,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
                 f.seed,
             )
             .with_targets(f.targets.iter().copied())
+            .with_cluster(generals_crypto::ClusterId::of(&cfg.public_keys()))
             .with_delay(if f.delay_ms > 0 {
                 Duration::from_millis(f.delay_ms)
             } else {

@@ -682,6 +682,8 @@ fn read_evidence(path: &Path, id: InstanceId) -> Result<EquivocationProof, Stora
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CL: generals_crypto::ClusterId = generals_crypto::ClusterId([7; 32]);
     use crate::report::Role;
     use generals_crypto::{NodeKey, SignedOrder};
     use generals_wire::{MessageCounters, Protocol};
@@ -721,9 +723,9 @@ mod tests {
 
     fn proof(inst: InstanceId) -> EquivocationProof {
         let k = NodeKey::from_seed([3; 32]);
-        let a = SignedOrder::new(&k, inst, 1, Order::Attack);
-        let r = SignedOrder::new(&k, inst, 1, Order::Retreat);
-        EquivocationProof::from_chains(&a, &r).unwrap()
+        let a = SignedOrder::new(&k, &CL, inst, 1, Order::Attack);
+        let r = SignedOrder::new(&k, &CL, inst, 1, Order::Retreat);
+        EquivocationProof::from_chains(&CL, &a, &r).unwrap()
     }
 
     fn mode(path: &Path) -> u32 {

@@ -81,6 +81,8 @@ pub struct Coalition {
     too_late_only: bool,
     /// What our own commanders really ordered, seen on their round-1 frames.
     commanded: BTreeMap<InstanceId, Order>,
+    /// The cluster the traitors sign in (see [`Coalition::with_cluster`]).
+    cluster: ClusterId,
     pub signatures_made: u64,
 }
 
@@ -99,6 +101,7 @@ impl Coalition {
             delay: Duration::from_secs(10),
             too_late_only: seed % 2 == 1,
             commanded: BTreeMap::new(),
+            cluster: ClusterId([0; 32]),
             signatures_made: 0,
         }
     }
@@ -106,6 +109,13 @@ impl Coalition {
     /// Receivers that split and partial single out, instead of odd ids.
     pub fn with_targets(mut self, targets: impl IntoIterator<Item = NodeId>) -> Coalition {
         self.targets = targets.into_iter().collect();
+        self
+    }
+
+    /// The cluster whose peer table the traitors' chains are signed for;
+    /// without it their forgeries would fail for the wrong reason.
+    pub fn with_cluster(mut self, cluster: ClusterId) -> Coalition {
+        self.cluster = cluster;
         self
     }
 
@@ -256,7 +266,13 @@ impl Coalition {
     fn commander_chain(&mut self, spec: &InstanceSpec, order: Order) -> Option<SignedOrder> {
         let key = self.key(spec.id.commander)?;
         self.signatures_made += 1;
-        Some(SignedOrder::new(&key, spec.id, spec.m, order))
+        Some(SignedOrder::new(
+            &key,
+            &self.cluster,
+            spec.id,
+            spec.m,
+            order,
+        ))
     }
 
     fn signed(
@@ -369,7 +385,7 @@ impl Coalition {
                     order: order.flipped(),
                     links: Vec::new(),
                 };
-                c.push_signature(&my_key, spec.id.commander);
+                c.push_signature(&my_key, &self.cluster, spec.id.commander);
                 self.signatures_made += 1;
                 for pad in (0..spec.n)
                     .map(NodeId)
@@ -378,11 +394,11 @@ impl Coalition {
                     if c.len() + 1 >= usize::from(round) {
                         break;
                     }
-                    c.push_signature(&my_key, pad);
+                    c.push_signature(&my_key, &self.cluster, pad);
                     self.signatures_made += 1;
                 }
                 if from != spec.id.commander {
-                    c.push_signature(&my_key, from);
+                    c.push_signature(&my_key, &self.cluster, from);
                     self.signatures_made += 1;
                 }
                 Some(c)
@@ -390,7 +406,7 @@ impl Coalition {
             // A genuine commander signature from another instance.
             _ => self.captured.clone().map(|c| {
                 self.signatures_made += 1;
-                c.extended(&my_key, from)
+                c.extended(&my_key, &self.cluster, from)
             }),
         };
         chains.truncate(1);
@@ -453,7 +469,7 @@ impl Coalition {
             if let Some(mut chain) = self.commander_chain(spec, hidden) {
                 for t in &traitor_lts {
                     if let Some(k) = self.key(*t) {
-                        chain.push_signature(&k, *t);
+                        chain.push_signature(&k, &self.cluster, *t);
                         self.signatures_made += 1;
                     }
                 }
@@ -595,7 +611,7 @@ impl Coalition {
                 let key = self.key(spec.id.commander)?;
                 let mut chains = Vec::new();
                 for order in [Order::Attack, Order::Retreat] {
-                    let mut c = SignedOrder::new(&key, spec.id, spec.m, order);
+                    let mut c = SignedOrder::new(&key, &self.cluster, spec.id, spec.m, order);
                     self.signatures_made += 1;
                     // Padding links: the shape is right, the signatures are not.
                     for j in (0..spec.n).map(NodeId).filter(|&j| j != spec.id.commander) {

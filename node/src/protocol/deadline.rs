@@ -286,6 +286,11 @@ mod tests {
         commander + (n as u64 - 1) * per
     }
 
+    /// Chains here are only measured, never verified: any cluster will do.
+    fn cl() -> generals_crypto::ClusterId {
+        generals_crypto::ClusterId([0; 32])
+    }
+
     /// A ticket for `spec`; its signature is never checked here.
     fn ticket(spec: InstanceSpec) -> generals_wire::InstanceTicket {
         generals_wire::InstanceTicket {
@@ -315,9 +320,9 @@ mod tests {
         }
         let key = NodeKey::from_seed([3; 32]);
         for links in 1..=4u16 {
-            let mut chain = SignedOrder::new(&key, s.id, 5, Order::Attack);
+            let mut chain = SignedOrder::new(&key, &cl(), s.id, 5, Order::Attack);
             for j in 1..links {
-                chain.push_signature(&key, NodeId(j));
+                chain.push_signature(&key, &cl(), NodeId(j));
             }
             let two = RoundBody::Signed(vec![chain.clone(), chain]);
             assert_eq!(len(two), signed_frame_bytes(u64::from(links)));

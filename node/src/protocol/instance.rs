@@ -620,6 +620,14 @@ mod tests {
         )
     }
 
+    /// The cluster of the N test keys: every chain here is signed for it.
+    fn cl() -> generals_crypto::ClusterId {
+        let peers: Vec<_> = (0..N)
+            .map(|i| NodeKey::from_seed([i as u8 + 1; 32]).public())
+            .collect();
+        generals_crypto::ClusterId::of(&peers)
+    }
+
     /// Commander 0's ticket for `spec` (the cluster's identity is irrelevant
     /// here: an instance compares tickets, the node verifies them).
     fn tk(spec: InstanceSpec) -> InstanceTicket {
@@ -670,7 +678,7 @@ mod tests {
     #[test]
     fn round_level_rejections() {
         let (mut l, all, now) = lieutenant(Protocol::Signed);
-        let root = SignedOrder::new(&all[0], ID, 2, Order::Attack);
+        let root = SignedOrder::new(&all[0], &cl(), ID, 2, Order::Attack);
         let other = InstanceSpec {
             m: 1,
             ..spec(Protocol::Signed)
@@ -711,7 +719,7 @@ mod tests {
         assert!(reject(&mut l, now, 3, signed(2, vec![])).is_empty());
         // A frame for a later round is checked against its round's shape
         // before it may wait: here a chain that breaks the round rule.
-        let early = SignedOrder::new(&all[0], ID, 2, Order::Attack);
+        let early = SignedOrder::new(&all[0], &cl(), ID, 2, Order::Attack);
         assert_eq!(
             reject(&mut l, now, 4, signed(3, vec![early])),
             vec![Rejection::WrongRound {
@@ -752,20 +760,25 @@ mod tests {
     #[test]
     fn chain_rejections_in_round_two() {
         let (mut l, all, now) = lieutenant(Protocol::Signed);
-        let root = SignedOrder::new(&all[0], ID, 2, Order::Attack);
+        let root = SignedOrder::new(&all[0], &cl(), ID, 2, Order::Attack);
         assert!(reject(&mut l, now, 0, signed(1, vec![root.clone()])).is_empty());
-        let by = |c: &SignedOrder, who: u16| c.extended(&all[usize::from(who)], NodeId(who));
+        let by = |c: &SignedOrder, who: u16| c.extended(&all[usize::from(who)], &cl(), NodeId(who));
 
-        let other_instance =
-            SignedOrder::new(&all[0], InstanceId { seq: 9, ..ID }, 2, Order::Attack);
-        let other_m = SignedOrder::new(&all[0], ID, 1, Order::Attack);
+        let other_instance = SignedOrder::new(
+            &all[0],
+            &cl(),
+            InstanceId { seq: 9, ..ID },
+            2,
+            Order::Attack,
+        );
+        let other_m = SignedOrder::new(&all[0], &cl(), ID, 1, Order::Attack);
         let mut bad_sig = by(&root, 2);
         bad_sig.links[1].sig = Sig([7; 64]);
         let mut foreign = SignedOrder {
             links: vec![],
             ..root.clone()
         };
-        foreign.push_signature(&all[3], NodeId(3));
+        foreign.push_signature(&all[3], &cl(), NodeId(3));
         let cases: Vec<(u16, SignedOrder, Rejection)> = vec![
             (
                 2,
@@ -875,7 +888,7 @@ mod tests {
         assert!(reject(&mut l, now, 3, signed(2, vec![])).is_empty());
         assert_eq!(l.buffered_bytes(), 2 * size);
         // The commander's frame opens round 2, which consumes both.
-        let root = SignedOrder::new(&all[0], ID, 2, Order::Attack);
+        let root = SignedOrder::new(&all[0], &cl(), ID, 2, Order::Attack);
         assert!(reject(&mut l, now, 0, signed(1, vec![root])).is_empty());
         assert_eq!(l.round(), 2);
         assert_eq!(

@@ -940,6 +940,7 @@ impl Node {
         // A proof in a report must be a real one against this commander.
         let proof_ok = report.evidence.as_ref().is_none_or(|p| {
             p.instance() == spec.id
+                && p.cluster == self.cluster
                 && self
                     .keys
                     .peers
