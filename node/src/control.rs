@@ -110,8 +110,8 @@ pub struct PeerStatus {
     pub frames_out: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Frames not sent: the link was down or the peer's send queue was full.
-    /// The peer treats them as missing (RETREAT) or times the round out.
+    /// Frames not sent because the link was down. Those of rounds still
+    /// open go out again when it comes back; a full queue drops nothing.
     pub dropped: u64,
     pub last_error: Option<String>,
 }

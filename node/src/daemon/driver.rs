@@ -7,7 +7,7 @@
 //! to the peer's bounded queue (dropped and counted if full), and evidence is
 //! written to `evidence/`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -29,6 +29,9 @@ use crate::protocol::{Node, NodeEvent, Output};
 /// Decided instances `status` lists (undecided ones are always listed).
 const STATUS_RECENT: usize = 100;
 
+/// How soon a peer's backlog is offered to its link again.
+const BACKLOG_RETRY: Duration = Duration::from_millis(2);
+
 pub type ControlCall = (ControlRequest, oneshot::Sender<ControlResponse>);
 
 #[derive(Debug)]
@@ -37,6 +40,12 @@ struct Peer {
     state: LinkState,
     since: Instant,
     link: Option<(u64, mpsc::Sender<PeerMessage>)>,
+    /// Messages the link's queue had no room for, oldest first. They wait
+    /// here instead of being dropped: a traitor's instances that fill a
+    /// loyal peer's queue must not cost that peer the frames of others.
+    /// What waits is bounded by what the node sends, which its instance
+    /// budgets bound.
+    backlog: VecDeque<PeerMessage>,
     stats: PeerStatus,
 }
 
@@ -86,6 +95,7 @@ impl Driver {
                 },
                 since: now,
                 link: None,
+                backlog: VecDeque::new(),
                 stats: PeerStatus {
                     id: p.id,
                     addr: p.addr.to_string(),
@@ -129,10 +139,22 @@ impl Driver {
     /// When the driver must next wake up without input.
     pub fn next_deadline(&self) -> Option<Instant> {
         let wait = self.waiters.iter().map(|w| w.deadline);
-        self.node.poll_timeout().into_iter().chain(wait).min()
+        // A backlog is retried soon: the link writer frees room as it sends.
+        let backlog = self
+            .peers
+            .iter()
+            .any(|p| p.link.is_some() && !p.backlog.is_empty())
+            .then(|| Instant::now() + BACKLOG_RETRY);
+        self.node
+            .poll_timeout()
+            .into_iter()
+            .chain(wait)
+            .chain(backlog)
+            .min()
     }
 
     pub fn on_tick(&mut self, now: Instant) {
+        self.drain_all();
         self.node.handle_timeout(now);
         self.flush();
         let (due, keep): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
@@ -275,22 +297,57 @@ impl Driver {
     /// it (the receiver treats the frame as missing, and it is sent again if
     /// the link comes back while its round is open).
     pub fn send_now(&mut self, to: NodeId, msg: PeerMessage) {
-        let bytes = msg.wire_len() as u64;
         let Some(p) = self.peers.get_mut(to.index()) else {
             return;
         };
-        let sent = p
-            .link
-            .as_ref()
-            .is_some_and(|(_, tx)| tx.try_send(msg).is_ok());
-        if sent {
-            p.stats.frames_out += 1;
-            p.stats.bytes_out += bytes;
-            let c = self.node.counters_mut();
-            c.frames_out += 1;
-            c.bytes_out += bytes;
-        } else {
+        if p.link.is_none() {
             p.stats.dropped += 1;
+            return;
+        }
+        p.backlog.push_back(msg);
+        self.drain(to);
+    }
+
+    /// Moves what waits for `to` into its link's queue, as far as it has room.
+    fn drain(&mut self, to: NodeId) {
+        let Some(p) = self.peers.get_mut(to.index()) else {
+            return;
+        };
+        let Some((_, tx)) = p.link.as_ref() else {
+            return;
+        };
+        let (mut frames, mut bytes) = (0u64, 0u64);
+        while let Some(msg) = p.backlog.pop_front() {
+            let len = msg.wire_len() as u64;
+            match tx.try_send(msg) {
+                Ok(()) => {
+                    frames += 1;
+                    bytes += len;
+                }
+                Err(mpsc::error::TrySendError::Full(msg)) => {
+                    p.backlog.push_front(msg);
+                    break;
+                }
+                // The link is closing; its Down event follows, and open
+                // rounds are sent again on the next link.
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    p.stats.dropped += 1;
+                }
+            }
+        }
+        p.stats.frames_out += frames;
+        p.stats.bytes_out += bytes;
+        let c = self.node.counters_mut();
+        c.frames_out += frames;
+        c.bytes_out += bytes;
+    }
+
+    /// Drains every peer's backlog; called on every event the driver handles.
+    fn drain_all(&mut self) {
+        for j in 0..self.peers.len() {
+            if !self.peers[j].backlog.is_empty() {
+                self.drain(NodeId(j as u16));
+            }
         }
     }
 
@@ -488,5 +545,72 @@ fn log_event(ev: &NodeEvent) {
             "TIMING: a frame arrived after its round closed here; a RETREAT may come from timing, \
              not from the commander. Raise round_timeout_ms (or round_work_factor) on every node"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Keyring, Limits, NodeLimits};
+    use generals_config::{generate_testnet, TestnetOptions};
+    use generals_crypto::NodeKey;
+    use generals_wire::Protocol;
+
+    /// Node 0 of a 4-node testnet with a live link to node 1 whose queue
+    /// holds one frame.
+    fn node0(dir: &std::path::Path) -> (Driver, mpsc::Receiver<PeerMessage>) {
+        let nodes = generate_testnet(&TestnetOptions::new(4, dir.join("tn"))).unwrap();
+        let cfg = Arc::new(NodeConfig::load_with_env(&nodes[0].config_path, Vec::new()).unwrap());
+        let key = NodeKey::load(&nodes[0].key_path).unwrap();
+        let (storage, sign, past) =
+            Storage::open(cfg.data_dir(), NodeId(0), &key.public(), false).unwrap();
+        let keys = Arc::new(Keyring {
+            me: NodeId(0),
+            key: Arc::new(key),
+            peers: cfg.public_keys(),
+        });
+        let limits = NodeLimits::new(Limits::new(cfg.round_timeout()), 256, 16 << 20);
+        let node = Node::new(keys, limits, sign, past);
+        let (delayed_tx, _) = mpsc::channel(1);
+        let mut d = Driver::new(cfg, node, storage, delayed_tx);
+        let (tx, rx) = mpsc::channel(1);
+        let up = LinkEvent::Up {
+            peer: NodeId(1),
+            link: 1,
+            tx,
+        };
+        d.on_link(up, Instant::now());
+        (d, rx)
+    }
+
+    /// A full link queue holds frames back instead of dropping them: a
+    /// traitor's load on a queue must not cost a peer its frames.
+    #[test]
+    fn a_full_link_queue_delays_frames_and_drops_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut d, mut rx) = node0(dir.path());
+        let now = Instant::now();
+        for _ in 0..3 {
+            d.node
+                .order(
+                    now,
+                    Protocol::Signed,
+                    1,
+                    generals_crypto::Order::Attack,
+                    false,
+                )
+                .unwrap();
+        }
+        d.flush();
+        let p = &d.peers[1];
+        assert_eq!(p.stats.dropped, 0);
+        assert_eq!(p.backlog.len(), 2, "one frame in the queue, two waiting");
+        let mut got = 0;
+        while rx.try_recv().is_ok() {
+            got += 1;
+            d.on_tick(Instant::now());
+        }
+        assert_eq!(got, 3, "every frame reached the link");
+        assert_eq!(d.peers[1].stats.frames_out, 3);
     }
 }
