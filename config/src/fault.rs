@@ -22,11 +22,12 @@ pub enum FaultStrategy {
     Delay,
     Precreate,
     Hog,
+    DupSigner,
 }
 
 impl FaultStrategy {
     /// Every strategy, in the order error messages list them.
-    pub const ALL: [FaultStrategy; 11] = [
+    pub const ALL: [FaultStrategy; 12] = [
         FaultStrategy::Flip,
         FaultStrategy::Equivocate,
         FaultStrategy::Split,
@@ -38,6 +39,7 @@ impl FaultStrategy {
         FaultStrategy::Delay,
         FaultStrategy::Precreate,
         FaultStrategy::Hog,
+        FaultStrategy::DupSigner,
     ];
 
     /// The name used in config files and on the command line.
@@ -54,6 +56,7 @@ impl FaultStrategy {
             FaultStrategy::Delay => "delay",
             FaultStrategy::Precreate => "precreate",
             FaultStrategy::Hog => "hog",
+            FaultStrategy::DupSigner => "dup-signer",
         }
     }
 

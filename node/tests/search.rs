@@ -16,9 +16,11 @@
 //! ```
 //!
 //! Mutation results (details in docs/RELIABILITY.md):
-//! - (a) flat deadline (step 0, `--round-step-us 0`): 145 of the first 600
-//!   cases fail; the first at seed 2 (a loyal frame after a loyal peer's
-//!   deadline, SM(4) n=9), IC1/IC2 first at seed 51. Tested below.
+//! - (a) flat deadline (step 0, `--round-step-us 0`): 66 of the first 300
+//!   cases fail, the first at seed 2 (a loyal frame after a loyal peer's
+//!   deadline, SM(4) n=9). Tested below. (Before `dup-signer` joined the
+//!   strategies, and so changed each seed's draw, seed 51 also split the
+//!   loyal lieutenants.)
 //! - (b) pre-creation and (c) shared held-frame budget: not run; the search
 //!   stopped at the real finding above, as its brief says to.
 
@@ -79,7 +81,7 @@ fn a_short_search_runs_every_case_and_evaluates_every_check() {
 #[test]
 fn the_search_catches_a_flat_round_deadline() {
     // Mutation (a): every round waits the same Δ. Loyal frames land after a
-    // peer's deadline almost at once, and IC1/IC2 break within a few hundred.
+    // peer's deadline almost at once (66 of the first 300 cases).
     let flat = Space {
         round_step: Some(Duration::ZERO),
         ..Space::default()
@@ -87,17 +89,13 @@ fn the_search_catches_a_flat_round_deadline() {
     let (tally, findings) = search(&flat, 0..300, 2, usize::MAX);
     assert_eq!(tally.cases, 300);
     assert_eq!(tally.violations, findings.len() as u64);
+    // A loyal frame lands after a loyal peer's deadline: the synchrony the
+    // protocol relies on is broken by the node itself. (That this turns into
+    // split decisions is `a_flat_round_deadline_breaks_agreement`.)
     assert!(findings
         .iter()
         .any(|f| f.check == Check::NoLateLoyalFrame && f.seed < 10));
-    assert!(
-        findings.iter().any(|f| f.check == Check::Agreement),
-        "{:?}",
-        findings
-            .iter()
-            .map(|f| (f.seed, f.check))
-            .collect::<Vec<_>>()
-    );
+    assert!(findings.len() >= 30, "{} findings", findings.len());
 }
 
 #[test]

@@ -64,6 +64,16 @@ fn assert_traces(r: &SimReport, traitors: &[u16], strategy: Strategy, what: &str
                 r.rejections
             );
         }
+        // A chain whose signers repeat (c:t:t) reaches the lowest-id loyal
+        // lieutenant in the last round; only the distinct-signers rule
+        // refuses it, and without that rule IC1 breaks.
+        Strategy::DupSigner if c_traitor && traitor_lts > 0 && r.m >= 2 && !loyal.is_empty() => {
+            assert!(
+                r.rejections.get("duplicate_signer").copied().unwrap_or(0) >= 1,
+                "{what}: the duplicate-signer chain never arrived: {:?}",
+                r.rejections
+            );
+        }
         // With accomplices, an odd seed reveals only after the last legal
         // round: the round rule must refuse it. An even seed reveals on
         // time, and relays spread the proof to every loyal lieutenant.
@@ -113,7 +123,7 @@ fn exhaust(n: u16) -> usize {
 
 #[test]
 fn sm_n3() {
-    assert_eq!(exhaust(3), 4 * 10 * 2);
+    assert_eq!(exhaust(3), 4 * 11 * 2);
 }
 
 #[test]

@@ -45,7 +45,7 @@ pub struct SimulateArgs {
     #[arg(long, value_delimiter = ',')]
     pub traitors: Vec<u16>,
     /// What the traitors do: flip, split, equivocate, random, silent, partial,
-    /// forge, late-reveal, delay, precreate, hog.
+    /// forge, late-reveal, delay, precreate, hog, dup-signer.
     #[arg(long, default_value = "flip")]
     pub strategy: Strategy,
     /// The commander's order: attack or retreat.

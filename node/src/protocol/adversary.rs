@@ -32,6 +32,10 @@ use rand_core::{RngCore, SeedableRng};
 ///   instances (see [`Coalition::opening_moves`]); then loyal relays.
 /// - hog: before the order, every slot and budget it can reach filled with
 ///   instances of its own; as commander, its real order to some only.
+/// - dup-signer: with a traitor commander, a traitor lieutenant gives one
+///   loyal lieutenant, in the last round (m >= 2), a chain for the other
+///   value signed by the commander and then by itself again and again
+///   (c:t:t…): only the distinct-signers rule refuses it. OM: as forge.
 pub use generals_config::FaultStrategy as Strategy;
 
 /// The strategies the exhaustive oral tests enumerate.
@@ -45,7 +49,7 @@ pub const ORAL_STRATEGIES: [Strategy; 6] = [
 ];
 
 /// The strategies the exhaustive signed tests enumerate.
-pub const SIGNED_STRATEGIES: [Strategy; 8] = [
+pub const SIGNED_STRATEGIES: [Strategy; 9] = [
     Strategy::Equivocate,
     Strategy::Flip,
     Strategy::Random,
@@ -54,6 +58,7 @@ pub const SIGNED_STRATEGIES: [Strategy; 8] = [
     Strategy::Forge,
     Strategy::LateReveal,
     Strategy::Delay,
+    Strategy::DupSigner,
 ];
 
 /// What a traitor actually sends on one link.
@@ -250,7 +255,7 @@ impl Coalition {
                     bits.set(i, self.rng.next_u32() & 1 == 1);
                 }
             }
-            Strategy::Forge | Strategy::LateReveal => {
+            Strategy::Forge | Strategy::LateReveal | Strategy::DupSigner => {
                 return RoundBody::Oral(OralBits::zeros(bits.len() + 1 + self.rng.next_u32() % 8));
             }
             _ => {}
@@ -323,6 +328,7 @@ impl Coalition {
                 .collect(),
             Strategy::Forge => self.forge(spec, from, to, round, chains),
             Strategy::LateReveal => self.late_reveal(spec, from, to, round, chains),
+            Strategy::DupSigner => self.dup_signer(spec, from, to, round, chains),
             Strategy::Random => {
                 // Per-chain noise: drop, keep or corrupt each chain.
                 chains
@@ -411,6 +417,40 @@ impl Coalition {
         };
         chains.truncate(1);
         chains.extend(forged);
+        chains
+    }
+
+    /// A chain for the value the commander did not order, of the right
+    /// length for the last round, whose signers repeat: the commander, then
+    /// `from` for every other link. Sent to the lowest-id loyal lieutenant
+    /// only, when no loyal lieutenant could relay it any more.
+    fn dup_signer(
+        &mut self,
+        spec: &InstanceSpec,
+        from: NodeId,
+        to: NodeId,
+        round: u8,
+        mut chains: Vec<SignedOrder>,
+    ) -> Vec<SignedOrder> {
+        let c = spec.id.commander;
+        let target = (0..spec.n)
+            .map(NodeId)
+            .find(|&j| j != c && !self.is_traitor(j));
+        if from == c || round != spec.m + 1 || round < 3 || Some(to) != target {
+            return chains;
+        }
+        let (Some(&order), Some(key)) = (self.commanded.get(&spec.id), self.key(from)) else {
+            return chains;
+        };
+        let Some(mut forged) = self.commander_chain(spec, order.flipped()) else {
+            return chains;
+        };
+        while forged.len() < usize::from(round) {
+            forged.push_signature(&key, &self.cluster, from);
+            self.signatures_made += 1;
+        }
+        chains.truncate(1);
+        chains.push(forged);
         chains
     }
 
