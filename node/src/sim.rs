@@ -195,11 +195,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
     let mut nodes: Vec<Node> = ids
         .iter()
         .map(|&id| {
-            let ring = Arc::new(Keyring {
-                me: id,
-                key: keys[id.index()].clone(),
-                peers: publics.clone(),
-            });
+            let ring = Arc::new(Keyring::new(id, keys[id.index()].clone(), publics.clone()));
             let node = Node::new(
                 ring,
                 node_limits,

@@ -24,11 +24,11 @@ fn key(i: u16) -> Arc<NodeKey> {
 }
 
 fn keyring(n: u16, me: u16) -> Arc<Keyring> {
-    Arc::new(Keyring {
-        me: NodeId(me),
-        key: key(me),
-        peers: (0..n).map(|i| key(i).public()).collect(),
-    })
+    Arc::new(Keyring::new(
+        NodeId(me),
+        key(me),
+        (0..n).map(|i| key(i).public()).collect(),
+    ))
 }
 
 fn cluster(n: u16) -> ClusterId {

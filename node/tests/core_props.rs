@@ -124,7 +124,7 @@ proptest! {
         let spec = InstanceSpec { id: ID, protocol, m, n };
         let keys: Vec<Arc<NodeKey>> = (0..n).map(|i| Arc::new(NodeKey::from_seed([i as u8 + 1; 32]))).collect();
         let me = NodeId(1);
-        let ring = Arc::new(Keyring { me, key: keys[1].clone(), peers: keys.iter().map(|k| k.public()).collect() });
+        let ring = Arc::new(Keyring::new(me, keys[1].clone(), keys.iter().map(|k| k.public()).collect()));
         let mut now = Instant::now();
         let ticket = InstanceTicket::issue(&keys[0], &ClusterId::of(&ring.peers), spec);
         let mut inst = Instance::lieutenant(ticket, ring, now, Limits::new(Duration::from_millis(100))).unwrap();
@@ -214,7 +214,7 @@ proptest! {
         let peers: Vec<_> = keys.iter().map(|k| k.public()).collect();
         let cluster = ClusterId::of(&peers);
         let me = NodeId(1);
-        let ring = Arc::new(Keyring { me, key: keys[1].clone(), peers: peers.clone() });
+        let ring = Arc::new(Keyring::new(me, keys[1].clone(), peers.clone()));
         let limits = NodeLimits::new(Limits::new(Duration::from_millis(100)), 10, 1 << 20);
         let mut node = Node::new(ring, limits, SignState::fresh(peers[1]), Vec::new());
         let mut now = Instant::now();

@@ -564,11 +564,7 @@ mod tests {
         let key = NodeKey::load(&nodes[0].key_path).unwrap();
         let (storage, sign, past) =
             Storage::open(cfg.data_dir(), NodeId(0), &key.public(), false).unwrap();
-        let keys = Arc::new(Keyring {
-            me: NodeId(0),
-            key: Arc::new(key),
-            peers: cfg.public_keys(),
-        });
+        let keys = Arc::new(Keyring::new(NodeId(0), Arc::new(key), cfg.public_keys()));
         let limits = NodeLimits::new(Limits::new(cfg.round_timeout()), 256, 16 << 20);
         let node = Node::new(keys, limits, sign, past);
         let (delayed_tx, _) = mpsc::channel(1);

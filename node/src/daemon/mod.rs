@@ -109,11 +109,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     };
     let (storage, sign, past) =
         storage::Storage::open(cfg.data_dir(), me, &public, opts.unsafe_reset_sign_state)?;
-    let keys = Arc::new(Keyring {
-        me,
-        key,
-        peers: cfg.public_keys(),
-    });
+    let keys = Arc::new(Keyring::new(me, key, cfg.public_keys()));
 
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| {
         format!(

@@ -512,11 +512,11 @@ mod tests {
         let keys: Vec<Arc<NodeKey>> = (0..7u8)
             .map(|i| Arc::new(NodeKey::from_seed([i + 1; 32])))
             .collect();
-        let ring = Arc::new(Keyring {
-            me: NodeId(1),
-            key: keys[1].clone(),
-            peers: keys.iter().map(|k| k.public()).collect(),
-        });
+        let ring = Arc::new(Keyring::new(
+            NodeId(1),
+            keys[1].clone(),
+            keys.iter().map(|k| k.public()).collect(),
+        ));
         let s = spec(Protocol::Oral, 7, 2);
         let limits = Limits::new(Duration::from_secs(1)).with_work(TYPICAL, 1_000);
         let now = Instant::now();

@@ -143,9 +143,8 @@ pub struct Instance {
     missing: usize,
     /// (round, sender, body, encoded size of the body)
     future: Vec<(u8, NodeId, RoundBody, usize)>,
-    /// Encoded size of `future`'s bodies by sender, kept as they come and go:
-    /// the node charges them to the sender's own budget.
-    future_bytes: Vec<usize>,
+    /// Encoded size of `future`'s bodies, kept as they come and go.
+    future_bytes: usize,
     outcome: Option<Outcome>,
     signatures_made: u64,
     signatures_verified: u64,
@@ -240,7 +239,7 @@ impl Instance {
             received: Vec::new(),
             missing: 0,
             future: Vec::new(),
-            future_bytes: Vec::new(),
+            future_bytes: 0,
             outcome: Some(outcome),
             signatures_made,
             signatures_verified: 0,
@@ -287,7 +286,7 @@ impl Instance {
             received: vec![false; usize::from(spec.n)],
             missing: 0,
             future: Vec::new(),
-            future_bytes: vec![0; usize::from(spec.n)],
+            future_bytes: 0,
             outcome: None,
             signatures_made: 0,
             signatures_verified: 0,
@@ -315,13 +314,7 @@ impl Instance {
 
     /// Encoded bytes of the frames waiting for a later round.
     pub fn buffered_bytes(&self) -> usize {
-        self.future_bytes.iter().sum()
-    }
-
-    /// Encoded bytes of the frames waiting for a later round, by sender. The
-    /// node charges each sender's frames to that sender's budget.
-    pub fn buffered_by_sender(&self) -> &[usize] {
-        &self.future_bytes
+        self.future_bytes
     }
 
     pub fn outcome(&self) -> Option<&Outcome> {
@@ -357,26 +350,25 @@ impl Instance {
     }
 
     fn expected_senders(&self) -> impl Iterator<Item = NodeId> + '_ {
-        let c = self.spec.id.commander;
-        let round = self.round;
-        let me = self.me;
-        (0..self.spec.n).map(NodeId).filter(move |&j| {
-            if round == 1 {
-                j == c
-            } else {
-                j != c && j != me
-            }
-        })
+        (0..self.spec.n)
+            .map(NodeId)
+            .filter(|&j| self.sends_in(j, self.round))
     }
 
-    fn is_expected(&self, from: NodeId) -> bool {
+    /// Whether `from` has a frame to send this node in `round`: the
+    /// commander in round 1, every other lieutenant after it.
+    fn sends_in(&self, from: NodeId, round: u8) -> bool {
         let c = self.spec.id.commander;
         from.index() < usize::from(self.spec.n)
-            && if self.round == 1 {
+            && if round == 1 {
                 from == c
             } else {
                 from != c && from != self.me
             }
+    }
+
+    fn is_expected(&self, from: NodeId) -> bool {
+        self.sends_in(from, self.round)
     }
 
     pub fn handle_frame(
@@ -425,7 +417,7 @@ impl Instance {
                 out.push(reject(Rejection::Duplicate { from, round }));
             } else {
                 let size = generals_wire::encoded_len(&frame.body);
-                self.future_bytes[from.index()] += size;
+                self.future_bytes += size;
                 self.future.push((round, from, frame.body, size));
             }
             return;
@@ -437,14 +429,7 @@ impl Instance {
     /// Whether a frame for a later round has the shape that round needs,
     /// without verifying anything expensive.
     pub fn precheck(&self, from: NodeId, round: u8, body: &RoundBody) -> Result<(), Rejection> {
-        let c = self.spec.id.commander;
-        let expected = from.index() < usize::from(self.spec.n)
-            && if round == 1 {
-                from == c
-            } else {
-                from != c && from != self.me
-            };
-        if !expected {
+        if !self.sends_in(from, round) {
             return Err(Rejection::UnexpectedSender { from, round });
         }
         match (&self.machine, body) {
@@ -547,7 +532,7 @@ impl Instance {
             };
             self.round = self.spec.m + 2;
             self.future.clear();
-            self.future_bytes.iter_mut().for_each(|b| *b = 0);
+            self.future_bytes = 0;
             self.signatures_made = self.signatures_made();
             self.signatures_verified = self.signatures_verified();
             // The tree (up to a GiB for large OM) is not needed any more.
@@ -583,9 +568,7 @@ impl Instance {
             .into_iter()
             .partition(|(r, _, _, _)| *r == round);
         self.future = later;
-        for (_, from, _, size) in &ready {
-            self.future_bytes[from.index()] -= size;
-        }
+        self.future_bytes -= ready.iter().map(|(_, _, _, size)| size).sum::<usize>();
         for (_, from, body, _) in ready {
             self.deliver(from, body, out);
         }
@@ -611,11 +594,11 @@ mod tests {
             .collect();
         let peers = all.iter().map(|k| k.public()).collect();
         (
-            Arc::new(Keyring {
-                me: NodeId(me),
-                key: all[usize::from(me)].clone(),
+            Arc::new(Keyring::new(
+                NodeId(me),
+                all[usize::from(me)].clone(),
                 peers,
-            }),
+            )),
             all,
         )
     }

@@ -16,7 +16,7 @@ pub mod signed;
 
 use std::sync::Arc;
 
-use generals_crypto::{ChainError, InstanceId, NodeId, NodeKey, PublicKey};
+use generals_crypto::{ChainError, ClusterId, InstanceId, NodeId, NodeKey, PublicKey};
 use generals_wire::OralBitsError;
 
 pub use instance::{round_deadline, Effect, Instance, Limits, Outcome, Role};
@@ -29,9 +29,22 @@ pub struct Keyring {
     pub me: NodeId,
     pub key: Arc<NodeKey>,
     pub peers: Vec<PublicKey>,
+    /// The digest of `peers`, which every ticket and chain signature covers;
+    /// computed once here rather than per instance.
+    pub cluster: ClusterId,
 }
 
 impl Keyring {
+    pub fn new(me: NodeId, key: Arc<NodeKey>, peers: Vec<PublicKey>) -> Keyring {
+        let cluster = ClusterId::of(&peers);
+        Keyring {
+            me,
+            key,
+            peers,
+            cluster,
+        }
+    }
+
     pub fn n(&self) -> usize {
         self.peers.len()
     }

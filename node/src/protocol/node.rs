@@ -227,7 +227,6 @@ struct Entry {
     order: Option<Order>,
     opened: Instant,
     counters: MessageCounters,
-    outcome: Option<Outcome>,
     record: Option<DecisionRecord>,
     reports: BTreeMap<NodeId, DecisionReport>,
     /// Peers whose frames came after their round closed here.
@@ -238,6 +237,34 @@ struct Entry {
     charged: bool,
     /// Joined on a relay from this peer, and counted in its relay budget.
     relayer: Option<(NodeId, u64)>,
+}
+
+impl Entry {
+    /// A new instance, charged to its commander's share (and to `relayer`'s
+    /// relay budget, if it was joined on a relay).
+    fn new(
+        inst: Instance,
+        order: Option<Order>,
+        opened: Instant,
+        relayer: Option<(NodeId, u64)>,
+    ) -> Entry {
+        Entry {
+            inst,
+            order,
+            opened,
+            counters: MessageCounters::default(),
+            record: None,
+            reports: BTreeMap::new(),
+            late: BTreeSet::new(),
+            last_sent: BTreeMap::new(),
+            charged: true,
+            relayer,
+        }
+    }
+
+    fn outcome(&self) -> Option<&Outcome> {
+        self.inst.outcome()
+    }
 }
 
 /// Seqs of one commander this node has joined: all up to `floor`, and `above`.
@@ -280,7 +307,6 @@ impl SeenSeqs {
 #[derive(Debug)]
 pub struct Node {
     keys: Arc<Keyring>,
-    cluster: ClusterId,
     limits: NodeLimits,
     sign: SignState,
     /// The state before the last order, for [`Node::abandon`].
@@ -326,9 +352,7 @@ impl Node {
         past: Vec<DecisionRecord>,
     ) -> Node {
         let n = keys.n();
-        let cluster = ClusterId::of(&keys.peers);
         let mut node = Node {
-            cluster,
             limits,
             sign,
             sign_before: None,
@@ -377,7 +401,7 @@ impl Node {
     }
 
     pub fn cluster(&self) -> &ClusterId {
-        &self.cluster
+        &self.keys.cluster
     }
 
     pub fn limits(&self) -> &NodeLimits {
@@ -410,7 +434,7 @@ impl Node {
     pub fn active_instances(&self) -> usize {
         self.instances
             .values()
-            .filter(|e| e.outcome.is_none())
+            .filter(|e| e.outcome().is_none())
             .count()
     }
 
@@ -499,7 +523,7 @@ impl Node {
                 return Err(OrderError::TreeBudget { m, n, need, share });
             }
         }
-        let ticket = InstanceTicket::issue(&self.keys.key, &self.cluster, spec);
+        let ticket = InstanceTicket::issue(&self.keys.key, &self.keys.cluster, spec);
         let (inst, effects) =
             Instance::commander(ticket, self.keys.clone(), value, now, self.limits.round)?;
         // The double-sign guard goes first: after a crash this node can never
@@ -516,22 +540,8 @@ impl Node {
         self.counters.instances_started += 1;
         self.seen.entry(me).or_default().insert(spec.id.seq);
         self.charge(&spec, 1);
-        self.instances.insert(
-            spec,
-            Entry {
-                inst,
-                order: Some(value),
-                opened: now,
-                counters: MessageCounters::default(),
-                outcome: None,
-                record: None,
-                reports: BTreeMap::new(),
-                late: BTreeSet::new(),
-                last_sent: BTreeMap::new(),
-                charged: true,
-                relayer: None,
-            },
-        );
+        self.instances
+            .insert(spec, Entry::new(inst, Some(value), now, None));
         self.apply(spec, effects);
         Ok(spec.id)
     }
@@ -645,7 +655,7 @@ impl Node {
         let Some(commander) = self.keys.peers.get(id.commander.index()) else {
             return self.reject(from, Some(id), "bad_spec", "unknown commander".into());
         };
-        if !frame.ticket.verify(commander, &self.cluster) {
+        if !frame.ticket.verify(commander, &self.keys.cluster) {
             return self.reject(
                 from,
                 Some(id),
@@ -716,19 +726,7 @@ impl Node {
         self.precreate_next(id);
         self.instances.insert(
             spec,
-            Entry {
-                inst,
-                order: None,
-                opened: now,
-                counters: MessageCounters::default(),
-                outcome: None,
-                record: None,
-                reports: BTreeMap::new(),
-                late: BTreeSet::new(),
-                last_sent: BTreeMap::new(),
-                charged: true,
-                relayer: relayer.map(|j| (j, need)),
-            },
+            Entry::new(inst, None, now, relayer.map(|j| (j, need))),
         );
         self.apply(spec, effects);
     }
@@ -861,7 +859,7 @@ impl Node {
         }
         let n = self.keys.n();
         let target = OpeningTarget {
-            cluster: self.cluster,
+            cluster: self.keys.cluster,
             n,
             protocol: Protocol::Oral,
             m: 1,
@@ -899,7 +897,7 @@ impl Node {
             })
             .collect();
         let target = OpeningTarget {
-            cluster: self.cluster,
+            cluster: self.keys.cluster,
             n,
             protocol: Protocol::Oral,
             m: (n.saturating_sub(1) / 3).max(1) as u8,
@@ -940,7 +938,7 @@ impl Node {
         // A proof in a report must be a real one against this commander.
         let proof_ok = report.evidence.as_ref().is_none_or(|p| {
             p.instance() == spec.id
-                && p.cluster == self.cluster
+                && p.cluster == self.keys.cluster
                 && self
                     .keys
                     .peers
@@ -1055,7 +1053,6 @@ impl Node {
             decided_unix_ms: 0,
             counters: e.counters,
         };
-        e.outcome = Some(outcome.clone());
         e.record = Some(record.clone());
         if role == Role::Lieutenant {
             e.last_sent.clear();
@@ -1122,7 +1119,7 @@ impl Node {
     /// Whether this node has decided and, as commander, heard from everyone.
     pub fn is_complete(&self, spec: &InstanceSpec) -> bool {
         self.instances.get(spec).is_some_and(|e| {
-            e.outcome.is_some()
+            e.outcome().is_some()
                 && (e.inst.role() == Role::Lieutenant || e.reports.len() + 1 >= self.keys.n())
         })
     }
@@ -1132,7 +1129,7 @@ impl Node {
     }
 
     pub fn outcome(&self, spec: &InstanceSpec) -> Option<&Outcome> {
-        self.instances.get(spec).and_then(|e| e.outcome.as_ref())
+        self.instances.get(spec).and_then(|e| e.outcome())
     }
 
     /// Signed reports received for an instance we command.
@@ -1149,7 +1146,7 @@ impl Node {
     /// else one it decided, else any (two signed specs may share an id).
     pub fn resolve(&self, id: InstanceId) -> Option<InstanceSpec> {
         let live = self.instances.iter().filter(|(k, _)| k.id == id);
-        let rank = |e: &Entry| (e.inst.role() == Role::Commander, e.outcome.is_some());
+        let rank = |e: &Entry| (e.inst.role() == Role::Commander, e.outcome().is_some());
         live.max_by_key(|(_, e)| rank(e))
             .map(|(k, _)| *k)
             .or_else(|| self.past.keys().find(|k| k.id == id).copied())
@@ -1190,8 +1187,8 @@ impl Node {
             m: key.m,
             role: e.inst.role(),
             round: e.inst.round(),
-            decision: e.outcome.as_ref().map(|o| o.decision),
-            evidence: e.outcome.as_ref().is_some_and(|o| o.evidence.is_some()),
+            decision: e.outcome().map(|o| o.decision),
+            evidence: e.outcome().is_some_and(|o| o.evidence.is_some()),
             reports: e.reports.len(),
             counters: e.counters,
         });
@@ -1238,9 +1235,9 @@ impl Node {
                 let decision = if faulty_me {
                     None
                 } else {
-                    e.outcome.as_ref().map(|o| o.decision)
+                    e.outcome().map(|o| o.decision)
                 };
-                if e.outcome.as_ref().is_some_and(|o| o.evidence.is_some()) {
+                if e.outcome().is_some_and(|o| o.evidence.is_some()) {
                     holders.push(j);
                 }
                 generals.push(GeneralReport {
@@ -1278,7 +1275,7 @@ impl Node {
             .collect();
         let order = e
             .order
-            .or(e.outcome.as_ref().map(|o| o.decision))
+            .or(e.outcome().map(|o| o.decision))
             .unwrap_or_default();
         let known: Vec<GeneralReport> = generals
             .iter()
@@ -1294,16 +1291,12 @@ impl Node {
             Vec::new()
         } else {
             // Ours, or the first one a loyal lieutenant sent in its report.
-            let proof = e
-                .outcome
-                .as_ref()
-                .and_then(|o| o.evidence.clone())
-                .or_else(|| {
-                    e.reports
-                        .values()
-                        .filter(|r| !r.faulty)
-                        .find_map(|r| r.evidence.clone())
-                });
+            let proof = e.outcome().and_then(|o| o.evidence.clone()).or_else(|| {
+                e.reports
+                    .values()
+                    .filter(|r| !r.faulty)
+                    .find_map(|r| r.evidence.clone())
+            });
             let verified = proof.as_ref().is_some_and(|p| {
                 self.keys
                     .peers

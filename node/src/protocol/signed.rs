@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use generals_crypto::{ClusterId, EquivocationProof, NodeId, Order, PrefixCache, SignedOrder};
+use generals_crypto::{EquivocationProof, NodeId, Order, PrefixCache, SignedOrder};
 use generals_wire::{InstanceSpec, RoundBody};
 
 use super::{Keyring, Rejection};
@@ -45,8 +45,6 @@ pub fn check_shape(spec: &InstanceSpec, round: u8, chain: &SignedOrder) -> Resul
 pub struct SignedState {
     spec: InstanceSpec,
     keys: Arc<Keyring>,
-    /// Every signature of a chain covers it (crypto/src/chain.rs).
-    cluster: ClusterId,
     cache: PrefixCache,
     /// V_i: the first accepted chain for each value (index = order byte).
     values: [Option<SignedOrder>; 2],
@@ -61,7 +59,6 @@ impl SignedState {
     pub fn new(spec: InstanceSpec, keys: Arc<Keyring>) -> SignedState {
         SignedState {
             spec,
-            cluster: ClusterId::of(&keys.peers),
             keys,
             cache: PrefixCache::default(),
             values: [None, None],
@@ -77,7 +74,7 @@ impl SignedState {
         self.signatures_made += 1;
         SignedOrder::new(
             &self.keys.key,
-            &self.cluster,
+            &self.keys.cluster,
             self.spec.id,
             self.spec.m,
             order,
@@ -128,7 +125,11 @@ impl SignedState {
         }
         let keys = &self.keys.peers;
         let stats = chain
-            .verify(&self.cluster, |id| keys.get(id.index()), &mut self.cache)
+            .verify(
+                &self.keys.cluster,
+                |id| keys.get(id.index()),
+                &mut self.cache,
+            )
             .map_err(Rejection::Chain)?;
         self.signatures_verified += stats.verified;
         let slot = usize::from(chain.order.as_byte());
@@ -141,7 +142,7 @@ impl SignedState {
         }
         if let [Some(r), Some(a)] = &self.values {
             if self.evidence.is_none() {
-                self.evidence = EquivocationProof::from_chains(&self.cluster, r, a).ok();
+                self.evidence = EquivocationProof::from_chains(&self.keys.cluster, r, a).ok();
             }
         }
         Ok(())
@@ -156,7 +157,7 @@ impl SignedState {
             .iter()
             .map(|c| {
                 self.signatures_made += 1;
-                c.extended(&self.keys.key, &self.cluster, me)
+                c.extended(&self.keys.key, &self.keys.cluster, me)
             })
             .collect();
         (0..self.spec.n)
