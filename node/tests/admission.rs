@@ -526,3 +526,51 @@ fn a_link_that_comes_back_gets_the_open_rounds_frames_again() {
     net.collect();
     assert!(net.queue.is_empty(), "{:?}", net.queue);
 }
+
+/// A chain signed with the commander's key in another cluster (a key reused
+/// across clusters) is not believed here, even inside a real instance: it
+/// would otherwise pass for a second value and accuse a loyal commander.
+/// Mutation seen to fail it: the cluster id left out of the chain header.
+#[test]
+fn a_chain_from_another_cluster_is_not_a_second_value() {
+    let mut net = Net::new(4, limits());
+    let real = net.order(0, Protocol::Signed, 1, Order::Attack);
+    let elsewhere = ClusterId::of(&keyring(5, 0).peers);
+    let foreign = SignedOrder::new(&key(0), &elsewhere, real.id, 1, Order::Retreat).extended(
+        &key(3),
+        &elsewhere,
+        NodeId(3),
+    );
+    for _ in 0..100 {
+        net.collect();
+        match net.queue.pop_front() {
+            // 3's own round-2 frame to 1 is replaced by the foreign chain.
+            Some((from, to, _)) if from == NodeId(3) && to == NodeId(1) => {
+                net.frame(
+                    3,
+                    1,
+                    RoundFrame {
+                        ticket: InstanceTicket::issue(&key(0), &cluster(4), real),
+                        round: 2,
+                        body: RoundBody::Signed(vec![foreign.clone()]),
+                    },
+                );
+            }
+            Some((from, to, msg)) => net.deliver(from, to, msg),
+            None => break,
+        }
+    }
+    net.run();
+    assert!(net.rejected(1, "bad_signature") >= 1);
+    for l in 1..4 {
+        assert_eq!(
+            net.decision(l, &real),
+            Some(Order::Attack),
+            "lieutenant {l}"
+        );
+        let evidence = net.nodes[usize::from(l)]
+            .outcome(&real)
+            .and_then(|o| o.evidence.as_ref());
+        assert!(evidence.is_none(), "lieutenant {l} holds a false proof");
+    }
+}
