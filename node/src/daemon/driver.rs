@@ -533,7 +533,7 @@ fn log_event(ev: &NodeEvent) {
             kind,
             reason,
         } => match *kind {
-            "commander_quota" | "memory_budget" | "future_buffer_full" | "bad_ticket" => {
+            "commander_quota" | "relay_quota" | "memory_budget" | "bad_ticket" => {
                 warn!(%from, instance = ?instance.map(|i| i.to_string()), kind, %reason, "frame refused")
             }
             _ => {
