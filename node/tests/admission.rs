@@ -574,3 +574,36 @@ fn a_chain_from_another_cluster_is_not_a_second_value() {
         assert!(evidence.is_none(), "lieutenant {l} holds a false proof");
     }
 }
+
+/// A lieutenant's decision is an output before the report that announces
+/// it: a shell that carries outputs out in order never reports a decision
+/// that is not yet in the log. Mutation seen to fail it: the report pushed
+/// before `Decided` in `Node::on_decided`.
+#[test]
+fn a_decision_is_persisted_before_it_is_reported() {
+    let mut net = Net::new(4, limits());
+    let s = net.order(0, Protocol::Signed, 1, Order::Attack);
+    let mut order: Vec<&'static str> = Vec::new();
+    for _ in 0..1000 {
+        for (i, node) in net.nodes.iter_mut().enumerate() {
+            while let Some(out) = node.poll_output() {
+                match out {
+                    Output::Decided { spec, .. } if i == 1 && spec == s => order.push("decided"),
+                    Output::Send {
+                        msg: PeerMessage::Report(_),
+                        ..
+                    } if i == 1 => order.push("report"),
+                    Output::Send { to, msg, .. } => {
+                        net.queue.push_back((NodeId(i as u16), to, msg))
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let Some((from, to, msg)) = net.queue.pop_front() else {
+            break;
+        };
+        net.deliver(from, to, msg);
+    }
+    assert_eq!(order, vec!["decided", "report"]);
+}
