@@ -428,7 +428,7 @@ impl Instance {
 
     /// Whether a frame for a later round has the shape that round needs,
     /// without verifying anything expensive.
-    pub fn precheck(&self, from: NodeId, round: u8, body: &RoundBody) -> Result<(), Rejection> {
+    fn precheck(&self, from: NodeId, round: u8, body: &RoundBody) -> Result<(), Rejection> {
         if !self.sends_in(from, round) {
             return Err(Rejection::UnexpectedSender { from, round });
         }

@@ -404,10 +404,6 @@ impl Node {
         &self.keys.cluster
     }
 
-    pub fn limits(&self) -> &NodeLimits {
-        &self.limits
-    }
-
     pub fn sign_state(&self) -> &SignState {
         &self.sign
     }
