@@ -984,4 +984,104 @@ pub(crate) mod tests {
         // Incomplete input is not an error: the caller reads more.
         assert!(matches!(feed(&frame(&ok)[..10]), Ok(false)));
     }
+
+    /// The error names the Noise message that failed, counted over the whole
+    /// exchange (1 and 3 from the dialer, 2 from the listener), so an
+    /// operator can tell which side's flight was altered.
+    #[test]
+    fn a_tampered_third_message_is_named_as_message_3() {
+        let peers = table(2);
+        let mut d = LinkHandshake::dialer(NodeId(0), &key(0), &peers, NodeId(1));
+        let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
+        let mut flights = 0;
+        let (_, lr) = pump_with(&mut d, &mut l, |from, flight| {
+            if from == Role::Dialer && !flight.is_empty() {
+                flights += 1;
+                if flights == 3 {
+                    // Flights: Hello, message 1, then message 3 (its first
+                    // frame), whose last byte is in the payload's tag.
+                    let len = u32::from_be_bytes([flight[0], flight[1], flight[2], flight[3]]);
+                    flight[LENGTH_PREFIX + len as usize - 1] ^= 1;
+                }
+            }
+        });
+        assert!(
+            matches!(lr, Err(HandshakeError::Noise { message: 3, .. })),
+            "{lr:?}"
+        );
+    }
+
+    /// The claimed id is known from the Hello on, also after a refusal (for
+    /// the log line), and the Debug forms name the peer but no secret.
+    #[test]
+    fn the_claimed_peer_is_known_from_its_hello() {
+        let peers = table(3);
+        let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
+        assert_eq!(l.peer(), None);
+        let wrong =
+            LinkHandshake::dialer(NodeId(2), &NodeKey::from_seed([99; 32]), &peers, NodeId(1));
+        let mut d = wrong;
+        let (_, lr) = pump(&mut d, &mut l);
+        assert!(matches!(lr, Err(HandshakeError::WrongKey(_))), "{lr:?}");
+        assert_eq!(l.peer(), Some(NodeId(2)));
+        let debug = format!("{l:?}");
+        assert!(debug.contains("peer: Some(NodeId(2))"), "{debug}");
+        let (d, _) = established();
+        assert_eq!(format!("{d:?}"), "Established { peer: NodeId(1), .. }");
+    }
+
+    /// The magic is checked whole: zero length bytes and "GENERALS".
+    #[test]
+    fn a_hello_with_the_magic_in_the_wrong_place_is_no_hello() {
+        let peers = table(2);
+        let frame = |body: &[u8]| [&(body.len() as u32).to_be_bytes()[..], body].concat();
+        for flip in [0, 4] {
+            let mut h = hello(0, 2);
+            h[flip] ^= 1;
+            let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
+            let r = l.receive(&mut BytesMut::from(&frame(&h)[..]));
+            assert!(
+                matches!(r, Err(HandshakeError::NotGenerals)),
+                "byte {flip}: {r:?}"
+            );
+        }
+    }
+
+    /// MAX_PREAMBLE_FRAME itself is allowed; one more byte is not.
+    #[test]
+    fn the_preamble_frame_limit_is_inclusive() {
+        let peers = table(2);
+        let feed = |len: usize| {
+            let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
+            let mut buf = BytesMut::new();
+            buf.put_u32(len as u32);
+            buf.extend_from_slice(&vec![0u8; len]);
+            l.receive(&mut buf)
+        };
+        assert!(matches!(
+            feed(MAX_PREAMBLE_FRAME),
+            Err(HandshakeError::NotGenerals)
+        ));
+        assert!(matches!(
+            feed(MAX_PREAMBLE_FRAME + 1),
+            Err(HandshakeError::Oversized(n)) if n == MAX_PREAMBLE_FRAME + 1
+        ));
+    }
+
+    /// Counter names are part of the status output operators script against.
+    #[test]
+    fn handshake_error_kinds_are_stable() {
+        let cases = [
+            (HandshakeError::Closed, "closed"),
+            (HandshakeError::Oversized(2000), "oversized"),
+            (HandshakeError::NotGenerals, "not_generals"),
+            (HandshakeError::Version(1), "version"),
+            (HandshakeError::Malformed(String::new()), "malformed"),
+            (HandshakeError::UnknownId(NodeId(9)), "unknown_id"),
+            (HandshakeError::ClaimsOurId(NodeId(1)), "own_id"),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.kind(), kind, "{e}");
+        }
+    }
 }
