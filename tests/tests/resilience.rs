@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, cluster, decision_at, run, status, WAIT};
+use common::{bin, cluster, decision_at, instance_of, run, status, WAIT};
 use generals_crypto::{NodeId, NodeKey, Order, PublicKey};
 use generals_node::control::LinkState;
 use generals_wire::handshake::{HandshakeError, LinkHandshake};
@@ -19,7 +19,7 @@ use generals_wire::Protocol;
 fn a_killed_node_keeps_its_decisions_and_rejoins() {
     let mut c = cluster(4, &[]);
     let before = run(&c, 0, Protocol::Signed, 1, Order::Attack);
-    let before_id = before.instance.as_deref().unwrap().parse().unwrap();
+    let before_id = instance_of(&before);
     assert_eq!(decision_at(&c, 3, before_id), Some(Order::Attack));
 
     // Kill node 3 in the middle of an instance: the others still decide.
@@ -57,16 +57,8 @@ fn sigterm_drains_within_five_seconds_and_restart_keeps_the_sequence() {
     c.start(NodeId(1)).unwrap();
     c.wait_connected(WAIT).unwrap();
     let second = run(&c, 1, Protocol::Signed, 1, Order::Retreat);
-    let seq = |r: &generals_node::report::InstanceReport| -> u64 {
-        r.instance
-            .as_deref()
-            .unwrap()
-            .parse::<generals_crypto::InstanceId>()
-            .unwrap()
-            .seq
-    };
     assert!(
-        seq(&second) > seq(&first),
+        instance_of(&second).seq > instance_of(&first).seq,
         "a restarted commander reused a sequence number"
     );
 }
