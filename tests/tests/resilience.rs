@@ -63,6 +63,127 @@ fn sigterm_drains_within_five_seconds_and_restart_keeps_the_sequence() {
     );
 }
 
+/// A commander killed after its signatures left, before its own decision
+/// reached `decisions.log`, never signs their seq again: the restarted
+/// daemon finds the seq in `sign_state.json`, which the driver made durable
+/// before the sends.
+///
+/// The commander logs its own decision in the same flush as its round-1
+/// sends, right after them, so no signal sent from outside lands reliably
+/// between the two. The test kills it (SIGKILL) once every lieutenant holds
+/// its signature, then cuts its `decisions.log` back to what it held before
+/// the order: the disk as a kill between the sends and the log append
+/// leaves it (or a power loss before the log's fsync). Without the cut,
+/// `Storage::open` would move the seq forward from the log and hide a
+/// missing sign state, as it did for the restart tests above.
+///
+/// Mutations seen to fail it: the driver not carrying out `SaveSignState`;
+/// `Storage::save_sign_state` writing nothing (both: the restarted commander
+/// signs seq 1 again). Carrying out `SaveSignState` after the sends passes
+/// it, since the state is on disk before the kill;
+/// `a_sign_state_that_cannot_be_saved_lets_no_signature_leave` catches that.
+#[test]
+fn a_commander_killed_after_its_signatures_left_never_signs_their_seq_again() {
+    let mut c = cluster(4, &[]);
+    let log = c
+        .config(NodeId(0))
+        .unwrap()
+        .data_dir()
+        .join("decisions.log");
+    let logged = std::fs::metadata(&log).unwrap().len();
+    let id = c
+        .order(NodeId(0), Protocol::Signed, 1, Order::Attack)
+        .unwrap();
+    // Its signatures have left: every lieutenant decided on them.
+    for j in 1..4 {
+        assert_eq!(common::await_decision(&c, j, id), Some(Order::Attack));
+    }
+    c.kill(NodeId(0));
+    assert!(
+        std::fs::metadata(&log).unwrap().len() > logged,
+        "the commander logged its decision"
+    );
+    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    file.set_len(logged).unwrap();
+    file.sync_all().unwrap();
+    drop(file);
+
+    c.start(NodeId(0)).unwrap();
+    c.wait_connected(WAIT).unwrap();
+    let again = c
+        .order(NodeId(0), Protocol::Signed, 1, Order::Retreat)
+        .unwrap();
+    assert!(
+        again.seq > id.seq,
+        "the restarted commander signed seq {} again ({again} after {id})",
+        id.seq
+    );
+    let r = common::finish(&c, again);
+    assert!(r.loyal_decisions().all(|d| d == Order::Retreat), "{r:?}");
+    for j in 1..4 {
+        assert_eq!(common::rejections(&c, j, "already_decided"), 0);
+        assert_eq!(status(&c, j).counters.evidence, 0);
+    }
+}
+
+/// A commander whose sign state cannot be made durable lets no signature
+/// leave: the order is refused and no lieutenant hears of it, so the order
+/// that follows (which may take the same seq, since nothing was signed)
+/// reaches every lieutenant as the only order under its id.
+///
+/// The save is made to fail from outside: a directory stands where the
+/// driver writes `sign_state.json.tmp`. This checks the order of the save
+/// and the sends end to end. A kill cannot: the driver carries out one
+/// order's outputs in a single synchronous pass with no await in it, so a
+/// kill between a save carried out late and the sends before it would need
+/// a crash-injection point in the driver. A failed save needs none, and a
+/// signature that left before it is seen by the lieutenants all the same.
+///
+/// Mutations seen to fail it: the driver carrying out `SaveSignState` after
+/// the sends (the refused ATTACK reaches the lieutenants, and the RETREAT
+/// that follows under the same id is an equivocation to them); the driver
+/// not carrying out `SaveSignState`, and `Storage::save_sign_state` writing
+/// nothing (both: the order is not refused).
+#[test]
+fn a_sign_state_that_cannot_be_saved_lets_no_signature_leave() {
+    let c = cluster(4, &[]);
+    let tmp = c
+        .config(NodeId(0))
+        .unwrap()
+        .data_dir()
+        .join("sign_state.json.tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let refused = c.order(NodeId(0), Protocol::Signed, 1, Order::Attack);
+    let err = refused.expect_err("the order went ahead without a durable sign state");
+    assert!(
+        format!("{err:#}").contains("could not persist the signing state"),
+        "{err:#}"
+    );
+    std::fs::remove_dir(&tmp).unwrap();
+
+    // Frames on a link arrive in order: had the refused order's frames
+    // left, they would be at every lieutenant before this one's.
+    let id = c
+        .order(NodeId(0), Protocol::Signed, 1, Order::Retreat)
+        .unwrap();
+    for j in 1..4 {
+        assert_eq!(
+            common::await_decision(&c, j, id),
+            Some(Order::Retreat),
+            "lieutenant {j} under {id}"
+        );
+        let st = status(&c, j);
+        assert_eq!(st.counters.evidence, 0, "lieutenant {j} saw two orders");
+        assert_eq!(
+            st.counters.instances_joined, 1,
+            "lieutenant {j} joined an instance besides {id}"
+        );
+        assert_eq!(common::rejections(&c, j, "already_decided"), 0);
+    }
+    let r = common::finish(&c, id);
+    assert!(r.loyal_decisions().all(|d| d == Order::Retreat), "{r:?}");
+}
+
 #[test]
 fn the_control_socket_is_for_the_owner_only() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
