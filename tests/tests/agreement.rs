@@ -46,7 +46,7 @@ fn four_generals_equivocating_signed_commander_is_proven_guilty() {
     assert_eq!(r.evidence.len(), 1, "{r:?}");
     assert!(r.evidence[0].verified, "{r:?}");
     assert_eq!(r.evidence[0].holders, vec![NodeId(0), NodeId(1), NodeId(2)]);
-    let id = r.instance.as_deref().unwrap().parse().unwrap();
+    let id = common::instance_of(&r);
     let commander_key = c.node(NodeId(3)).unwrap().public;
     for holder in [0u16, 1, 2] {
         match c

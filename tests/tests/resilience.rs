@@ -9,9 +9,10 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{bin, cluster, decision_at, run, status, WAIT};
+use common::{bin, cluster, decision_at, instance_of, run, status, WAIT};
 use generals_crypto::{NodeId, NodeKey, Order, PublicKey};
-use generals_node::control::LinkState;
+use generals_node::cluster::LocalCluster;
+use generals_node::control::{LinkState, PeerStatus};
 use generals_wire::handshake::{HandshakeError, LinkHandshake};
 use generals_wire::Protocol;
 
@@ -19,7 +20,7 @@ use generals_wire::Protocol;
 fn a_killed_node_keeps_its_decisions_and_rejoins() {
     let mut c = cluster(4, &[]);
     let before = run(&c, 0, Protocol::Signed, 1, Order::Attack);
-    let before_id = before.instance.as_deref().unwrap().parse().unwrap();
+    let before_id = instance_of(&before);
     assert_eq!(decision_at(&c, 3, before_id), Some(Order::Attack));
 
     // Kill node 3 in the middle of an instance: the others still decide.
@@ -57,18 +58,131 @@ fn sigterm_drains_within_five_seconds_and_restart_keeps_the_sequence() {
     c.start(NodeId(1)).unwrap();
     c.wait_connected(WAIT).unwrap();
     let second = run(&c, 1, Protocol::Signed, 1, Order::Retreat);
-    let seq = |r: &generals_node::report::InstanceReport| -> u64 {
-        r.instance
-            .as_deref()
-            .unwrap()
-            .parse::<generals_crypto::InstanceId>()
-            .unwrap()
-            .seq
-    };
     assert!(
-        seq(&second) > seq(&first),
+        instance_of(&second).seq > instance_of(&first).seq,
         "a restarted commander reused a sequence number"
     );
+}
+
+/// A commander killed after its signatures left, before its own decision
+/// reached `decisions.log`, never signs their seq again: the restarted
+/// daemon finds the seq in `sign_state.json`, which the driver made durable
+/// before the sends.
+///
+/// The commander logs its own decision in the same flush as its round-1
+/// sends, right after them, so no signal sent from outside lands reliably
+/// between the two. The test kills it (SIGKILL) once every lieutenant holds
+/// its signature, then cuts its `decisions.log` back to what it held before
+/// the order: the disk as a kill between the sends and the log append
+/// leaves it (or a power loss before the log's fsync). Without the cut,
+/// `Storage::open` would move the seq forward from the log and hide a
+/// missing sign state, as it did for the restart tests above.
+///
+/// Mutations seen to fail it: the driver not carrying out `SaveSignState`;
+/// `Storage::save_sign_state` writing nothing (both: the restarted commander
+/// signs seq 1 again). Carrying out `SaveSignState` after the sends passes
+/// it, since the state is on disk before the kill;
+/// `a_sign_state_that_cannot_be_saved_lets_no_signature_leave` catches that.
+#[test]
+fn a_commander_killed_after_its_signatures_left_never_signs_their_seq_again() {
+    let mut c = cluster(4, &[]);
+    let log = c
+        .config(NodeId(0))
+        .unwrap()
+        .data_dir()
+        .join("decisions.log");
+    let logged = std::fs::metadata(&log).unwrap().len();
+    let id = c
+        .order(NodeId(0), Protocol::Signed, 1, Order::Attack)
+        .unwrap();
+    // Its signatures have left: every lieutenant decided on them.
+    for j in 1..4 {
+        assert_eq!(common::await_decision(&c, j, id), Some(Order::Attack));
+    }
+    c.kill(NodeId(0));
+    assert!(
+        std::fs::metadata(&log).unwrap().len() > logged,
+        "the commander logged its decision"
+    );
+    let file = std::fs::OpenOptions::new().write(true).open(&log).unwrap();
+    file.set_len(logged).unwrap();
+    file.sync_all().unwrap();
+    drop(file);
+
+    c.start(NodeId(0)).unwrap();
+    c.wait_connected(WAIT).unwrap();
+    let again = c
+        .order(NodeId(0), Protocol::Signed, 1, Order::Retreat)
+        .unwrap();
+    assert!(
+        again.seq > id.seq,
+        "the restarted commander signed seq {} again ({again} after {id})",
+        id.seq
+    );
+    let r = common::finish(&c, again);
+    assert!(r.loyal_decisions().all(|d| d == Order::Retreat), "{r:?}");
+    for j in 1..4 {
+        assert_eq!(common::rejections(&c, j, "already_decided"), 0);
+        assert_eq!(status(&c, j).counters.evidence, 0);
+    }
+}
+
+/// A commander whose sign state cannot be made durable lets no signature
+/// leave: the order is refused and no lieutenant hears of it, so the order
+/// that follows (which may take the same seq, since nothing was signed)
+/// reaches every lieutenant as the only order under its id.
+///
+/// The save is made to fail from outside: a directory stands where the
+/// driver writes `sign_state.json.tmp`. This checks the order of the save
+/// and the sends end to end. A kill cannot: the driver carries out one
+/// order's outputs in a single synchronous pass with no await in it, so a
+/// kill between a save carried out late and the sends before it would need
+/// a crash-injection point in the driver. A failed save needs none, and a
+/// signature that left before it is seen by the lieutenants all the same.
+///
+/// Mutations seen to fail it: the driver carrying out `SaveSignState` after
+/// the sends (the refused ATTACK reaches the lieutenants, and the RETREAT
+/// that follows under the same id is an equivocation to them); the driver
+/// not carrying out `SaveSignState`, and `Storage::save_sign_state` writing
+/// nothing (both: the order is not refused).
+#[test]
+fn a_sign_state_that_cannot_be_saved_lets_no_signature_leave() {
+    let c = cluster(4, &[]);
+    let tmp = c
+        .config(NodeId(0))
+        .unwrap()
+        .data_dir()
+        .join("sign_state.json.tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let refused = c.order(NodeId(0), Protocol::Signed, 1, Order::Attack);
+    let err = refused.expect_err("the order went ahead without a durable sign state");
+    assert!(
+        format!("{err:#}").contains("could not persist the signing state"),
+        "{err:#}"
+    );
+    std::fs::remove_dir(&tmp).unwrap();
+
+    // Frames on a link arrive in order: had the refused order's frames
+    // left, they would be at every lieutenant before this one's.
+    let id = c
+        .order(NodeId(0), Protocol::Signed, 1, Order::Retreat)
+        .unwrap();
+    for j in 1..4 {
+        assert_eq!(
+            common::await_decision(&c, j, id),
+            Some(Order::Retreat),
+            "lieutenant {j} under {id}"
+        );
+        let st = status(&c, j);
+        assert_eq!(st.counters.evidence, 0, "lieutenant {j} saw two orders");
+        assert_eq!(
+            st.counters.instances_joined, 1,
+            "lieutenant {j} joined an instance besides {id}"
+        );
+        assert_eq!(common::rejections(&c, j, "already_decided"), 0);
+    }
+    let r = common::finish(&c, id);
+    assert!(r.loyal_decisions().all(|d| d == Order::Retreat), "{r:?}");
 }
 
 #[test]
@@ -168,28 +282,35 @@ fn missing_signing_state_refuses_to_start_and_names_the_flag() {
     assert!(err.contains("--unsafe-reset-sign-state"), "{err}");
 }
 
-/// Dials node 0 at `addr` claiming to be node 2, holding `key` and believing
-/// the peer table `peers`. Returns the real handshake's outcome: `Ok(true)` if
-/// node 0 accepted the link.
+/// Dials node 0 at `addr` from the loopback address `from`, claiming to be
+/// node 2: holding `key`, naming `claimed` as its key in its Hello, and
+/// believing the peer table `peers`. Returns the real handshake's outcome:
+/// `Ok(())` if node 0 accepted the link. Node 0 seals its verdict under the
+/// link's keys, so an accept or a refusal is node 0's own word.
 fn claim_node_2(
+    from: [u8; 4],
     addr: std::net::SocketAddr,
     key: &NodeKey,
+    claimed: PublicKey,
     peers: &[PublicKey],
-) -> Result<bool, HandshakeError> {
+) -> Result<(), HandshakeError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
-        let mut hs = LinkHandshake::dialer(NodeId(2), key, peers, NodeId(0));
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((from, 0).into())?;
+        let mut stream = socket.connect(addr).await?;
+        let mut hs =
+            LinkHandshake::impostor_dialer_for_tests(NodeId(2), key, claimed, peers, NodeId(0));
         let mut buf = bytes::BytesMut::new();
         loop {
             let step = hs.receive(&mut buf);
             stream.write_all(&hs.transmit()).await?;
             if step?.is_some() {
-                return Ok(true);
+                return Ok(());
             }
             let read = tokio::time::timeout(Duration::from_secs(5), stream.read_buf(&mut buf));
             if read.await.map_err(|_| HandshakeError::Closed)?? == 0 {
@@ -199,54 +320,94 @@ fn claim_node_2(
     })
 }
 
+/// Node 0's view of its link to node 2.
+fn link_to_2(c: &LocalCluster) -> PeerStatus {
+    let st = status(c, 0);
+    st.peers.into_iter().find(|p| p.id == NodeId(2)).unwrap()
+}
+
+/// Strangers, impostors and nodes of other clusters are refused, and the
+/// cluster works on.
+///
+/// The real node 2 is stopped while the others claim its id: nothing can
+/// then replace a link node 0 accepted for id 2, so each claim is judged
+/// twice, by node 0's sealed verdict and by node 0 counting no new link to
+/// node 2. Each claim comes from its own loopback address, because node 0
+/// logs one refusal per address and claimed id at a time.
+///
+/// Mutations seen to fail it: `LinkHandshake::judge` (wire/src/handshake.rs)
+/// accepting any static key (the impostor that names node 2's configured
+/// key in its Hello but holds another one is let in; this test's earlier
+/// version passed, as its only impostor named its own key and was refused
+/// at its Hello, with the real node 2 up to replace any link it got); the
+/// Hello's key check removed (the stranger gets past its Hello).
 #[test]
 fn strangers_wrong_keys_and_other_clusters_are_refused_while_the_cluster_works() {
-    let c = cluster(4, &[]);
+    let mut c = cluster(4, &[]);
     let cfg = c.config(NodeId(0)).unwrap();
     let addr = cfg.listen;
     let peers = cfg.public_keys();
+    let two = NodeKey::load(c.config(NodeId(2)).unwrap().key_path()).unwrap();
+    // Hold the real node 2 back.
+    assert!(c.stop(NodeId(2), Duration::from_secs(5)).is_some());
+    common::eventually("node 0 sees node 2 go", || {
+        link_to_2(&c).state != LinkState::Up
+    });
+    let connects = link_to_2(&c).connects;
     let refused_before = status(&c, 0).counters.links_refused;
 
     // A stranger speaking garbage.
     let mut s = TcpStream::connect(addr).unwrap();
     let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     drop(s);
-    // Someone claiming to be node 2 with another key: node 0 refuses it at
+    // Someone claiming to be node 2 with its own key: node 0 refuses it at
     // its Hello and closes the connection.
     let stranger = NodeKey::from_seed([77; 32]);
+    let own = claim_node_2([127, 0, 0, 2], addr, &stranger, stranger.public(), &peers);
     assert!(
-        matches!(
-            claim_node_2(addr, &stranger, &peers),
-            Err(HandshakeError::Closed)
-        ),
-        "an impostor was not refused"
+        matches!(own, Err(HandshakeError::Closed)),
+        "a stranger was not refused at its Hello: {own:?}"
     );
+    // An impostor naming node 2's key in its Hello but holding another:
+    // refused once the Noise handshake shows the key it holds.
+    match claim_node_2([127, 0, 0, 3], addr, &stranger, two.public(), &peers) {
+        Err(HandshakeError::RefusedByPeer(r)) => assert_eq!(r.expected, two.public()),
+        other => panic!("an impostor holding another key was not refused: {other:?}"),
+    }
     // Node 2's own key, but configured with another peer table.
-    let two = NodeKey::load(c.config(NodeId(2)).unwrap().key_path()).unwrap();
     let mut other = peers.clone();
     other[3] = NodeKey::from_seed([78; 32]).public();
-    match claim_node_2(addr, &two, &other) {
+    match claim_node_2([127, 0, 0, 4], addr, &two, two.public(), &other) {
         Err(HandshakeError::OtherCluster(_)) => {}
         other => panic!("a node of another cluster was not refused as such: {other:?}"),
     }
 
+    // Node 0 counts every refusal (after logging it), and none of the
+    // claims became its link to node 2.
+    common::eventually("node 0 counts the four refusals", || {
+        status(&c, 0).counters.links_refused >= refused_before + 4
+    });
+    let link = link_to_2(&c);
+    assert_ne!(link.state, LinkState::Up, "{link:?}");
+    assert_eq!(link.connects, connects, "a claim to be node 2 was let in");
+    let log = std::fs::read_to_string(&c.node(NodeId(0)).unwrap().log).unwrap();
+    for says in [
+        format!("node 2 has key {}", stranger.public()),
+        "something is impersonating node 2".to_owned(),
+        "node 2 belongs to another cluster".to_owned(),
+    ] {
+        assert!(
+            log.contains(&says),
+            "node 0's log does not say {says:?}:\n{log}"
+        );
+    }
+
+    // The real node 2 comes back, and the cluster works.
+    c.start(NodeId(2)).unwrap();
+    c.wait_connected(WAIT).unwrap();
     let r = run(&c, 0, Protocol::Oral, 1, Order::Attack);
     assert!(r.loyal_decisions().all(|d| d == Order::Attack));
-    let log = std::fs::read_to_string(&c.node(NodeId(0)).unwrap().log).unwrap();
-    assert!(
-        log.contains(&format!("node 2 has key {}", stranger.public())),
-        "node 0 names the impostor's key:\n{log}"
-    );
-    let st = status(&c, 0);
-    assert!(
-        st.counters.links_refused >= refused_before + 3,
-        "{:?}",
-        st.counters
-    );
-    // The real node 2's link was never disturbed.
-    let two = st.peers.iter().find(|p| p.id == NodeId(2)).unwrap();
-    assert_eq!(two.state, LinkState::Up);
-    assert_eq!(two.connects, 1, "node 2's link was replaced by an impostor");
+    assert_eq!(link_to_2(&c).connects, connects + 1);
 }
 
 #[test]

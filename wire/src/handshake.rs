@@ -385,6 +385,20 @@ impl LinkHandshake {
         LinkHandshake::new(Role::Listener, me, key, key.public(), peers, None)
     }
 
+    /// Tests only: a dialer that claims `claimed` in its Hello while it holds
+    /// `key`, as an impostor would. A listener lets it through the Hello and
+    /// refuses it once the Noise handshake shows the key it holds.
+    #[doc(hidden)]
+    pub fn impostor_dialer_for_tests(
+        me: NodeId,
+        key: &NodeKey,
+        claimed: PublicKey,
+        peers: &[PublicKey],
+        peer: NodeId,
+    ) -> Self {
+        LinkHandshake::new(Role::Dialer, me, key, claimed, peers, Some(peer))
+    }
+
     /// `claimed` goes in the Hello: `key.public()`, except for impostors in tests.
     fn new(
         role: Role,
@@ -790,13 +804,12 @@ pub(crate) mod tests {
         let peers = table(2);
         let impostor = NodeKey::from_seed([99; 32]);
         // Claims node 0's id and key, holds another key.
-        let mut d = LinkHandshake::new(
-            Role::Dialer,
+        let mut d = LinkHandshake::impostor_dialer_for_tests(
             NodeId(0),
             &impostor,
             key(0).public(),
             &peers,
-            Some(NodeId(1)),
+            NodeId(1),
         );
         let mut l = LinkHandshake::listener(NodeId(1), &key(1), &peers);
         let (dr, lr) = pump(&mut d, &mut l);

@@ -68,7 +68,13 @@ pub fn run(
     let id = c
         .order(NodeId(commander), protocol, m, order)
         .expect("order");
-    let mut r = c.wait(NodeId(commander), id, WAIT).expect("wait");
+    finish(c, id)
+}
+
+/// Waits for every report of `id` at its commander, marks the configured
+/// traitors and checks IC1/IC2 from the decisions.
+pub fn finish(c: &LocalCluster, id: InstanceId) -> InstanceReport {
+    let mut r = c.wait(id.commander, id, WAIT).expect("wait");
     c.annotate(&mut r);
     assert_eq!(
         r.complete,
@@ -77,6 +83,15 @@ pub fn run(
     );
     assert_ic(&r);
     r
+}
+
+/// The instance a report is about.
+pub fn instance_of(r: &InstanceReport) -> InstanceId {
+    let id = r
+        .instance
+        .as_deref()
+        .expect("the report names its instance");
+    id.parse().expect("an instance id")
 }
 
 pub fn assert_ic(r: &InstanceReport) {
