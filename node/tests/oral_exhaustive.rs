@@ -43,22 +43,33 @@ fn exhaust(n: u16, m: u8, commanders: &[u16], seeds: u64) -> usize {
     runs
 }
 
+// The case counts are written out, not computed from the lists they count,
+// so a shrunken traitor-set enumeration or strategy list fails the test.
+// Mutations seen to fail them: `Strategy::Partial` dropped from
+// ORAL_STRATEGIES (om1 400 runs instead of 420, om2 696 instead of 754,
+// mixed 50 instead of 72); `subsets` keeping sets of fewer than m traitors
+// only (om1 84, om2 208).
+
 #[test]
 fn om1_with_four_generals_survives_every_traitor() {
     let runs = exhaust(4, 1, &[0, 3], 16);
-    assert!(runs > 0);
+    // 2 commanders x 5 traitor sets (none, or one of 4 generals)
+    // x (5 deterministic strategies + 16 seeds of random) x 2 orders.
+    assert_eq!(runs, 2 * 5 * (5 + 16) * 2);
 }
 
 #[test]
 fn om2_with_seven_generals_survives_every_traitor_pair() {
     let runs = exhaust(7, 2, &[0], 8);
-    // 29 traitor sets x (5 strategies + 8 random seeds) x 2 orders.
+    // 29 traitor sets (1 + 7 + 21) x (5 deterministic strategies + 8 seeds
+    // of random) x 2 orders.
     assert_eq!(runs, 29 * (5 + 8) * 2);
 }
 
 #[test]
 fn mixed_strategies_per_traitor() {
     // Different traitors, different lies, at n = 7.
+    let mut runs = 0;
     for c_traitor in [true, false] {
         for a in ORAL_STRATEGIES {
             for b in ORAL_STRATEGIES {
@@ -67,9 +78,12 @@ fn mixed_strategies_per_traitor() {
                 cfg.traitors = [(NodeId(first), a), (NodeId(5), b)].into_iter().collect();
                 let r = run(&cfg).unwrap();
                 assert_interactive_consistency(&r, &format!("OM(2) n=7 {first}:{a} 5:{b}"));
+                runs += 1;
             }
         }
     }
+    // 2 traitor pairs (commander or not) x 6 x 6 strategies.
+    assert_eq!(runs, 2 * 6 * 6);
 }
 
 /// The check every suite here relies on can fail, on its own: it catches a
