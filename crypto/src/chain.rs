@@ -398,19 +398,114 @@ mod tests {
         ));
     }
 
+    // The prefix cache's key is SHA-256 over the signed header (tag,
+    // cluster, commander, seq, m, order) and every link so far (signer id,
+    // signature). Each test below verifies a good chain into a cache, then
+    // shows that the cache does not vouch for a chain that differs from it
+    // in one field of that key only, reusing the good chain's signatures.
+    // The tag is a constant, so no chain can differ in it.
+
+    /// Verifies `good` into a fresh cache (every link checked and cached),
+    /// then `other` in `cluster` against that cache.
+    fn after_caching(
+        good: &SignedOrder,
+        other: &SignedOrder,
+        cluster: &ClusterId,
+    ) -> Result<VerifyStats, ChainError> {
+        let p = pubs(&keys(4));
+        let mut cache = PrefixCache::default();
+        let stats = good.verify(&CL, |id| p.get(id.index()), &mut cache);
+        assert_eq!(stats.map(|s| s.verified), Ok(good.len() as u64));
+        assert_eq!(cache.len(), good.len());
+        other.verify(cluster, |id| p.get(id.index()), &mut cache)
+    }
+
+    fn bad_signature(position: usize, signer: u16) -> Result<VerifyStats, ChainError> {
+        Err(ChainError::BadSignature {
+            position,
+            signer: NodeId(signer),
+        })
+    }
+
+    /// Mutation seen to fail it: the link's signature left out of the cache key.
     #[test]
     fn a_cached_prefix_does_not_vouch_for_a_different_prefix() {
-        let k = keys(4);
-        let p = pubs(&k);
-        let mut cache = PrefixCache::default();
-        let good = chain(&k, &[1]);
-        good.verify(&CL, |id| p.get(id.index()), &mut cache)
-            .unwrap();
+        let good = chain(&keys(4), &[1]);
         let mut forged = good.clone();
         forged.links[1].sig.0[0] ^= 1;
-        assert!(matches!(
-            forged.verify(&CL, |id| p.get(id.index()), &mut cache),
-            Err(ChainError::BadSignature { position: 1, .. })
-        ));
+        assert_eq!(after_caching(&good, &forged, &CL), bad_signature(1, 1));
+    }
+
+    /// Mutation seen to fail it: the cluster left out of the cache key.
+    #[test]
+    fn a_cached_prefix_does_not_vouch_for_another_cluster() {
+        let good = chain(&keys(4), &[1]);
+        let elsewhere = ClusterId([8; 32]);
+        assert_eq!(after_caching(&good, &good, &elsewhere), bad_signature(0, 0));
+    }
+
+    /// Mutation seen to fail it: the instance's seq left out of the cache key.
+    #[test]
+    fn a_cached_prefix_does_not_vouch_for_another_instance() {
+        let good = chain(&keys(4), &[1]);
+        let mut other = good.clone();
+        other.instance.seq += 1;
+        assert_eq!(after_caching(&good, &other, &CL), bad_signature(0, 0));
+    }
+
+    /// The commander is pinned twice: by the first-signer rule to the first
+    /// signer id, and by the key. Leaving it alone out of the key is an
+    /// equivalent mutant (the first signer id in the key stands for it).
+    /// Mutation seen to fail it: the commander and the signer ids both left
+    /// out of the cache key.
+    #[test]
+    fn a_cached_prefix_does_not_vouch_for_another_commander() {
+        let good = chain(&keys(4), &[1]);
+        let mut other = good.clone();
+        other.instance.commander = NodeId(1);
+        other.links[0].signer = NodeId(1);
+        other.links[1].signer = NodeId(0);
+        assert_eq!(after_caching(&good, &other, &CL), bad_signature(0, 1));
+    }
+
+    /// Mutation seen to fail it: m left out of the cache key.
+    #[test]
+    fn a_cached_prefix_does_not_vouch_for_another_m() {
+        let good = chain(&keys(4), &[1]);
+        let mut other = good.clone();
+        other.m += 1;
+        assert_eq!(after_caching(&good, &other, &CL), bad_signature(0, 0));
+    }
+
+    /// Mutation seen to fail it: the order left out of the cache key.
+    #[test]
+    fn a_cached_prefix_does_not_vouch_for_another_order() {
+        let good = chain(&keys(4), &[1]);
+        let mut other = good.clone();
+        other.order = Order::Retreat;
+        assert_eq!(after_caching(&good, &other, &CL), bad_signature(0, 0));
+    }
+
+    /// Lieutenant 1's signature, claimed by lieutenant 2.
+    /// Mutation seen to fail it: the signer ids left out of the cache key.
+    #[test]
+    fn a_cached_prefix_does_not_vouch_for_another_signer_id() {
+        let good = chain(&keys(4), &[1]);
+        let mut other = good.clone();
+        other.links[1].signer = NodeId(2);
+        assert_eq!(after_caching(&good, &other, &CL), bad_signature(1, 2));
+    }
+
+    /// Link 2 of 0:1:2, moved behind a valid 0:3: the same link after a
+    /// different earlier prefix.
+    /// Mutation seen to fail it: the key covers the header and the current
+    /// link only, not the links before it.
+    #[test]
+    fn a_cached_link_does_not_vouch_for_it_after_another_prefix() {
+        let k = keys(4);
+        let good = chain(&k, &[1, 2]);
+        let mut other = chain(&k, &[3]);
+        other.links.push(good.links[2]);
+        assert_eq!(after_caching(&good, &other, &CL), bad_signature(2, 2));
     }
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use generals_crypto::InstanceId;
 use generals_crypto::{ClusterId, NodeId, NodeKey, Order, SignedOrder};
-use generals_wire::{InstanceSpec, MessageCounters, PeerMessage, Protocol};
+use generals_wire::{InstanceSpec, MessageCounters, PeerMessage, Protocol, RoundFrame};
 
 use crate::protocol::adversary::{other_instance, Coalition, OpeningTarget, Strategy};
 use crate::protocol::oral::logical_formula;
@@ -141,6 +141,16 @@ pub struct Trace {
     pub stalled: bool,
     /// With [`SimConfig::log_events`]: (virtual µs, general, event).
     pub events: Vec<(u64, NodeId, NodeEvent)>,
+    /// Round frames handed to the network, by (instance, round, sender,
+    /// receiver), whether or not the schedule then delivered them.
+    pub frames_sent: BTreeMap<(InstanceSpec, u8, NodeId, NodeId), u32>,
+}
+
+impl Trace {
+    fn sent(&mut self, from: NodeId, to: NodeId, frame: &RoundFrame) {
+        let key = (frame.ticket.spec, frame.round, from, to);
+        *self.frames_sent.entry(key).or_default() += 1;
+    }
 }
 
 /// Runs one instance to completion: n [`Node`]s over a virtual network, the
@@ -246,6 +256,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
     for &t in cfg.traitors.keys() {
         for &to in ids.iter().filter(|&&j| j != t) {
             for frame in lock(&coalition).opening_moves(t, to, &target) {
+                trace.sent(t, to, &frame);
                 let link = Link {
                     from: t,
                     to,
@@ -293,6 +304,9 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
             }
         }
         for (from, to, msg, delay) in sends {
+            if let PeerMessage::Round(frame) = &msg {
+                trace.sent(from, to, frame);
+            }
             let until_deadline = if net.adaptive() {
                 nodes
                     .get(to.index())
