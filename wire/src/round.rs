@@ -260,4 +260,27 @@ mod tests {
         );
         OralBits::from_raw(16, vec![0xff, 0xff]).check().unwrap();
     }
+
+    /// Inverting keeps the padding zero, whatever the count modulo 8.
+    #[test]
+    fn inverting_flips_every_value_and_keeps_the_padding_zero() {
+        for (count, want) in [
+            (10, vec![0xff, 0b11]),
+            (16, vec![0xff, 0xff]),
+            (3, vec![0b111]),
+        ] {
+            let mut b = OralBits::zeros(count);
+            b.invert();
+            assert_eq!(b.as_bytes(), &want[..], "{count} values");
+            assert!((0..count as usize).all(|i| b.get(i)));
+            assert_eq!(b.check(), Ok(()));
+        }
+    }
+
+    #[test]
+    fn an_empty_vector_is_empty() {
+        assert!(OralBits::zeros(0).is_empty());
+        assert!(!OralBits::zeros(1).is_empty());
+        assert_eq!(OralBits::zeros(9).len(), 9);
+    }
 }

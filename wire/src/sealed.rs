@@ -537,4 +537,47 @@ mod tests {
             assert_eq!(dec.decode(&mut src).unwrap(), Some(vec![i; 3]));
         }
     }
+
+    /// WIRE.md: a full record carries 65535 sealed bytes (plaintext and tag).
+    #[test]
+    fn a_full_record_is_65535_sealed_bytes() {
+        let (mut tx, _) = link(1 << 20);
+        let stream = sealed(&mut tx, 70_000);
+        let lens: Vec<usize> = records(&stream).iter().map(Vec::len).collect();
+        assert_eq!(
+            lens,
+            [2 + 65535, 2 + (70_000 + 12 - RECORD_PLAINTEXT) + RECORD_TAG]
+        );
+    }
+
+    /// A frame of exactly the limit is read; one byte more is refused.
+    #[test]
+    fn the_frame_limit_is_inclusive() {
+        // A Vec<u8> of 100 bytes encodes to 108 (its 8-byte length first).
+        for (max, ok) in [(108, true), (107, false)] {
+            let (mut tx, mut rx) = link_with(1 << 20, max);
+            let mut src = sealed(&mut tx, 100);
+            let r = rx.decode(&mut src);
+            if ok {
+                assert_eq!(r.unwrap().map(|v| v.len()), Some(100));
+            } else {
+                assert!(
+                    matches!(r, Err(CodecError::TooLarge { len: 108, max: 107 })),
+                    "{r:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_codec_reports_its_limit_and_prints_no_key() {
+        let (tx, rx) = link_with(1000, usize::MAX);
+        assert_eq!(tx.max_frame(), 1000);
+        assert_eq!(rx.max_frame(), HARD_MAX_FRAME);
+        assert_eq!(
+            format!("{tx:?}"),
+            "SealedCodec { decoder: SealedDecoder { nonce: 1, max: 1000, partial: None, .. }, \
+             encoder: SealedEncoder { nonce: 1, max: 1000, .. } }"
+        );
+    }
 }
