@@ -32,7 +32,7 @@
 //! processing time. `--delta-us` moves δ to probe the bound itself.
 //!
 //! # What is checked in every case
-//! - the run finishes (the simulator's event budget is not exhausted);
+//! - the run finishes (the network goes quiet before the simulator's horizon);
 //! - IC1 and IC2 ([`SimReport::violation`]);
 //! - every loyal general decides every instance it holds at most once, and
 //!   at most one instance per id of a loyal commander;
@@ -398,7 +398,10 @@ fn evaluate(cfg: &SimConfig, tally: &mut Tally) -> Result<(), (Check, String)> {
         tally.note(format!("rejected:{kind}"), *times);
     }
     if trace.stalled {
-        return Err((Check::Finishes, "the event budget ran out".into()));
+        return Err((
+            Check::Finishes,
+            "the run never went quiet (the simulator's horizon passed)".into(),
+        ));
     }
     let Some(spec) = trace.spec else {
         return Err((Check::Finishes, "the commander never gave its order".into()));

@@ -137,7 +137,9 @@ pub struct Trace {
     pub dropped: u64,
     /// Messages delivered, frames and reports.
     pub delivered: u64,
-    /// The run hit the simulator's event budget before the network went quiet.
+    /// The network was still busy at the run's horizon (20 times an
+    /// instance's length and the traitors' longest delay) or after the
+    /// simulator's event budget.
     pub stalled: bool,
     /// With [`SimConfig::log_events`]: (virtual µs, general, event).
     pub events: Vec<(u64, NodeId, NodeEvent)>,
@@ -195,12 +197,13 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         cfg.m,
         cfg.order,
     );
+    let coalition_delay = cfg.round_timeout * (u32::from(cfg.m) + 3) * 2;
     let coalition = Arc::new(Mutex::new(
         Coalition::new(cfg.traitors.clone(), traitor_keys, cfg.seed)
             .with_targets(cfg.targets.iter().copied())
             .with_captured(captured)
             .with_cluster(cluster)
-            .with_delay(cfg.round_timeout * (u32::from(cfg.m) + 3) * 2),
+            .with_delay(coalition_delay),
     ));
     let mut nodes: Vec<Node> = ids
         .iter()
@@ -282,10 +285,19 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
     }
     let mut ordered: Option<InstanceId> = None;
 
-    // Hard stop against a bug that would loop forever.
+    // Everything a run starts is over long before this virtual time: the
+    // traitors' opening moves and their instances, the order, frames held
+    // back up to twice an instance's length, and a late joiner's own rounds.
+    // A run still busy here never goes quiet (instances that beget instances,
+    // say), and the event budget is the last stop against a loop in virtual
+    // time itself.
+    let horizon_us = 20 * (span + coalition_delay).as_micros() as u64 + order_at.unwrap_or(0);
     let budget = 50_000_000u64;
     trace.stalled = true;
     for _ in 0..budget {
+        if now_us > horizon_us {
+            break;
+        }
         let mut sends = Vec::new();
         for (i, node) in nodes.iter_mut().enumerate() {
             while let Some(out) = node.poll_output() {
