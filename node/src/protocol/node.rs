@@ -1336,3 +1336,42 @@ impl Node {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(seqs: impl IntoIterator<Item = u64>) -> SeenSeqs {
+        let mut s = SeenSeqs::default();
+        for q in seqs {
+            s.insert(q);
+        }
+        s
+    }
+
+    /// A commander's seqs in order fold into the floor: memory stays flat.
+    #[test]
+    fn contiguous_seqs_fold_into_the_floor() {
+        let s = seen(1..=1000);
+        assert_eq!((s.floor, s.above.len()), (1000, 0));
+        assert_eq!(s.highest(), 1000);
+        assert!(s.contains(1) && s.contains(1000) && !s.contains(1001));
+        let s = seen([3, 1, 5]);
+        assert_eq!((s.floor, s.above.len(), s.highest()), (1, 2, 5));
+        assert!(s.contains(3) && !s.contains(2) && !s.contains(4));
+        assert_eq!(SeenSeqs::default().highest(), 0);
+    }
+
+    /// Gaps are kept up to SEEN_WINDOW seqs; one more gives up the oldest,
+    /// which then reads as seen (refused as already decided, never rerun).
+    #[test]
+    fn gaps_are_kept_up_to_the_window() {
+        let window = SEEN_WINDOW as u64;
+        let mut s = seen((1..=window).map(|i| 2 * i));
+        assert_eq!((s.floor, s.above.len()), (0, SEEN_WINDOW));
+        assert!(!s.contains(1));
+        s.insert(2 * window + 2);
+        assert_eq!((s.floor, s.above.len()), (2, SEEN_WINDOW));
+        assert!(s.contains(1) && !s.contains(3));
+    }
+}
