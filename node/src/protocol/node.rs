@@ -1363,15 +1363,19 @@ mod tests {
     }
 
     /// Gaps are kept up to SEEN_WINDOW seqs; one more gives up the oldest,
-    /// which then reads as seen (refused as already decided, never rerun).
+    /// which then reads as seen (refused as already decided, never rerun),
+    /// and the floor runs on over any seqs that follow it.
     #[test]
     fn gaps_are_kept_up_to_the_window() {
         let window = SEEN_WINDOW as u64;
-        let mut s = seen((1..=window).map(|i| 2 * i));
+        // 2, 3, then odd seqs from 5: SEEN_WINDOW seqs, none folded.
+        let seqs = [2, 3].into_iter().chain((2..window).map(|i| 2 * i + 1));
+        let mut s = seen(seqs);
         assert_eq!((s.floor, s.above.len()), (0, SEEN_WINDOW));
         assert!(!s.contains(1));
-        s.insert(2 * window + 2);
-        assert_eq!((s.floor, s.above.len()), (2, SEEN_WINDOW));
-        assert!(s.contains(1) && !s.contains(3));
+        s.insert(2 * window + 1);
+        // 2 is given up, and 3 folds in after it.
+        assert_eq!((s.floor, s.above.len()), (3, SEEN_WINDOW - 1));
+        assert!(s.contains(1) && !s.contains(4) && s.contains(5));
     }
 }
