@@ -607,3 +607,101 @@ fn a_decision_is_persisted_before_it_is_reported() {
     }
     assert_eq!(order, vec!["decided", "report"]);
 }
+
+/// A draining node (SIGTERM) finishes what it holds and takes nothing new:
+/// no new instance joins, and it gives no order itself.
+/// Mutations seen to fail it (cargo-mutants): `Node::start_draining` doing
+/// nothing; `Node::active_instances` always 0.
+#[test]
+fn a_draining_node_finishes_what_it_holds_and_joins_nothing_new() {
+    let mut net = Net::new(4, limits());
+    let held = net.order(0, Protocol::Oral, 1, Order::Attack);
+    net.collect();
+    // Round 1 reaches everyone; node 1 now holds the instance.
+    while let Some((from, to, msg)) = net.queue.pop_front() {
+        net.deliver(from, to, msg);
+    }
+    assert_eq!(net.nodes[1].active_instances(), 1);
+    net.nodes[1].start_draining();
+    assert!(matches!(
+        net.nodes[1].order(net.now, Protocol::Signed, 1, Order::Attack, false),
+        Err(generals_node::protocol::OrderError::Draining)
+    ));
+    let fresh = net.order(2, Protocol::Signed, 1, Order::Retreat);
+    net.run();
+    assert_eq!(net.decision(1, &held), Some(Order::Attack));
+    assert_eq!(net.decision(1, &fresh), None, "a draining node joined");
+    assert!(net.rejected(1, "shutting_down") >= 1);
+    assert_eq!(net.nodes[1].active_instances(), 0);
+    for l in [0, 3] {
+        assert_eq!(net.decision(l, &fresh), Some(Order::Retreat));
+    }
+}
+
+/// A commander's own instance counts against its share until every report
+/// is in, or until twice the longest a lieutenant can take: until then a
+/// lieutenant may still count it, and a new order could be refused there.
+/// Mutation seen to fail it (cargo-mutants): `instance_span` returning 0.
+#[test]
+fn an_unreported_own_instance_holds_its_slot_for_twice_its_span() {
+    // max_instances 4 at n = 4: one instance per commander.
+    let mut net = Net::new(4, NodeLimits::new(Limits::new(DELTA), 4, 16 << 20));
+    net.cut = vec![(1, 0), (2, 0), (3, 0)];
+    let first = net.order(0, Protocol::Oral, 1, Order::Attack);
+    net.run();
+    for l in 1..4 {
+        assert_eq!(net.decision(l, &first), Some(Order::Attack));
+    }
+    let busy = net.nodes[0].order(net.now, Protocol::Oral, 1, Order::Attack, false);
+    assert!(
+        matches!(
+            busy,
+            Err(generals_node::protocol::OrderError::Busy { active: 1 })
+        ),
+        "{busy:?}"
+    );
+    // OM(1): two rounds, well under 10 Δ with the work part.
+    net.now += 20 * DELTA;
+    net.nodes[0].handle_timeout(net.now);
+    assert!(net.nodes[0]
+        .order(net.now, Protocol::Oral, 1, Order::Attack, false)
+        .is_ok());
+}
+
+/// Each commander's OM trees may take `tree_bytes / n` at a node.
+/// Mutation seen to fail it (cargo-mutants): the share as `tree_bytes * n`.
+#[test]
+fn a_commanders_tree_share_is_the_budget_over_n() {
+    let need = generals_node::protocol::oral::tree_bytes(4, 1).expect("a small tree");
+    for (budget, fits) in [(4 * need, true), (4 * need - 4, false)] {
+        let mut limits = limits();
+        limits.tree_bytes = budget;
+        let mut n0 = node(4, 0, limits);
+        let r = n0.order(Instant::now(), Protocol::Oral, 1, Order::Attack, false);
+        assert_eq!(r.is_ok(), fits, "tree budget {budget}: {r:?}");
+    }
+}
+
+/// What the shell reads back: the strategy a traitor daemon runs, and the
+/// link counters it keeps in the node's counters.
+/// Mutations seen to fail it (cargo-mutants): `Node::fault_name` constant,
+/// `Node::counters_mut` returning a fresh value.
+#[test]
+fn the_shell_reads_back_the_fault_and_the_counters_it_keeps() {
+    let mut loyal = node(4, 1, limits());
+    assert_eq!(loyal.fault_name(), None);
+    loyal.counters_mut().links_accepted += 2;
+    assert_eq!(loyal.counters().links_accepted, 2);
+    let coalition = generals_node::protocol::adversary::Coalition::new(
+        [(
+            NodeId(1),
+            generals_node::protocol::adversary::Strategy::Split,
+        )]
+        .into(),
+        [(NodeId(1), key(1))].into(),
+        0,
+    );
+    let traitor = node(4, 1, limits())
+        .with_coalition(Arc::new(std::sync::Mutex::new(coalition)), "split".into());
+    assert_eq!(traitor.fault_name(), Some("split"));
+}
