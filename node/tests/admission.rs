@@ -705,3 +705,27 @@ fn the_shell_reads_back_the_fault_and_the_counters_it_keeps() {
         .with_coalition(Arc::new(std::sync::Mutex::new(coalition)), "split".into());
     assert_eq!(traitor.fault_name(), Some("split"));
 }
+
+/// OM(m) needs n >= 3m+1 unless the order is forced (a demonstration of the
+/// bound); SM(m) does not.
+/// Mutation seen to fail it (cargo-mutants): the bound applied to SM instead.
+#[test]
+fn the_oral_bound_refuses_unforced_oral_orders_only() {
+    let mut n0 = node(3, 0, limits());
+    let now = Instant::now();
+    assert!(matches!(
+        n0.order(now, Protocol::Oral, 1, Order::Attack, false),
+        Err(generals_node::protocol::OrderError::OralBound {
+            m: 1,
+            need: 4,
+            n: 3
+        })
+    ));
+    assert!(n0
+        .order(now, Protocol::Signed, 1, Order::Attack, false)
+        .is_ok());
+    let mut n0 = node(3, 0, limits());
+    assert!(n0
+        .order(now, Protocol::Oral, 1, Order::Attack, true)
+        .is_ok());
+}
