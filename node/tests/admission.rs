@@ -668,8 +668,10 @@ fn an_unreported_own_instance_holds_its_slot_for_twice_its_span() {
         .is_ok());
 }
 
-/// Each commander's OM trees may take `tree_bytes / n` at a node.
-/// Mutation seen to fail it (cargo-mutants): the share as `tree_bytes * n`.
+/// Each commander's OM trees may take `tree_bytes / n` at a node, up to and
+/// including the share; SM instances keep no tree and are not counted.
+/// Mutations seen to fail it (cargo-mutants): the share as `tree_bytes * n`;
+/// `>` as `>=` in the order's tree check; the check applied to SM orders.
 #[test]
 fn a_commanders_tree_share_is_the_budget_over_n() {
     let need = generals_node::protocol::oral::tree_bytes(4, 1).expect("a small tree");
@@ -680,6 +682,12 @@ fn a_commanders_tree_share_is_the_budget_over_n() {
         let r = n0.order(Instant::now(), Protocol::Oral, 1, Order::Attack, false);
         assert_eq!(r.is_ok(), fits, "tree budget {budget}: {r:?}");
     }
+    // SM keeps no tree: no tree budget applies to it.
+    let mut limits = limits();
+    limits.tree_bytes = 0;
+    let mut n0 = node(4, 0, limits);
+    let r = n0.order(Instant::now(), Protocol::Signed, 1, Order::Attack, false);
+    assert!(r.is_ok(), "{r:?}");
 }
 
 /// What the shell reads back: the strategy a traitor daemon runs, and the
