@@ -770,6 +770,31 @@ fn every_command_has_help_with_an_example() {
     }
 }
 
+/// `--version` names the commit (from git at build time) and the wire
+/// version, which decides whether two releases interoperate.
+#[test]
+fn version_names_the_commit_and_the_wire_version() {
+    let out = generals(&["--version"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let wire = format!("wire version {}", generals_wire::handshake::VERSION);
+    assert!(text.contains(&wire), "{text}");
+    assert!(
+        text.starts_with(&format!("generals {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    // In a checkout, the commit is HEAD's (the build reruns when HEAD moves).
+    let head = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let commit = head.unwrap_or_else(|| "unknown".to_owned());
+    assert!(text.contains(&format!("(commit {commit}, ")), "{text}");
+}
+
 #[test]
 fn simulate_json_keeps_the_contract_and_exit_codes() {
     let out = generals(&[

@@ -21,10 +21,25 @@ use clap::{Parser, Subcommand};
 /// Exit code for a run that completed but broke IC1 or IC2.
 pub const EXIT_IC_VIOLATED: u8 = 3;
 
+/// `generals --version`: the release, the commit it was built from (see
+/// `build.rs`; "unknown" outside a git checkout) and the wire version, which
+/// decides whether two nodes can talk (docs/OPERATIONS.md, Wire version).
+pub fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (commit {}, wire version {})",
+            env!("CARGO_PKG_VERSION"),
+            env!("GENERALS_COMMIT"),
+            generals_wire::handshake::VERSION
+        )
+    })
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "generals",
-    version,
+    version = version_text(),
     about = "Lamport's Byzantine Generals (oral OM(m) and signed SM(m)) as real TCP daemons",
     long_about = None
 )]
