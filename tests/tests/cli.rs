@@ -1,0 +1,80 @@
+//! The operator CLI against real daemons: what `order`, `status` print and
+//! how they exit, run as the binary an operator runs.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{bin, cluster};
+use generals_config::FaultStrategy;
+use generals_crypto::NodeId;
+use generals_node::cluster::LocalCluster;
+
+/// `generals ARGS --config CONFIG-OF-NODE`, without the GENERALS_* variables
+/// of this environment.
+fn generals_at(c: &LocalCluster, node: u16, args: &[&str]) -> Output {
+    let config = &c.node(NodeId(node)).unwrap().config;
+    generals(config, args)
+}
+
+fn generals(config: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin());
+    cmd.args(args).arg("--config").arg(config);
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("GENERALS_") {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.output().unwrap()
+}
+
+/// `generals order --protocol PROTOCOL --m M --value attack EXTRA` at `node`.
+fn order(c: &LocalCluster, node: u16, protocol: &str, m: u8, extra: &[&str]) -> Output {
+    let m = m.to_string();
+    let mut args = vec![
+        "order",
+        "--protocol",
+        protocol,
+        "--m",
+        &m,
+        "--value",
+        "attack",
+    ];
+    args.extend_from_slice(extra);
+    generals_at(c, node, &args)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What an operator sees: the exit status, stdout and stderr, for messages.
+fn shown(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// A commander learns that a lieutenant is a traitor from its signed report,
+/// not which strategy it runs: the traitor is shown by id, with no empty
+/// "()" after it.
+#[test]
+fn order_wait_names_a_reported_traitor_without_an_empty_strategy() {
+    let c = cluster(4, &[(3, FaultStrategy::Split, &[])]);
+    let out = order(&c, 0, "signed", 1, &["--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    let head = stdout.lines().nth(1).unwrap_or_default();
+    assert_eq!(
+        head,
+        "SM(1) with 4 generals; commander 0 orders ATTACK; traitors: 3",
+        "{}",
+        shown(&out)
+    );
+}
