@@ -78,3 +78,19 @@ fn order_wait_names_a_reported_traitor_without_an_empty_strategy() {
         shown(&out)
     );
 }
+
+/// `status --instance` for an id the node never saw is an error, not an
+/// empty listing.
+#[test]
+fn status_of_an_unknown_instance_is_an_error() {
+    let c = cluster(4, &[]);
+    let out = generals_at(&c, 1, &["status", "--instance", "9-9"]);
+    assert_eq!(out.status.code(), Some(1), "{}", shown(&out));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("instance 9-9 is unknown to this node"),
+        "{}",
+        shown(&out)
+    );
+    assert!(!text(&out.stdout).contains("instances"), "{}", shown(&out));
+}
