@@ -770,6 +770,27 @@ fn every_command_has_help_with_an_example() {
     }
 }
 
+/// `key_file = "."` (a directory, mode 0755) is named as a directory; the
+/// operator is not told to chmod it. `keygen --out DIR` says the same.
+#[test]
+fn a_key_file_that_is_a_directory_is_named_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[0].config_path;
+    let text = std::fs::read_to_string(config).unwrap();
+    let text = text.replace("key_file = \"node.key\"", "key_file = \".\"");
+    std::fs::write(config, text).unwrap();
+    let node_dir = config.parent().unwrap();
+    for out in [
+        generals(&["node", "--config", s(config)]),
+        generals(&["keygen", "--out", s(node_dir)]),
+    ] {
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert_stderr_has(&out, "is a directory, not a key file");
+        assert!(!stderr(&out).contains("chmod"), "{}", stderr(&out));
+    }
+}
+
 /// `--version` names the commit (from git at build time) and the wire
 /// version, which decides whether two releases interoperate.
 #[test]
