@@ -38,6 +38,11 @@ fn assert_stderr_has(out: &Output, text: &str) {
 }
 
 fn generals(args: &[&str]) -> Output {
+    generals_with(args, &[])
+}
+
+/// [`generals`] with these variables set.
+fn generals_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_generals"));
     cmd.args(args);
     for (var, _) in std::env::vars_os() {
@@ -45,6 +50,7 @@ fn generals(args: &[&str]) -> Output {
             cmd.env_remove(var);
         }
     }
+    cmd.envs(env.iter().copied());
     cmd.output().unwrap()
 }
 
@@ -789,6 +795,34 @@ fn a_key_file_that_is_a_directory_is_named_as_one() {
         assert_stderr_has(&out, "is a directory, not a key file");
         assert!(!stderr(&out).contains("chmod"), "{}", stderr(&out));
     }
+}
+
+/// A traitor strategy set by GENERALS_FAULT__STRATEGY is blamed on the
+/// variable, not on a [fault] section the file does not have; a key_file
+/// set by GENERALS_KEY_FILE is named as the variable's.
+#[test]
+fn node_refusals_name_the_environment_variable_that_caused_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = s(&nodes[0].config_path);
+    let node_with =
+        |var: &str, value: &str| generals_with(&["node", "--config", config], &[(var, value)]);
+    let out = node_with("GENERALS_FAULT__STRATEGY", "silent");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_stderr_has(
+        &out,
+        "error: environment variable GENERALS_FAULT__STRATEGY=silent gives this node a [fault] strategy",
+    );
+    assert_stderr_has(&out, "--allow-faults");
+    assert!(!stderr(&out).contains("section"), "{}", stderr(&out));
+
+    let out = node_with("GENERALS_KEY_FILE", "missing.key");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_stderr_has(&out, "missing.key does not exist");
+    assert_stderr_has(
+        &out,
+        "(`key_file` comes from environment variable GENERALS_KEY_FILE)",
+    );
 }
 
 /// `--version` names the commit (from git at build time) and the wire
