@@ -132,8 +132,9 @@ pub struct InstanceStatus {
 }
 
 impl InstanceStatus {
-    /// A decided instance as its log line records it.
-    pub fn from_record(r: &crate::protocol::DecisionRecord) -> InstanceStatus {
+    /// A decided instance as its log line records it, with the number of
+    /// signed reports its commander got (0 for a lieutenant's).
+    pub fn from_record(r: &crate::protocol::DecisionRecord, reports: usize) -> InstanceStatus {
         InstanceStatus {
             instance: r.instance,
             protocol: r.protocol,
@@ -142,7 +143,7 @@ impl InstanceStatus {
             round: r.m + 2,
             decision: Some(r.decision),
             evidence: r.evidence,
-            reports: 0,
+            reports,
             counters: r.counters,
         }
     }

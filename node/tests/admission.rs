@@ -607,3 +607,59 @@ fn a_decision_is_persisted_before_it_is_reported() {
     }
     assert_eq!(order, vec!["decided", "report"]);
 }
+
+/// The status line of `spec` at `node`: (round, reports).
+fn status_of(node: &Node, spec: &InstanceSpec) -> Option<(u8, usize)> {
+    node.instance_statuses(Some(spec.id), 100)
+        .into_iter()
+        .find(|s| s.protocol == spec.protocol && s.m == spec.m)
+        .map(|s| (s.round, s.reports))
+}
+
+/// A commander's report count is kept: each accepted report is handed out
+/// once to be written down (`reports.log`), the count follows the instance
+/// when it leaves memory, and a restarted node gets it back from the file.
+/// Mutations seen to fail it: no `Output::Report`; the count not carried
+/// into `past` on eviction; `restore_report_counts` a no-op.
+#[test]
+fn a_commanders_report_count_survives_eviction_and_a_restart() {
+    let mut tight = limits();
+    tight.keep_decided = 1;
+    let mut net = Net::new(4, tight);
+    let first = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    let kept: Vec<&String> = net
+        .outputs
+        .iter()
+        .filter(|(i, o)| *i == 0 && o.starts_with("Report("))
+        .map(|(_, o)| o)
+        .collect();
+    assert_eq!(kept.len(), 3, "one report per lieutenant: {kept:?}");
+    assert_eq!(status_of(&net.nodes[0], &first), Some((3, 3)));
+
+    // A second instance pushes the first out of memory, count and all.
+    let second = net.order(0, Protocol::Signed, 1, Order::Retreat);
+    net.run();
+    assert_eq!(status_of(&net.nodes[0], &second), Some((3, 3)));
+    assert_eq!(status_of(&net.nodes[0], &first), Some((3, 3)));
+
+    // Restarted from its decision log, the commander knows the instances;
+    // the report counts come back from what it wrote down.
+    let records: Vec<DecisionRecord> = net
+        .decided
+        .iter()
+        .filter(|(i, _, _)| *i == 0)
+        .map(|(_, _, r)| r.clone())
+        .collect();
+    let ring = keyring(4, 0);
+    let sign = SignState {
+        last_seq: second.id.seq,
+        ..SignState::fresh(ring.key.public())
+    };
+    let mut again = Node::new(ring, limits(), sign, records);
+    assert_eq!(status_of(&again, &first), Some((3, 0)));
+    let counts = std::collections::BTreeMap::from([(first, 3), (second, 2)]);
+    again.restore_report_counts(&counts);
+    assert_eq!(status_of(&again, &first), Some((3, 3)));
+    assert_eq!(status_of(&again, &second), Some((3, 2)));
+}

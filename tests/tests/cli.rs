@@ -94,3 +94,49 @@ fn status_of_an_unknown_instance_is_an_error() {
     );
     assert!(!text(&out.stdout).contains("instances"), "{}", shown(&out));
 }
+
+/// The row of `instance` in `generals status` at `node`, split in columns.
+fn status_row(c: &LocalCluster, node: u16, instance: &str, only: bool) -> Vec<String> {
+    let mut args = vec!["status"];
+    if only {
+        args.extend(["--instance", instance]);
+    }
+    let out = generals_at(c, node, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    let row = stdout
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .find(|cols| cols.first().map(String::as_str) == Some(instance));
+    row.unwrap_or_else(|| panic!("no row for {instance}: {}", shown(&out)))
+}
+
+/// A commander that had every report before a restart still shows them
+/// after it (the signed reports are kept in reports.log).
+#[test]
+fn report_counts_survive_a_restart_of_the_commander() {
+    let mut c = cluster(4, &[]);
+    let id = common::run(
+        &c,
+        0,
+        generals_wire::Protocol::Signed,
+        1,
+        generals_crypto::Order::Attack,
+    );
+    let id = common::instance_of(&id).to_string();
+    let reports = |c: &LocalCluster, only| status_row(c, 0, &id, only).last().cloned();
+    assert_eq!(reports(&c, false).as_deref(), Some("3/3"));
+    assert!(
+        c.stop(NodeId(0), common::WAIT).is_some(),
+        "node 0 did not stop"
+    );
+    c.start(NodeId(0)).unwrap();
+    c.wait_connected(common::WAIT).unwrap();
+    for only in [false, true] {
+        assert_eq!(
+            reports(&c, only).as_deref(),
+            Some("3/3"),
+            "status (--instance: {only}) after the restart"
+        );
+    }
+}

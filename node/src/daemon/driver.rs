@@ -287,6 +287,11 @@ impl Driver {
                         self.send_now(to, msg);
                     }
                 }
+                Output::Report(report) => {
+                    if let Err(err) = self.storage.append_report(&report) {
+                        warn!(instance = %report.spec.id, error = %err, "could not keep a signed report; its instance shows one report fewer after a restart");
+                    }
+                }
                 Output::Event(ev) => log_event(&ev),
             }
         }
@@ -465,7 +470,29 @@ impl Driver {
         if let Some(id) = only.filter(|_| st.instances.is_empty()) {
             match self.storage.find_decisions(id) {
                 Ok(records) if !records.is_empty() => {
-                    st.instances = records.iter().map(InstanceStatus::from_record).collect();
+                    let n = self.cfg.n() as u16;
+                    let mut lines = Vec::with_capacity(records.len());
+                    for r in &records {
+                        let spec = InstanceSpec {
+                            id: r.instance,
+                            protocol: r.protocol,
+                            m: r.m,
+                            n,
+                        };
+                        let reports = match r.role {
+                            crate::report::Role::Commander => self.storage.count_reports(&spec),
+                            crate::report::Role::Lieutenant => Ok(0),
+                        };
+                        match reports {
+                            Ok(reports) => lines.push(InstanceStatus::from_record(r, reports)),
+                            Err(e) => {
+                                return ControlResponse::Error {
+                                    message: e.to_string(),
+                                }
+                            }
+                        }
+                    }
+                    st.instances = lines;
                 }
                 Ok(_) => {
                     return ControlResponse::Error {

@@ -140,7 +140,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
         (Some(f), false) => bail!("{}", fault_refusal(&cfg, f.strategy.as_str())),
         (None, _) => (None, None),
     };
-    let (storage, sign, past) =
+    let (mut storage, sign, past) =
         storage::Storage::open(cfg.data_dir(), me, &public, opts.unsafe_reset_sign_state)
             .map_err(about(&cfg, "data_dir"))?;
     let keys = Arc::new(Keyring::new(me, key, cfg.public_keys()));
@@ -179,6 +179,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let limits = NodeLimits::new(round, cfg.max_instances, cfg.max_frame_bytes);
     let mut node = Node::new(keys, limits, sign, past);
+    node.restore_report_counts(&storage.take_report_counts());
     if let (Some(c), Some(name)) = (coalition, fault_name) {
         node = node.with_coalition(c, name);
     }

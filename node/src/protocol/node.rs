@@ -154,6 +154,10 @@ pub enum Output {
     },
     Evidence(EquivocationProof),
     SpecEvidence(SpecEquivocationProof),
+    /// A lieutenant's signed report, accepted here as its commander: keep
+    /// it, so the instance's report count survives a restart. Not needed
+    /// for safety; nothing waits for it.
+    Report(DecisionReport),
     Event(NodeEvent),
 }
 
@@ -315,8 +319,9 @@ pub struct Node {
     /// instances (and a proof against their commander).
     instances: BTreeMap<InstanceSpec, Entry>,
     decided: VecDeque<InstanceSpec>,
-    /// Decisions that left `instances` (or came from the log), newest last.
-    past: BTreeMap<InstanceSpec, DecisionRecord>,
+    /// Decisions that left `instances` (or came from the log), newest last,
+    /// with how many signed reports this node got for those it commanded.
+    past: BTreeMap<InstanceSpec, (DecisionRecord, usize)>,
     past_order: VecDeque<InstanceSpec>,
     seen: BTreeMap<NodeId, SeenSeqs>,
     /// Ids with a spec-equivocation proof already emitted.
@@ -383,9 +388,19 @@ impl Node {
                 .entry(r.instance.commander)
                 .or_default()
                 .insert(r.instance.seq);
-            node.remember_past(spec, r);
+            node.remember_past(spec, r, 0);
         }
         node
+    }
+
+    /// Restores the report counts of decided instances this node commanded
+    /// (what `reports.log` holds), so `status` shows them after a restart.
+    pub fn restore_report_counts(&mut self, counts: &BTreeMap<InstanceSpec, usize>) {
+        for (spec, (_, reports)) in &mut self.past {
+            if let Some(&n) = counts.get(spec) {
+                *reports = n;
+            }
+        }
     }
 
     /// Makes this node a traitor that runs `coalition`'s strategy on its sends
@@ -950,7 +965,10 @@ impl Node {
             return self.reject(from, Some(spec.id), "bad_report", why.into());
         }
         if let Some(e) = self.instances.get_mut(&spec) {
-            e.reports.entry(from).or_insert(report);
+            if let std::collections::btree_map::Entry::Vacant(slot) = e.reports.entry(from) {
+                slot.insert(report.clone());
+                self.out.push_back(Output::Report(report));
+            }
         }
     }
 
@@ -1093,14 +1111,17 @@ impl Node {
                 break;
             };
             self.release(old);
-            if let Some(r) = self.instances.remove(&old).and_then(|e| e.record) {
-                self.remember_past(old, r);
+            let Some(e) = self.instances.remove(&old) else {
+                continue;
+            };
+            if let Some(r) = e.record {
+                self.remember_past(old, r, e.reports.len());
             }
         }
     }
 
-    fn remember_past(&mut self, spec: InstanceSpec, record: DecisionRecord) {
-        if self.past.insert(spec, record).is_none() {
+    fn remember_past(&mut self, spec: InstanceSpec, record: DecisionRecord, reports: usize) {
+        if self.past.insert(spec, (record, reports)).is_none() {
             self.past_order.push_back(spec);
         }
         while self.past_order.len() > self.limits.keep_decided {
@@ -1135,7 +1156,7 @@ impl Node {
 
     /// A decision that left memory but is still in the recent window.
     pub fn past(&self, spec: &InstanceSpec) -> Option<&DecisionRecord> {
-        self.past.get(spec)
+        self.past.get(spec).map(|(r, _)| r)
     }
 
     /// The instance an operator means by `id`: the one this node commanded,
@@ -1188,7 +1209,10 @@ impl Node {
             reports: e.reports.len(),
             counters: e.counters,
         });
-        let past = self.past.values().map(InstanceStatus::from_record);
+        let past = self
+            .past
+            .values()
+            .map(|(r, reports)| InstanceStatus::from_record(r, *reports));
         let all = live.chain(past);
         match only {
             Some(id) => all.filter(|s| s.instance == id).collect(),
