@@ -58,6 +58,13 @@ pub enum ControlRequest {
 pub enum ControlResponse {
     Ordered {
         instance: InstanceId,
+        /// Each round's deadline at this node, rounds 1..=m+1, work part
+        /// included: by their running sums every lieutenant that is up has
+        /// closed its rounds; the whole sum is the longest the instance can
+        /// run. `order --wait` shows progress and derives its default wait
+        /// from them. Empty from a daemon that does not say.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deadlines_ms: Vec<u64>,
     },
     Report(Box<InstanceReport>),
     Status(Box<NodeStatus>),

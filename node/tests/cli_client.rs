@@ -467,7 +467,10 @@ fn order_wait_json_prints_the_report_contract() {
     let daemon = fake_daemon(
         bind_control(config),
         vec![
-            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Ordered {
+                instance: INSTANCE,
+                deadlines_ms: Vec::new(),
+            },
             ControlResponse::Report(Box::new(report.clone())),
         ],
     );
@@ -569,7 +572,10 @@ fn order_exit_codes_follow_the_report_and_the_daemon() {
     let daemon = fake_daemon(
         bind_control(config),
         vec![
-            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Ordered {
+                instance: INSTANCE,
+                deadlines_ms: Vec::new(),
+            },
             ControlResponse::Report(Box::new(broken)),
         ],
     );
@@ -593,12 +599,16 @@ fn order_exit_codes_follow_the_report_and_the_daemon() {
     let daemon = fake_daemon(
         bind_control(config),
         vec![
-            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Ordered {
+                instance: INSTANCE,
+                deadlines_ms: Vec::new(),
+            },
             ControlResponse::Ordered {
                 instance: InstanceId {
                     seq: 18,
                     ..INSTANCE
                 },
+                deadlines_ms: Vec::new(),
             },
         ],
     );

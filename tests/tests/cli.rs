@@ -21,14 +21,20 @@ fn generals_at(c: &LocalCluster, node: u16, args: &[&str]) -> Output {
 }
 
 fn generals(config: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(bin());
+    let mut cmd = without_overrides(bin());
     cmd.args(args).arg("--config").arg(config);
+    cmd.output().unwrap()
+}
+
+/// A command for `program` that does not inherit GENERALS_* variables.
+fn without_overrides(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     for (var, _) in std::env::vars_os() {
         if var.to_string_lossy().starts_with("GENERALS_") {
             cmd.env_remove(var);
         }
     }
-    cmd.output().unwrap()
+    cmd
 }
 
 /// `generals order --protocol PROTOCOL --m M --value attack EXTRA` at `node`.
@@ -139,4 +145,113 @@ fn report_counts_survive_a_restart_of_the_commander() {
             "status (--instance: {only}) after the restart"
         );
     }
+}
+
+/// With a lieutenant down, `order --wait` waits its default (derived from
+/// the instance's deadlines), then prints the report with the missing node
+/// named and exits 4; the two that are up agree.
+#[test]
+fn order_wait_with_a_node_down_exits_4_and_names_it() {
+    let mut c = cluster(4, &[]);
+    c.kill(NodeId(3));
+    let out = order(&c, 0, "signed", 1, &["--wait"]);
+    assert_eq!(out.status.code(), Some(4), "{}", shown(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("reports:    INCOMPLETE: no signed report from 3 before the wait ended"),
+        "{}",
+        shown(&out)
+    );
+    assert!(stdout.contains("(exit status 4)"), "{}", shown(&out));
+    for j in 1..=2 {
+        let row = format!("  {j}        lieutenant  no       attack");
+        assert!(stdout.contains(&row), "{}", shown(&out));
+    }
+    let json = order(&c, 0, "signed", 1, &["--wait", "--json"]);
+    assert_eq!(json.status.code(), Some(4), "{}", shown(&json));
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["complete"], false, "{}", shown(&json));
+}
+
+/// On a terminal, `order --wait` keeps a progress line on stderr: rounds
+/// past their deadlines and reports in against the n-1 expected. The
+/// terminal is util-linux `script`'s pseudo-terminal; without `script`
+/// the test says so and checks nothing.
+#[test]
+fn order_wait_shows_progress_on_a_terminal() {
+    let script = Command::new("script").arg("--version").output();
+    if !script.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "skipped: util-linux `script` is not installed, so there is no terminal to test on"
+        );
+        return;
+    }
+    let mut c = cluster(4, &[]);
+    c.kill(NodeId(3));
+    let config = c.node(NodeId(0)).unwrap().config.clone();
+    let command = format!(
+        "{} order --config {} --protocol signed --m 1 --value attack --wait",
+        bin().display(),
+        config.display()
+    );
+    let out = without_overrides("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .unwrap();
+    let seen = text(&out.stdout);
+    assert!(seen.contains("reports:    INCOMPLETE"), "{seen}");
+    let progress: Vec<&str> = seen
+        .split(['\r', '\n'])
+        .map(|l| l.trim_start_matches("\x1b[K"))
+        .filter(|l| l.starts_with("0-1: rounds "))
+        .collect();
+    assert!(!progress.is_empty(), "no progress line in {seen:?}");
+    for line in &progress {
+        assert!(line.contains("/2 past their deadlines, reports "), "{line}");
+        assert!(line.contains("/3 in ("), "{line}");
+    }
+    assert!(
+        progress.iter().any(|l| l.contains("reports 2/3 in")),
+        "the two live lieutenants' reports never showed: {progress:?}"
+    );
+}
+
+/// "820ms", "45s", "12m05s" (what `status` prints) in milliseconds.
+fn millis(text: &str) -> u64 {
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().unwrap();
+    }
+    let text = text.strip_suffix('s').unwrap();
+    match text.split_once('m') {
+        Some((m, s)) => (m.parse::<u64>().unwrap() * 60 + s.parse::<u64>().unwrap()) * 1000,
+        None => text.parse::<u64>().unwrap() * 1000,
+    }
+}
+
+/// Without --timeout-ms the wait is derived from the instance's own
+/// deadlines (twice their sum), so a slow cluster is waited for: with
+/// Δ = 10 s, SM(1)'s two rounds may take 10 s + 15 s, and the CLI waits at
+/// least 50 s (an all-up cluster answers long before).
+#[test]
+fn order_waits_twice_the_instances_deadlines_by_default() {
+    let mut opts = common::options(4);
+    opts.round_timeout_ms = 10_000;
+    let mut c = LocalCluster::create(&bin(), opts).unwrap();
+    c.start_all().unwrap();
+    c.wait_connected(common::WAIT).unwrap();
+    let out = order(&c, 0, "signed", 1, &["--wait"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let stderr = text(&out.stderr);
+    let limit = stderr
+        .split("waiting up to ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no wait announced: {}", shown(&out)));
+    assert!(millis(limit) >= 50_000, "{}", shown(&out));
+    let explicit = order(&c, 0, "signed", 1, &["--wait", "--timeout-ms", "3000"]);
+    assert!(
+        text(&explicit.stderr).contains("waiting up to 3s"),
+        "{}",
+        shown(&explicit)
+    );
 }

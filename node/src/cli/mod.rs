@@ -2,7 +2,8 @@
 //! file is the table of contents.
 //!
 //! Exit codes: 0 success; 1 error; 2 usage error (clap); 3 the run finished
-//! but IC1 or IC2 did not hold.
+//! but IC1 or IC2 did not hold; 4 `order --wait` ended before every signed
+//! report arrived.
 
 pub mod client;
 mod demo;
@@ -20,6 +21,9 @@ use clap::{Parser, Subcommand};
 
 /// Exit code for a run that completed but broke IC1 or IC2.
 pub const EXIT_IC_VIOLATED: u8 = 3;
+/// Exit code for `order --wait` when the wait ended before every general's
+/// signed report arrived (and IC1 and IC2 held as far as the reports show).
+pub const EXIT_INCOMPLETE: u8 = 4;
 
 /// `generals --version`: the release, the commit it was built from (see
 /// `build.rs`; "unknown" outside a git checkout) and the wire version, which

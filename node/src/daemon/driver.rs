@@ -383,8 +383,17 @@ impl Driver {
                 Ok(instance) => {
                     self.flush();
                     // The order was abandoned if its signing state could not be saved.
-                    if self.node.resolve(instance).is_some() {
-                        ControlResponse::Ordered { instance }
+                    if let Some(spec) = self.node.resolve(instance) {
+                        let deadlines_ms = self
+                            .node
+                            .round_deadlines(&spec)
+                            .iter()
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                            .collect();
+                        ControlResponse::Ordered {
+                            instance,
+                            deadlines_ms,
+                        }
                     } else {
                         ControlResponse::Error {
                             message: "could not persist the signing state; nothing was signed or sent (see the node's log)".into(),

@@ -339,13 +339,18 @@ pub struct Node {
     out: VecDeque<Output>,
 }
 
-/// How long an instance can run at a lieutenant that joined when it was issued.
-/// Work included, as the lieutenants' own deadlines count it.
-fn instance_span(limits: &Limits, spec: &InstanceSpec) -> Duration {
+/// Each round's deadline (rounds 1..=m+1), work included, as the
+/// lieutenants' own deadlines count it.
+fn round_deadlines(limits: &Limits, spec: &InstanceSpec) -> Vec<Duration> {
     let policy = limits.deadline_policy();
     (1..=spec.m.saturating_add(1))
         .map(|r| policy.deadline(spec, r))
-        .sum()
+        .collect()
+}
+
+/// How long an instance can run at a lieutenant that joined when it was issued.
+fn instance_span(limits: &Limits, spec: &InstanceSpec) -> Duration {
+    round_deadlines(limits, spec).into_iter().sum()
 }
 
 impl Node {
@@ -1139,6 +1144,13 @@ impl Node {
             e.outcome().is_some()
                 && (e.inst.role() == Role::Lieutenant || e.reports.len() + 1 >= self.keys.n())
         })
+    }
+
+    /// Each round's deadline for `spec` at this node (rounds 1..=m+1), work
+    /// part included. Their sum is the longest the instance can run at a
+    /// lieutenant that joined when it was issued.
+    pub fn round_deadlines(&self, spec: &InstanceSpec) -> Vec<Duration> {
+        round_deadlines(&self.limits.round, spec)
     }
 
     pub fn holds(&self, spec: &InstanceSpec) -> bool {
