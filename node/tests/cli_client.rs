@@ -835,6 +835,31 @@ fn node_refusals_name_the_environment_variable_that_caused_them() {
     );
 }
 
+/// What each traitor strategy does is said in `simulate --help` and in the
+/// [fault] table of docs/OPERATIONS.md, in the code's words
+/// (`FaultStrategy::description`): neither can drift from the other.
+#[test]
+fn every_traitor_strategy_is_described_in_the_help_and_the_docs() {
+    let help = stdout(&generals(&["simulate", "--help"]));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ops = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for strategy in generals_config::FaultStrategy::ALL {
+        let (name, what) = (strategy.as_str(), strategy.description());
+        assert!(
+            help.contains(&format!("- {name}:")),
+            "{name} not in:\n{help}"
+        );
+        assert!(help.contains(what), "{name}: {what:?} not in:\n{help}");
+        let row = format!("| `{name}` | {what} |");
+        assert!(ops.contains(&row), "OPERATIONS.md lacks the row {row}");
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "README.md does not name {name}"
+        );
+    }
+}
+
 /// `--version` names the commit (from git at build time) and the wire
 /// version, which decides whether two releases interoperate.
 #[test]

@@ -21,6 +21,9 @@ Examples:
   generals simulate --protocol oral --nodes 3 --m 1 --traitors 2 --strategy flip   # the 3m+1 bound at work
   generals simulate --protocol signed --nodes 7 --m 2 --traitors 5,6 --strategy precreate
 
+--strategy (long --help) says what each strategy does. \"Odd ids\" are the
+receivers split, partial and hog single out, unless --targets names others.
+
 Every general runs the node core the daemon runs (admission, budgets,
 reports). precreate and hog act before the order: the traitors send their
 frames first, the simulator lets everything they started play out (every
@@ -44,9 +47,9 @@ pub struct SimulateArgs {
     /// Comma-separated traitor ids, e.g. 0,5 (0 is the commander by default).
     #[arg(long, value_delimiter = ',')]
     pub traitors: Vec<u16>,
-    /// What the traitors do: flip, split, equivocate, random, silent, partial,
-    /// forge, late-reveal, delay, precreate, hog, dup-signer.
-    #[arg(long, default_value = "flip")]
+    /// What the traitors do (--help lists what each strategy does; the
+    /// same names go in a config's [fault] strategy).
+    #[arg(long, default_value = "flip", value_parser = strategy_parser())]
     pub strategy: Strategy,
     /// The commander's order: attack or retreat.
     #[arg(long, default_value = "attack")]
@@ -67,6 +70,13 @@ pub struct SimulateArgs {
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
     s.parse()
+}
+
+/// Every strategy name, with what it does as its help.
+fn strategy_parser() -> impl clap::builder::TypedValueParser<Value = Strategy> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = Strategy::ALL.map(|s| PossibleValue::new(s.as_str()).help(s.description()));
+    PossibleValuesParser::new(values).try_map(|name| name.parse::<Strategy>())
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
