@@ -860,6 +860,25 @@ fn every_traitor_strategy_is_described_in_the_help_and_the_docs() {
     }
 }
 
+/// Help examples for an installed node use the layout of
+/// docs/OPERATIONS.md, one directory per node: /etc/generals/NODE/...
+#[test]
+fn help_examples_use_the_installed_layout_of_operations() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ops = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).unwrap();
+    assert!(ops.contains("/etc/generals/node0/config.toml"));
+    let mut seen = 0;
+    for cmd in ["keygen", "order", "status", "node", "evidence", "testnet"] {
+        let help = stdout(&generals(&[cmd, "--help"]));
+        for (at, _) in help.match_indices("/etc/generals/") {
+            seen += 1;
+            let rest = &help[at + "/etc/generals/".len()..];
+            assert!(rest.starts_with("node0/"), "{cmd} --help: {help}");
+        }
+    }
+    assert!(seen >= 3, "the help examples show an installed node");
+}
+
 /// `--version` names the commit (from git at build time) and the wire
 /// version, which decides whether two releases interoperate.
 #[test]

@@ -21,7 +21,7 @@ use crate::report::InstanceReport;
 Examples:
   generals order --config testnet/node0/config.toml --protocol signed --m 1 --value attack
   generals order --config testnet/node0/config.toml --protocol oral --m 1 --value retreat --wait
-  generals order --config /etc/generals/config.toml --protocol signed --m 2 --value attack --wait --json
+  generals order --config /etc/generals/node0/config.toml --protocol signed --m 2 --value attack --wait --json
   generals order --config testnet/node0/config.toml --protocol oral --m 2 --value attack --force --wait
       # OM(2) on 4 generals: below the 3m+1 bound, for a demonstration
 
