@@ -255,3 +255,56 @@ fn order_waits_twice_the_instances_deadlines_by_default() {
         shown(&explicit)
     );
 }
+
+/// A line of demo output with what differs between runs blanked: the
+/// cluster's directory, and SM's verified counts (which relay arrives first
+/// decides which chain prefixes a lieutenant has already verified).
+fn steady(line: &str) -> String {
+    if let Some(rest) = line.strip_prefix("Starting 7 generals in ") {
+        let tail = rest.split_once(" (").map_or("", |(_, t)| t);
+        return format!("Starting 7 generals in DIR ({tail}");
+    }
+    if line.starts_with("  SM ") || line.starts_with("signatures: ") {
+        return line
+            .rsplit_once(' ')
+            .map_or(line, |(head, _)| head)
+            .to_owned();
+    }
+    if let Some((made, _)) = line.split_once(" made, ") {
+        return made.to_owned();
+    }
+    line.to_owned()
+}
+
+/// The README's demo sample is the demo's real output: each run of lines
+/// between its "..." elisions appears, in order, in what `generals demo`
+/// prints today.
+#[test]
+fn the_readme_demo_sample_is_what_demo_prints() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+            .unwrap();
+    let start = readme
+        .find("```text\nStarting 7 generals")
+        .expect("the README shows the demo");
+    let block = &readme[start + "```text\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let out = without_overrides(bin()).arg("demo").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let real: Vec<String> = text(&out.stdout).lines().map(steady).collect();
+    let mut at = 0;
+    let lines: Vec<&str> = block.lines().collect();
+    for part in lines.split(|l| *l == "...") {
+        let want: Vec<String> = part.iter().map(|l| steady(l)).collect();
+        let found = (at..=real.len().saturating_sub(want.len()))
+            .find(|&i| real[i..i + want.len()] == want[..]);
+        let Some(i) = found else {
+            panic!(
+                "README lines not in the demo's output (after line {at}):\n{}\n\ndemo printed:\n{}",
+                want.join("\n"),
+                real.join("\n")
+            );
+        };
+        at = i + want.len();
+    }
+}
