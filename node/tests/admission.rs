@@ -127,6 +127,15 @@ impl Net {
         InstanceSpec { id, protocol, m, n }
     }
 
+    /// The outputs of `node` (other than sends and decisions) that mention `what`.
+    fn outputs_of(&self, node: u16, what: &str) -> Vec<&String> {
+        self.outputs
+            .iter()
+            .filter(|(i, o)| *i == node && o.contains(what))
+            .map(|(_, o)| o)
+            .collect()
+    }
+
     fn decision(&self, node: u16, spec: &InstanceSpec) -> Option<Order> {
         self.nodes[usize::from(node)]
             .outcome(spec)
@@ -628,12 +637,7 @@ fn a_commanders_report_count_survives_eviction_and_a_restart() {
     let mut net = Net::new(4, tight);
     let first = net.order(0, Protocol::Signed, 1, Order::Attack);
     net.run();
-    let kept: Vec<&String> = net
-        .outputs
-        .iter()
-        .filter(|(i, o)| *i == 0 && o.starts_with("Report("))
-        .map(|(_, o)| o)
-        .collect();
+    let kept = net.outputs_of(0, "Report(");
     assert_eq!(kept.len(), 3, "one report per lieutenant: {kept:?}");
     assert_eq!(status_of(&net.nodes[0], &first), Some((3, 3)));
 
@@ -662,4 +666,21 @@ fn a_commanders_report_count_survives_eviction_and_a_restart() {
     again.restore_report_counts(&counts);
     assert_eq!(status_of(&again, &first), Some((3, 3)));
     assert_eq!(status_of(&again, &second), Some((3, 2)));
+}
+
+/// A frame above the sender's own `max_frame_bytes` is not sent, and the
+/// node says so (a warning in the daemon's log) besides counting it.
+/// Mutation seen to fail it: no `FrameTooLarge` event (the counter alone,
+/// as after the node-core refactor).
+#[test]
+fn a_frame_too_large_to_send_is_counted_and_reported() {
+    let tiny = NodeLimits::new(Limits::new(DELTA), 64, 100);
+    let mut net = Net::new(4, tiny);
+    net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    let events = net.outputs_of(0, "FrameTooLarge");
+    assert_eq!(events.len(), 3, "one per lieutenant: {:?}", net.outputs);
+    assert!(events[0].contains("max: 100"), "{}", events[0]);
+    let counted = net.nodes[0].counters().link_errors.get("frame_too_large");
+    assert_eq!(counted, Some(&3));
 }

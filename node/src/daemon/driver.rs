@@ -576,6 +576,15 @@ fn log_event(ev: &NodeEvent) {
                 debug!(%from, instance = ?instance.map(|i| i.to_string()), kind, %reason, "rejected")
             }
         },
+        NodeEvent::FrameTooLarge {
+            spec,
+            to,
+            bytes,
+            max,
+        } => warn!(
+            instance = %spec.id, %to, bytes, max,
+            "frame larger than max_frame_bytes not sent; raise max_frame_bytes on every node"
+        ),
         NodeEvent::LateFrames { spec, from, round } => warn!(
             instance = %spec.id, %from, round,
             "TIMING: a frame arrived after its round closed here; a RETREAT may come from timing, \

@@ -192,6 +192,15 @@ pub enum NodeEvent {
         from: NodeId,
         round: u8,
     },
+    /// A frame this node did not send because it exceeds its own
+    /// `max_frame_bytes` (`bytes` includes the length prefix): the receiver
+    /// decides with RETREAT for what it carried.
+    FrameTooLarge {
+        spec: InstanceSpec,
+        to: NodeId,
+        bytes: usize,
+        max: usize,
+    },
 }
 
 /// Why an operator's order was refused. Nothing was signed or used up.
@@ -1039,6 +1048,14 @@ impl Node {
                 .link_errors
                 .entry("frame_too_large".into())
                 .or_default() += 1;
+            let max = self.limits.max_frame_bytes;
+            let ev = NodeEvent::FrameTooLarge {
+                spec,
+                to,
+                bytes,
+                max,
+            };
+            self.out.push_back(Output::Event(ev));
             return;
         }
         if let Some(e) = self.instances.get_mut(&spec) {
