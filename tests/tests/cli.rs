@@ -276,35 +276,73 @@ fn steady(line: &str) -> String {
     line.to_owned()
 }
 
-/// The README's demo sample is the demo's real output: each run of lines
-/// between its "..." elisions appears, in order, in what `generals demo`
-/// prints today.
-#[test]
-fn the_readme_demo_sample_is_what_demo_prints() {
-    let readme =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
-            .unwrap();
-    let start = readme
-        .find("```text\nStarting 7 generals")
-        .expect("the README shows the demo");
-    let block = &readme[start + "```text\n".len()..];
-    let block = &block[..block.find("```").unwrap()];
-    let out = without_overrides(bin()).arg("demo").output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
-    let real: Vec<String> = text(&out.stdout).lines().map(steady).collect();
+/// README.md's text.
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md")).unwrap()
+}
+
+/// Fails unless each run of `sample` lines between "..." elisions appears,
+/// in order, in `real` (both passed through `steady` first).
+fn assert_sample(what: &str, sample: &[&str], real: &str, steady: fn(&str) -> String) {
+    let real: Vec<String> = real.lines().map(steady).collect();
     let mut at = 0;
-    let lines: Vec<&str> = block.lines().collect();
-    for part in lines.split(|l| *l == "...") {
+    for part in sample.split(|l| *l == "...") {
         let want: Vec<String> = part.iter().map(|l| steady(l)).collect();
         let found = (at..=real.len().saturating_sub(want.len()))
             .find(|&i| real[i..i + want.len()] == want[..]);
         let Some(i) = found else {
             panic!(
-                "README lines not in the demo's output (after line {at}):\n{}\n\ndemo printed:\n{}",
+                "README lines not in the output of {what} (after line {at}):\n{}\n\nit printed:\n{}",
                 want.join("\n"),
                 real.join("\n")
             );
         };
         at = i + want.len();
     }
+}
+
+/// The README's demo sample is the demo's real output: each run of lines
+/// between its "..." elisions appears, in order, in what `generals demo`
+/// prints today.
+#[test]
+fn the_readme_demo_sample_is_what_demo_prints() {
+    let readme = readme();
+    let start = readme
+        .find("```text\nStarting 7 generals")
+        .expect("the README shows the demo");
+    let block = &readme[start + "```text\n".len()..];
+    let block = &block[..block.find("```").unwrap_or(block.len())];
+    let out = without_overrides(bin()).arg("demo").output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let lines: Vec<&str> = block.lines().collect();
+    assert_sample("demo", &lines, &text(&out.stdout), steady);
+}
+
+/// Every `$ generals simulate ...` in the README prints what the README
+/// shows (the simulator is deterministic, so nothing is blanked).
+#[test]
+fn the_readme_simulate_samples_are_what_simulate_prints() {
+    let readme = readme();
+    let mut seen = 0;
+    for block in readme.split("```text\n").skip(1) {
+        let block = &block[..block.find("```").unwrap_or(block.len())];
+        let lines: Vec<&str> = block.lines().collect();
+        let starts: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].starts_with("$ generals simulate "))
+            .collect();
+        for &i in &starts {
+            let end = (i + 1..lines.len())
+                .find(|&j| lines[j].starts_with("$ "))
+                .unwrap_or(lines.len());
+            let mut sample = &lines[i + 1..end];
+            while sample.last().is_some_and(|l| l.is_empty()) {
+                sample = &sample[..sample.len() - 1];
+            }
+            let args: Vec<&str> = lines[i]["$ generals ".len()..].split_whitespace().collect();
+            let out = without_overrides(bin()).args(&args).output().unwrap();
+            assert_sample(lines[i], sample, &text(&out.stdout), str::to_owned);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 3, "the README shows three simulate runs");
 }
