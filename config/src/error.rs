@@ -2,19 +2,35 @@
 //! environment variable), the key, the problem and the fix, because the reader
 //! is an operator looking at a daemon that would not start.
 
+use std::fmt::Display;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use generals_crypto::{KeyFileError, NodeId};
 
 use crate::FaultStrategy;
 
-/// " (set by environment variable X)" when an override supplied the value.
-fn via(env: &Option<String>) -> String {
-    env.as_ref()
-        .map(|var| format!(" (set by environment variable {var})"))
-        .unwrap_or_default()
+/// Where a bad value came from, so the operator fixes the right place: the
+/// file ("config file F: `key` = V"), or an environment override, named
+/// first ("environment variable VAR=V (overriding `key` of config file F)").
+fn origin(path: &Path, key: &str, env: &Option<String>, value: Option<&dyn Display>) -> String {
+    let path = path.display();
+    match (env, value) {
+        (Some(var), Some(v)) => {
+            format!("environment variable {var}={v} (overriding `{key}` of config file {path})")
+        }
+        (Some(var), None) => {
+            format!("environment variable {var} (overriding `{key}` of config file {path})")
+        }
+        (None, Some(v)) => format!("config file {path}: `{key}` = {v}"),
+        (None, None) => format!("config file {path}: `{key}`"),
+    }
+}
+
+/// `value` as the file or the shell spells it: a string quoted.
+fn quoted(value: &str) -> String {
+    format!("{value:?}")
 }
 
 fn did_you_mean(nearest: &Option<String>) -> String {
@@ -74,8 +90,8 @@ pub enum ConfigError {
     },
 
     #[error(
-        "config file {path}: `{key}`{}: {problem}; write it like `{}`",
-        via(.env), crate::node::example(.key, .env.as_deref())
+        "{}: {problem}; write it like `{}`",
+        origin(.path, .key, .env, None), crate::node::example(.key, .env.as_deref())
     )]
     Type {
         path: PathBuf,
@@ -85,8 +101,8 @@ pub enum ConfigError {
     },
 
     #[error(
-        "config file {path}: `{key}` = {value}{} is out of range; use a value {}",
-        via(.env), range(.min, .max)
+        "{} is out of range; use a value {}",
+        origin(.path, .key, .env, Some(.value)), range(.min, .max)
     )]
     OutOfRange {
         path: PathBuf,
@@ -97,7 +113,7 @@ pub enum ConfigError {
         max: i64,
     },
 
-    #[error("config file {path}: `{key}`{} {problem}; {fix}", via(.env))]
+    #[error("{} {problem}; {fix}", origin(.path, .key, .env, None))]
     Invalid {
         path: PathBuf,
         key: String,
@@ -107,9 +123,9 @@ pub enum ConfigError {
     },
 
     #[error(
-        "config file {path}: `{key}` = {value:?}{} is not an IP address and port ({reason}); \
+        "{} is not an IP address and port ({reason}); \
          write it like \"127.0.0.1:7000\" or \"[::1]:7000\" (host names are not accepted)",
-        via(.env)
+        origin(.path, .key, .env, Some(&quoted(.value)))
     )]
     BadAddress {
         path: PathBuf,
@@ -161,9 +177,9 @@ pub enum ConfigError {
     },
 
     #[error(
-        "config file {path}: `id` = {id}{} is not among the {n} peers (ids 0 to {}); \
+        "{} is not among the {n} peers (ids 0 to {}); \
          set `id` to this node's id in [[peers]]",
-        via(.env), last(.n)
+        origin(.path, "id", .env, Some(.id)), last(.n)
     )]
     SelfNotInPeers {
         path: PathBuf,
@@ -173,10 +189,10 @@ pub enum ConfigError {
     },
 
     #[error(
-        "config file {path}: `listen` = {listen}{} uses port {}, but this node's own \
+        "{} uses port {}, but this node's own \
          [[peers]] entry (id {id}) has `addr` = {addr} (port {}); the other generals dial that address, \
          so make the two ports equal",
-        via(.env), .listen.port(), .addr.port()
+        origin(.path, "listen", .env, Some(.listen)), .listen.port(), .addr.port()
     )]
     ListenPortMismatch {
         path: PathBuf,
@@ -197,9 +213,9 @@ pub enum ConfigError {
     },
 
     #[error(
-        "config file {path}: `fault.strategy` = {value:?}{} is not a fault strategy; \
-         use one of: {names}",
-        via(.env), names = FaultStrategy::names()
+        "{} is not a fault strategy; use one of: {names} \
+         (`generals simulate --help` says what each does)",
+        origin(.path, "fault.strategy", .env, Some(&quoted(.value))), names = FaultStrategy::names()
     )]
     UnknownStrategy {
         path: PathBuf,

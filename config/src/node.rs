@@ -1,6 +1,6 @@
 //! Loading and validating a node's config file.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -142,9 +142,18 @@ pub struct NodeConfig {
     pub log: String,
     pub peers: Vec<PeerConfig>,
     pub fault: Option<FaultConfig>,
+    /// The keys a `GENERALS_*` variable set, and the variable: what the
+    /// daemon names when such a value is refused later (`fault.strategy` →
+    /// `GENERALS_FAULT__STRATEGY`).
+    pub overrides: BTreeMap<String, String>,
 }
 
 impl NodeConfig {
+    /// The environment variable that set `key`, if one did.
+    pub fn env_var_of(&self, key: &str) -> Option<&str> {
+        self.overrides.get(key).map(String::as_str)
+    }
+
     /// Loads `path` with overrides from the process environment.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
         let mut env = Vec::new();
@@ -581,12 +590,17 @@ impl Ctx<'_> {
     }
 
     fn empty(&self, key: &str, default: &str) -> ConfigError {
+        let env = self.env_of(key);
+        let remove = match &env {
+            Some(var) => format!("unset {var}"),
+            None => "remove it".to_owned(),
+        };
         ConfigError::Invalid {
             path: self.path.to_owned(),
             key: key.to_owned(),
-            env: self.env_of(key),
+            env,
             problem: "is empty".to_owned(),
-            fix: format!("remove it to get the default {default:?}, or set a value"),
+            fix: format!("{remove} to get the default {default:?}, or set a value"),
         }
     }
 
@@ -692,6 +706,11 @@ impl Ctx<'_> {
             log,
             peers,
             fault,
+            overrides: self
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         })
     }
 

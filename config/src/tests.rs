@@ -302,9 +302,39 @@ fn listen_override_must_keep_the_peer_port() {
     );
 }
 
+/// An error about an overridden value starts with the variable: the
+/// operator must fix the environment, not the file.
+#[track_caller]
+fn blames_the_variable(msg: &str, var: &str) {
+    let head = format!("environment variable {var}");
+    assert!(msg.starts_with(&head), "{msg:?} should start with {head:?}");
+}
+
 #[test]
 fn bad_env_values_name_the_variable() {
     let text = cfg(2, 0, "", "");
+    let strategy = [("GENERALS_FAULT__STRATEGY", "silent")];
+    for (var, value) in [
+        ("GENERALS_ROUND_TIMEOUT_MS", "soon"),
+        ("GENERALS_ROUND_TIMEOUT_MS", "0"),
+        ("GENERALS_ROUND_WORK_FACTOR", "1.5"),
+        ("GENERALS_LISTEN", "localhost:7000"),
+        ("GENERALS_LISTEN", "127.0.0.1:7100"),
+        ("GENERALS_ID", "5"),
+        ("GENERALS_DATA_DIR", " "),
+        ("GENERALS_FAULT__STRATEGY", "sleepy"),
+        ("GENERALS_FAULT__SEED", "x"),
+        ("GENERALS_FAULT__SEED", "-1"),
+        ("GENERALS_FAULT__SEED", "true"),
+        ("GENERALS_FAULT__DELAY_MS", "99999999"),
+    ] {
+        let (_, msg) = err_env(&text, &[strategy[0], (var, value)]);
+        blames_the_variable(&msg, var);
+        says(&msg, &[var]);
+    }
+    let (_, msg) = err_env(&text, &[("GENERALS_DATA_DIR", "")]);
+    says(&msg, &["unset GENERALS_DATA_DIR to get the default"]);
+
     let (e, msg) = err_env(&text, &[("GENERALS_ROUND_TIMEOUT_MS", "soon")]);
     assert!(matches!(e, ConfigError::Type { .. }), "{e}");
     says(

@@ -96,7 +96,13 @@ impl NodeKey {
             .mode(0o600)
             .open(path)
             .map_err(|e| {
-                if e.kind() == io::ErrorKind::AlreadyExists {
+                let what = fs::metadata(path).ok().as_ref().and_then(not_a_file);
+                if let Some(what) = what {
+                    KeyFileError::NotAFile {
+                        path: path.to_owned(),
+                        what,
+                    }
+                } else if e.kind() == io::ErrorKind::AlreadyExists {
                     KeyFileError::Exists {
                         path: path.to_owned(),
                     }
@@ -130,6 +136,13 @@ impl NodeKey {
                 io(e)
             }
         })?;
+        // Before the mode: a directory's 0755 is no leak, and chmod is no fix.
+        if let Some(what) = not_a_file(&meta) {
+            return Err(KeyFileError::NotAFile {
+                path: path.to_owned(),
+                what,
+            });
+        }
         let mode = meta.permissions().mode() & 0o777;
         if mode & 0o077 != 0 {
             return Err(KeyFileError::Permissions {
@@ -179,6 +192,27 @@ pub enum KeyFileError {
     Permissions { path: PathBuf, mode: u32 },
     #[error("key file {path} is not a generals key: {reason}; create one with `generals keygen --out FILE`")]
     Format { path: PathBuf, reason: String },
+    #[error(
+        "key file {path} is {what}, not a key file; name the key's file instead (e.g. {example}), \
+         or write one with `generals keygen --out {example}`",
+        example = .path.join("node.key").display()
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
+}
+
+/// What `meta` is, if it is not a regular file: a key must be one.
+fn not_a_file(meta: &fs::Metadata) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        None
+    } else if t.is_dir() {
+        Some("a directory")
+    } else if t.is_char_device() || t.is_block_device() {
+        Some("a device")
+    } else {
+        Some("not a regular file")
+    }
 }
 
 /// A node's public key. Text form: 64 lowercase hex digits.
@@ -359,6 +393,37 @@ mod tests {
         assert!(err.to_string().contains("refusing to overwrite"));
     }
 
+    /// `key_file = "."` names a directory: saying so is the fix, not chmod.
+    #[test]
+    fn a_directory_or_device_is_no_key_file_and_no_chmod_is_suggested() {
+        let d = dir();
+        let path = d.path().join(".");
+        for err in [
+            NodeKey::load(&path).unwrap_err(),
+            NodeKey::generate().save(&path).unwrap_err(),
+        ] {
+            assert!(
+                matches!(
+                    err,
+                    KeyFileError::NotAFile {
+                        what: "a directory",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            assert!(!text.contains("chmod"), "{text}");
+            assert!(text.contains("is a directory, not a key file"), "{text}");
+            assert!(
+                text.contains(&path.join("node.key").display().to_string()),
+                "{text}"
+            );
+        }
+        let err = NodeKey::load(Path::new("/dev/null")).unwrap_err();
+        assert!(err.to_string().contains("/dev/null is a device"), "{err}");
+    }
+
     #[test]
     fn readable_key_file_is_refused_with_the_fix() {
         let d = dir();
@@ -411,15 +476,9 @@ mod tests {
             missing.to_string().contains("generals keygen --out"),
             "{missing}"
         );
-        // A directory where the file should be is an I/O error, with its cause.
+        // A directory where the file should be is named as one.
         let err = NodeKey::load(d.path()).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                KeyFileError::Io { .. } | KeyFileError::Permissions { .. }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, KeyFileError::NotAFile { .. }), "{err}");
     }
 
     #[test]

@@ -156,7 +156,8 @@ fn replay(seed: u64, space: &Space) -> anyhow::Result<ExitCode> {
             NodeEvent::Issued { spec, .. }
             | NodeEvent::Joined { spec, .. }
             | NodeEvent::Decided { spec, .. }
-            | NodeEvent::LateFrames { spec, .. } => Some(spec.id),
+            | NodeEvent::LateFrames { spec, .. }
+            | NodeEvent::FrameTooLarge { spec, .. } => Some(spec.id),
             NodeEvent::Rejected { instance, .. } => *instance,
         };
         let loyal = !cfg.traitors.contains_key(general);

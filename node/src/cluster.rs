@@ -288,7 +288,7 @@ impl LocalCluster {
                 force: false,
             },
         )? {
-            ControlResponse::Ordered { instance } => Ok(instance),
+            ControlResponse::Ordered { instance, .. } => Ok(instance),
             ControlResponse::Error { message } => {
                 bail!("node {commander} refused the order: {message}")
             }

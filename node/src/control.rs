@@ -58,6 +58,13 @@ pub enum ControlRequest {
 pub enum ControlResponse {
     Ordered {
         instance: InstanceId,
+        /// Each round's deadline at this node, rounds 1..=m+1, work part
+        /// included: by their running sums every lieutenant that is up has
+        /// closed its rounds; the whole sum is the longest the instance can
+        /// run. `order --wait` shows progress and derives its default wait
+        /// from them. Empty from a daemon that does not say.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        deadlines_ms: Vec<u64>,
     },
     Report(Box<InstanceReport>),
     Status(Box<NodeStatus>),
@@ -132,8 +139,9 @@ pub struct InstanceStatus {
 }
 
 impl InstanceStatus {
-    /// A decided instance as its log line records it.
-    pub fn from_record(r: &crate::protocol::DecisionRecord) -> InstanceStatus {
+    /// A decided instance as its log line records it, with the number of
+    /// signed reports its commander got (0 for a lieutenant's).
+    pub fn from_record(r: &crate::protocol::DecisionRecord, reports: usize) -> InstanceStatus {
         InstanceStatus {
             instance: r.instance,
             protocol: r.protocol,
@@ -142,7 +150,7 @@ impl InstanceStatus {
             round: r.m + 2,
             decision: Some(r.decision),
             evidence: r.evidence,
-            reports: 0,
+            reports,
             counters: r.counters,
         }
     }

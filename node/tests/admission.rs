@@ -127,6 +127,15 @@ impl Net {
         InstanceSpec { id, protocol, m, n }
     }
 
+    /// The outputs of `node` (other than sends and decisions) that mention `what`.
+    fn outputs_of(&self, node: u16, what: &str) -> Vec<&String> {
+        self.outputs
+            .iter()
+            .filter(|(i, o)| *i == node && o.contains(what))
+            .map(|(_, o)| o)
+            .collect()
+    }
+
     fn decision(&self, node: u16, spec: &InstanceSpec) -> Option<Order> {
         self.nodes[usize::from(node)]
             .outcome(spec)
@@ -736,4 +745,72 @@ fn the_oral_bound_refuses_unforced_oral_orders_only() {
     assert!(n0
         .order(now, Protocol::Oral, 1, Order::Attack, true)
         .is_ok());
+}
+
+/// The status line of `spec` at `node`: (round, reports).
+fn status_of(node: &Node, spec: &InstanceSpec) -> Option<(u8, usize)> {
+    node.instance_statuses(Some(spec.id), 100)
+        .into_iter()
+        .find(|s| s.protocol == spec.protocol && s.m == spec.m)
+        .map(|s| (s.round, s.reports))
+}
+
+/// A commander's report count is kept: each accepted report is handed out
+/// once to be written down (`reports.log`), the count follows the instance
+/// when it leaves memory, and a restarted node gets it back from the file.
+/// Mutations seen to fail it: no `Output::Report`; the count not carried
+/// into `past` on eviction; `restore_report_counts` a no-op.
+#[test]
+fn a_commanders_report_count_survives_eviction_and_a_restart() {
+    let mut tight = limits();
+    tight.keep_decided = 1;
+    let mut net = Net::new(4, tight);
+    let first = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    let kept = net.outputs_of(0, "Report(");
+    assert_eq!(kept.len(), 3, "one report per lieutenant: {kept:?}");
+    assert_eq!(status_of(&net.nodes[0], &first), Some((3, 3)));
+
+    // A second instance pushes the first out of memory, count and all.
+    let second = net.order(0, Protocol::Signed, 1, Order::Retreat);
+    net.run();
+    assert_eq!(status_of(&net.nodes[0], &second), Some((3, 3)));
+    assert_eq!(status_of(&net.nodes[0], &first), Some((3, 3)));
+
+    // Restarted from its decision log, the commander knows the instances;
+    // the report counts come back from what it wrote down.
+    let records: Vec<DecisionRecord> = net
+        .decided
+        .iter()
+        .filter(|(i, _, _)| *i == 0)
+        .map(|(_, _, r)| r.clone())
+        .collect();
+    let ring = keyring(4, 0);
+    let sign = SignState {
+        last_seq: second.id.seq,
+        ..SignState::fresh(ring.key.public())
+    };
+    let mut again = Node::new(ring, limits(), sign, records);
+    assert_eq!(status_of(&again, &first), Some((3, 0)));
+    let counts = std::collections::BTreeMap::from([(first, 3), (second, 2)]);
+    again.restore_report_counts(&counts);
+    assert_eq!(status_of(&again, &first), Some((3, 3)));
+    assert_eq!(status_of(&again, &second), Some((3, 2)));
+}
+
+/// A frame above the sender's own `max_frame_bytes` is not sent, and the
+/// node says so (a warning in the daemon's log) besides counting it.
+/// Mutation seen to fail it: no `FrameTooLarge` event (the counter alone,
+/// as after the node-core refactor).
+#[test]
+fn a_frame_too_large_to_send_is_counted_and_reported() {
+    let tiny = NodeLimits::new(Limits::new(DELTA), 64, 100);
+    let mut net = Net::new(4, tiny);
+    net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    let events = net.outputs_of(0, "FrameTooLarge");
+    assert_eq!(events.len(), 3, "one per lieutenant: {:?}", net.outputs);
+    assert!(events[0].contains("max: 100"), "{}", events[0]);
+    let counted = net.nodes[0].counters().link_errors.get("frame_too_large");
+    assert_eq!(counted, Some(&3));
 }

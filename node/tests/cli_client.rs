@@ -38,6 +38,11 @@ fn assert_stderr_has(out: &Output, text: &str) {
 }
 
 fn generals(args: &[&str]) -> Output {
+    generals_with(args, &[])
+}
+
+/// [`generals`] with these variables set.
+fn generals_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_generals"));
     cmd.args(args);
     for (var, _) in std::env::vars_os() {
@@ -45,6 +50,7 @@ fn generals(args: &[&str]) -> Output {
             cmd.env_remove(var);
         }
     }
+    cmd.envs(env.iter().copied());
     cmd.output().unwrap()
 }
 
@@ -461,7 +467,10 @@ fn order_wait_json_prints_the_report_contract() {
     let daemon = fake_daemon(
         bind_control(config),
         vec![
-            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Ordered {
+                instance: INSTANCE,
+                deadlines_ms: Vec::new(),
+            },
             ControlResponse::Report(Box::new(report.clone())),
         ],
     );
@@ -563,7 +572,10 @@ fn order_exit_codes_follow_the_report_and_the_daemon() {
     let daemon = fake_daemon(
         bind_control(config),
         vec![
-            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Ordered {
+                instance: INSTANCE,
+                deadlines_ms: Vec::new(),
+            },
             ControlResponse::Report(Box::new(broken)),
         ],
     );
@@ -587,12 +599,16 @@ fn order_exit_codes_follow_the_report_and_the_daemon() {
     let daemon = fake_daemon(
         bind_control(config),
         vec![
-            ControlResponse::Ordered { instance: INSTANCE },
+            ControlResponse::Ordered {
+                instance: INSTANCE,
+                deadlines_ms: Vec::new(),
+            },
             ControlResponse::Ordered {
                 instance: InstanceId {
                     seq: 18,
                     ..INSTANCE
                 },
+                deadlines_ms: Vec::new(),
             },
         ],
     );
@@ -768,6 +784,124 @@ fn every_command_has_help_with_an_example() {
             "{cmd:?}: {text}"
         );
     }
+}
+
+/// `key_file = "."` (a directory, mode 0755) is named as a directory; the
+/// operator is not told to chmod it. `keygen --out DIR` says the same.
+#[test]
+fn a_key_file_that_is_a_directory_is_named_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[0].config_path;
+    let text = std::fs::read_to_string(config).unwrap();
+    let text = text.replace("key_file = \"node.key\"", "key_file = \".\"");
+    std::fs::write(config, text).unwrap();
+    let node_dir = config.parent().unwrap();
+    for out in [
+        generals(&["node", "--config", s(config)]),
+        generals(&["keygen", "--out", s(node_dir)]),
+    ] {
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert_stderr_has(&out, "is a directory, not a key file");
+        assert!(!stderr(&out).contains("chmod"), "{}", stderr(&out));
+    }
+}
+
+/// A traitor strategy set by GENERALS_FAULT__STRATEGY is blamed on the
+/// variable, not on a [fault] section the file does not have; a key_file
+/// set by GENERALS_KEY_FILE is named as the variable's.
+#[test]
+fn node_refusals_name_the_environment_variable_that_caused_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = s(&nodes[0].config_path);
+    let node_with =
+        |var: &str, value: &str| generals_with(&["node", "--config", config], &[(var, value)]);
+    let out = node_with("GENERALS_FAULT__STRATEGY", "silent");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_stderr_has(
+        &out,
+        "error: environment variable GENERALS_FAULT__STRATEGY=silent gives this node a [fault] strategy",
+    );
+    assert_stderr_has(&out, "--allow-faults");
+    assert!(!stderr(&out).contains("section"), "{}", stderr(&out));
+
+    let out = node_with("GENERALS_KEY_FILE", "missing.key");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_stderr_has(&out, "missing.key does not exist");
+    assert_stderr_has(
+        &out,
+        "(`key_file` comes from environment variable GENERALS_KEY_FILE)",
+    );
+}
+
+/// What each traitor strategy does is said in `simulate --help` and in the
+/// [fault] table of docs/OPERATIONS.md, in the code's words
+/// (`FaultStrategy::description`): neither can drift from the other.
+#[test]
+fn every_traitor_strategy_is_described_in_the_help_and_the_docs() {
+    let help = stdout(&generals(&["simulate", "--help"]));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ops = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    for strategy in generals_config::FaultStrategy::ALL {
+        let (name, what) = (strategy.as_str(), strategy.description());
+        assert!(
+            help.contains(&format!("- {name}:")),
+            "{name} not in:\n{help}"
+        );
+        assert!(help.contains(what), "{name}: {what:?} not in:\n{help}");
+        let row = format!("| `{name}` | {what} |");
+        assert!(ops.contains(&row), "OPERATIONS.md lacks the row {row}");
+        assert!(
+            readme.contains(&format!("`{name}`")),
+            "README.md does not name {name}"
+        );
+    }
+}
+
+/// Help examples for an installed node use the layout of
+/// docs/OPERATIONS.md, one directory per node: /etc/generals/NODE/...
+#[test]
+fn help_examples_use_the_installed_layout_of_operations() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let ops = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).unwrap();
+    assert!(ops.contains("/etc/generals/node0/config.toml"));
+    let mut seen = 0;
+    for cmd in ["keygen", "order", "status", "node", "evidence", "testnet"] {
+        let help = stdout(&generals(&[cmd, "--help"]));
+        for (at, _) in help.match_indices("/etc/generals/") {
+            seen += 1;
+            let rest = &help[at + "/etc/generals/".len()..];
+            assert!(rest.starts_with("node0/"), "{cmd} --help: {help}");
+        }
+    }
+    assert!(seen >= 3, "the help examples show an installed node");
+}
+
+/// `--version` names the commit (from git at build time) and the wire
+/// version, which decides whether two releases interoperate.
+#[test]
+fn version_names_the_commit_and_the_wire_version() {
+    let out = generals(&["--version"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    let wire = format!("wire version {}", generals_wire::handshake::VERSION);
+    assert!(text.contains(&wire), "{text}");
+    assert!(
+        text.starts_with(&format!("generals {}", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    // In a checkout, the commit is HEAD's (the build reruns when HEAD moves).
+    let head = Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let commit = head.unwrap_or_else(|| "unknown".to_owned());
+    assert!(text.contains(&format!("(commit {commit}, ")), "{text}");
 }
 
 #[test]

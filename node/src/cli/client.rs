@@ -127,17 +127,17 @@ mod tests {
 
     #[test]
     fn connect_errors_say_what_to_do() {
-        let config = Path::new("/etc/generals/config.toml");
-        let sock = Path::new("/var/lib/generals/control.sock");
+        let config = Path::new("/etc/generals/node0/config.toml");
+        let sock = Path::new("/var/lib/generals/node0/control.sock");
         let text = |kind| format!("{:#}", connect_error(io::Error::from(kind), config, sock));
         let missing = text(io::ErrorKind::NotFound);
         assert!(missing.contains("no daemon is running"), "{missing}");
         assert!(
-            missing.contains("/var/lib/generals/control.sock"),
+            missing.contains("/var/lib/generals/node0/control.sock"),
             "{missing}"
         );
         assert!(
-            missing.contains("generals node --config /etc/generals/config.toml"),
+            missing.contains("generals node --config /etc/generals/node0/config.toml"),
             "{missing}"
         );
         let denied = text(io::ErrorKind::PermissionDenied);

@@ -66,7 +66,7 @@ pub fn scenarios() -> Vec<Scenario> {
             commander: 3,
         },
         Scenario {
-            title: "SM(2): commander 5 equivocates (signs both orders); 3 is a traitor too",
+            title: "SM(2): commander 5 is a traitor (split: it signs both orders, an equivocation), so is lieutenant 3",
             protocol: Protocol::Signed,
             m: 2,
             commander: 5,
@@ -100,6 +100,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         let table: Vec<(&str, SimReport)> =
             rows.iter().map(|(s, r, _)| (s.title, r.clone())).collect();
         print!("{}", cost_table(&table));
+        if !args.simulated {
+            println!("\n{VERIFIED_NOTE}");
+        }
         println!(
             "\n{}",
             if all_held {
@@ -117,6 +120,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 type Row = (Scenario, SimReport, bool);
+
+/// Why SM's `verified` column differs between runs of real processes.
+pub const VERIFIED_NOTE: &str = "\
+SM's verified count can differ by a few between runs of real processes: a
+lieutenant does not verify again a chain prefix it has already verified, and
+which relay arrives first decides which prefixes those are.";
 
 fn simulated(_args: &DemoArgs) -> anyhow::Result<Vec<Row>> {
     let mut rows = Vec::new();

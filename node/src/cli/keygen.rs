@@ -11,7 +11,7 @@ use generals_crypto::NodeKey;
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  generals keygen --out /etc/generals/node.key
+  generals keygen --out /etc/generals/node0/node.key
   generals keygen --out node.key --json | jq -r .pubkey
   generals keygen --show /etc/generals/node0/node.key   # an existing key's public key
 

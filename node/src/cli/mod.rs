@@ -2,7 +2,8 @@
 //! file is the table of contents.
 //!
 //! Exit codes: 0 success; 1 error; 2 usage error (clap); 3 the run finished
-//! but IC1 or IC2 did not hold.
+//! but IC1 or IC2 did not hold; 4 `order --wait` ended before every signed
+//! report arrived.
 
 pub mod client;
 mod demo;
@@ -20,11 +21,29 @@ use clap::{Parser, Subcommand};
 
 /// Exit code for a run that completed but broke IC1 or IC2.
 pub const EXIT_IC_VIOLATED: u8 = 3;
+/// Exit code for `order --wait` when the wait ended before every general's
+/// signed report arrived (and IC1 and IC2 held as far as the reports show).
+pub const EXIT_INCOMPLETE: u8 = 4;
+
+/// `generals --version`: the release, the commit it was built from (see
+/// `build.rs`; "unknown" outside a git checkout) and the wire version, which
+/// decides whether two nodes can talk (docs/OPERATIONS.md, Wire version).
+pub fn version_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (commit {}, wire version {})",
+            env!("CARGO_PKG_VERSION"),
+            env!("GENERALS_COMMIT"),
+            generals_wire::handshake::VERSION
+        )
+    })
+}
 
 #[derive(Debug, Parser)]
 #[command(
     name = "generals",
-    version,
+    version = version_text(),
     about = "Lamport's Byzantine Generals (oral OM(m) and signed SM(m)) as real TCP daemons",
     long_about = None
 )]

@@ -1,10 +1,12 @@
 //! `generals order`: this node, as commander, starts an instance.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::io::IsTerminal as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Args;
 use generals_config::NodeConfig;
 use generals_crypto::{InstanceId, Order};
@@ -19,15 +21,22 @@ use crate::report::InstanceReport;
 Examples:
   generals order --config testnet/node0/config.toml --protocol signed --m 1 --value attack
   generals order --config testnet/node0/config.toml --protocol oral --m 1 --value retreat --wait
-  generals order --config /etc/generals/config.toml --protocol signed --m 2 --value attack --wait --json
+  generals order --config /etc/generals/node0/config.toml --protocol signed --m 2 --value attack --wait --json
   generals order --config testnet/node0/config.toml --protocol oral --m 2 --value attack --force --wait
       # OM(2) on 4 generals: below the 3m+1 bound, for a demonstration
 
 Without --wait it prints the new instance id (COMMANDER-SEQ, e.g. 0-17); follow
 it with `generals status --instance ID`. With --wait it prints the instance's
-report once every general has decided and reported (or --timeout-ms passes).
+report once every general has decided and reported, or when the wait ends.
+On a terminal it shows progress meanwhile (rounds done, reports in against
+the n-1 expected). The default wait is twice the longest the instance can
+run at a lieutenant (the sum of its round deadlines, work included, as the
+node computes them), and at least 10 s: a large OM(m) waits as long as it
+needs, a small one with a node down does not wait 30 s.
 
-Exit status: 0 on success, 3 if the waited-for run broke IC1 or IC2, 1 on error.")]
+Exit status: 0 on success; 3 if the waited-for run broke IC1 or IC2; 4 if the
+wait ended before every general's signed report arrived (the report shows
+who is missing; a node that is down never reports); 1 on error.")]
 pub struct OrderArgs {
     /// The commander node's config file (it names the data directory and so the socket).
     #[arg(long, value_name = "FILE")]
@@ -44,9 +53,10 @@ pub struct OrderArgs {
     /// Wait for the decisions and the peers' signed reports, then print the report.
     #[arg(long)]
     pub wait: bool,
-    /// With --wait: how long to wait for every report.
-    #[arg(long, default_value_t = 30_000, value_name = "MS")]
-    pub timeout_ms: u64,
+    /// With --wait: how long to wait for every report [default: twice the
+    /// instance's longest run, at least 10000].
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
     /// Run oral even when n < 3m+1 (its guarantees then do not hold).
     #[arg(long)]
     pub force: bool,
@@ -69,10 +79,14 @@ pub fn run(args: OrderArgs) -> anyhow::Result<ExitCode> {
         value: args.value,
         force: args.force,
     };
-    let instance = match client::check(client::request_blocking(&args.config, req)?)? {
-        ControlResponse::Ordered { instance } => instance,
-        other => return Err(client::unexpected("order", &other)),
-    };
+    let (instance, deadlines_ms) =
+        match client::check(client::request_blocking(&args.config, req)?)? {
+            ControlResponse::Ordered {
+                instance,
+                deadlines_ms,
+            } => (instance, deadlines_ms),
+            other => return Err(client::unexpected("order", &other)),
+        };
     if !args.wait {
         if args.json {
             println!(
@@ -85,17 +99,27 @@ pub fn run(args: OrderArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    let timeout_ms = args
+        .timeout_ms
+        .unwrap_or_else(|| default_wait_ms(&deadlines_ms));
     if !args.json {
         eprintln!(
-            "ordered {instance}; waiting up to {} ms for the decisions and reports",
-            args.timeout_ms
+            "ordered {instance}; waiting up to {} for the decisions and reports",
+            super::status::duration(timeout_ms)
         );
     }
-    let req = ControlRequest::Wait {
+    let progress = std::io::stderr().is_terminal().then(|| Progress {
         instance,
-        timeout_ms: args.timeout_ms,
-    };
-    let report = match client::check(client::request_blocking(&args.config, req)?)? {
+        deadlines_ms,
+        expected: cfg.n().saturating_sub(1),
+        limit_ms: timeout_ms,
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let answer = runtime.block_on(wait(&args.config, instance, timeout_ms, progress))?;
+    let report = match client::check(answer)? {
         ControlResponse::Report(report) => report,
         other => return Err(client::unexpected("wait", &other)),
     };
@@ -104,11 +128,123 @@ pub fn run(args: OrderArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{}", render(instance, &report));
     }
-    Ok(if report.ic1 && report.ic2 {
-        ExitCode::SUCCESS
-    } else {
+    Ok(exit_code(&report))
+}
+
+/// The least `order --wait` waits by default.
+const MIN_WAIT_MS: u64 = 10_000;
+/// The default wait when the daemon does not say how long the instance can run.
+const FALLBACK_WAIT_MS: u64 = 120_000;
+
+/// Twice the instance's span, the sum of its round deadlines (what a
+/// commander allows before it stops counting its instance against its
+/// share), and at least [`MIN_WAIT_MS`].
+fn default_wait_ms(deadlines_ms: &[u64]) -> u64 {
+    if deadlines_ms.is_empty() {
+        return FALLBACK_WAIT_MS;
+    }
+    let span = deadlines_ms.iter().fold(0u64, |a, &d| a.saturating_add(d));
+    span.saturating_mul(2).max(MIN_WAIT_MS)
+}
+
+/// IC1 or IC2 broken outranks missing reports: it is the worse news.
+fn exit_code(report: &InstanceReport) -> ExitCode {
+    if !(report.ic1 && report.ic2) {
         ExitCode::from(super::EXIT_IC_VIOLATED)
-    })
+    } else if report.complete == Some(false) {
+        ExitCode::from(super::EXIT_INCOMPLETE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// What the progress line on a terminal shows.
+#[derive(Debug)]
+struct Progress {
+    instance: InstanceId,
+    deadlines_ms: Vec<u64>,
+    /// Signed reports expected: one per lieutenant.
+    expected: usize,
+    limit_ms: u64,
+}
+
+impl Progress {
+    /// "0-17: rounds 1/3 past their deadlines, reports 2/3 in (4s of 20s)".
+    /// A round past its deadline (counted from the order) is closed at
+    /// every lieutenant that is up; most close sooner, once their frames
+    /// are in. `reports` is None until the node has answered.
+    fn line(&self, elapsed_ms: u64, reports: Option<usize>) -> String {
+        let mut ends = 0u64;
+        let past = self
+            .deadlines_ms
+            .iter()
+            .take_while(|&&d| {
+                ends = ends.saturating_add(d);
+                ends <= elapsed_ms
+            })
+            .count();
+        let rounds = if self.deadlines_ms.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "rounds {past}/{} past their deadlines, ",
+                self.deadlines_ms.len()
+            )
+        };
+        let reports = reports.map_or_else(|| "?".to_owned(), |r| r.to_string());
+        format!(
+            "{}: {rounds}reports {reports}/{} in ({} of {})",
+            self.instance,
+            self.expected,
+            super::status::duration(elapsed_ms),
+            super::status::duration(self.limit_ms)
+        )
+    }
+}
+
+/// Sends the Wait request; with `progress`, also asks for the instance's
+/// report count on a second connection every 250 ms and keeps one line on
+/// stderr up to date, until the answer comes.
+async fn wait(
+    config: &Path,
+    instance: InstanceId,
+    timeout_ms: u64,
+    progress: Option<Progress>,
+) -> anyhow::Result<ControlResponse> {
+    let answer = client::request(
+        config,
+        ControlRequest::Wait {
+            instance,
+            timeout_ms,
+        },
+    );
+    let Some(progress) = progress else {
+        return answer.await;
+    };
+    tokio::pin!(answer);
+    let started = std::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            answer = &mut answer => {
+                eprint!("\r\x1b[K");
+                return answer;
+            }
+            _ = tick.tick() => {
+                let req = ControlRequest::Status { instance: Some(instance) };
+                let reports = match client::request(config, req).await {
+                    Ok(ControlResponse::Status(st)) => st
+                        .instances
+                        .iter()
+                        .find(|i| i.instance == instance)
+                        .map(|i| i.reports),
+                    _ => None,
+                };
+                let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                eprint!("\r\x1b[K{}", progress.line(elapsed, reports));
+            }
+        }
+    }
 }
 
 /// Refuses instances the cluster cannot run: m+2 > n always, oral n < 3m+1
@@ -156,12 +292,12 @@ fn render(instance: InstanceId, r: &InstanceReport) -> String {
         Some(false) if missing.is_empty() => writeln!(
             s,
             "reports:    INCOMPLETE: not every signed report arrived before the wait ended; \
-             see `generals status --instance {id}`"
+             see `generals status --instance {id}` (exit status 4)"
         ),
         Some(false) => writeln!(
             s,
             "reports:    INCOMPLETE: no signed report from {} before the wait ended; \
-             see `generals status --instance {id}`",
+             see `generals status --instance {id}` (exit status 4)",
             missing.join(", ")
         ),
         None => Ok(()),
@@ -195,6 +331,64 @@ mod tests {
         check_bounds(Protocol::Oral, 2, 4, true).unwrap();
         check_bounds(Protocol::Oral, 2, 7, false).unwrap();
         check_bounds(Protocol::Signed, 2, 4, false).unwrap();
+    }
+
+    #[test]
+    fn the_default_wait_is_twice_the_span_and_at_least_ten_seconds() {
+        // OM(7) at n = 22 on this machine: deadlines summing to 213 s.
+        let big = [1_400, 2_100, 3_000, 6_000, 12_000, 30_000, 70_000, 188_600];
+        assert_eq!(default_wait_ms(&big), 2 * big.iter().sum::<u64>());
+        assert!(default_wait_ms(&big) > 45_000, "OM(7) at n = 22 took 45 s");
+        assert_eq!(default_wait_ms(&[1_000, 1_500]), 10_000);
+        assert_eq!(default_wait_ms(&[]), FALLBACK_WAIT_MS);
+        assert_eq!(default_wait_ms(&[u64::MAX, 1]), u64::MAX);
+    }
+
+    #[test]
+    fn progress_counts_rounds_past_their_deadlines_and_reports_in() {
+        let p = Progress {
+            instance: InstanceId {
+                commander: generals_crypto::NodeId(0),
+                seq: 17,
+            },
+            deadlines_ms: vec![1_000, 1_500, 2_000],
+            expected: 3,
+            limit_ms: 20_000,
+        };
+        assert_eq!(
+            p.line(400, Some(0)),
+            "0-17: rounds 0/3 past their deadlines, reports 0/3 in (400ms of 20s)"
+        );
+        assert_eq!(
+            p.line(2_500, Some(2)),
+            "0-17: rounds 2/3 past their deadlines, reports 2/3 in (2s of 20s)"
+        );
+        assert_eq!(
+            p.line(9_000, None),
+            "0-17: rounds 3/3 past their deadlines, reports ?/3 in (9s of 20s)"
+        );
+        let old_daemon = Progress {
+            deadlines_ms: Vec::new(),
+            ..p
+        };
+        assert_eq!(
+            old_daemon.line(1_000, Some(1)),
+            "0-17: reports 1/3 in (1s of 20s)"
+        );
+    }
+
+    #[test]
+    fn broken_agreement_outranks_missing_reports_in_the_exit_status() {
+        let mut r = crate::sim::run(&crate::sim::SimConfig::new(Protocol::Signed, 4, 1)).unwrap();
+        r.complete = Some(true);
+        assert_eq!(exit_code(&r), ExitCode::SUCCESS);
+        r.complete = Some(false);
+        assert_eq!(exit_code(&r), ExitCode::from(super::super::EXIT_INCOMPLETE));
+        r.ic2 = false;
+        assert_eq!(
+            exit_code(&r),
+            ExitCode::from(super::super::EXIT_IC_VIOLATED)
+        );
     }
 
     #[test]

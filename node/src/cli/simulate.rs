@@ -21,6 +21,9 @@ Examples:
   generals simulate --protocol oral --nodes 3 --m 1 --traitors 2 --strategy flip   # the 3m+1 bound at work
   generals simulate --protocol signed --nodes 7 --m 2 --traitors 5,6 --strategy precreate
 
+--strategy (long --help) says what each strategy does. \"Odd ids\" are the
+receivers split, partial and hog single out, unless --targets names others.
+
 Every general runs the node core the daemon runs (admission, budgets,
 reports). precreate and hog act before the order: the traitors send their
 frames first, the simulator lets everything they started play out (every
@@ -44,9 +47,9 @@ pub struct SimulateArgs {
     /// Comma-separated traitor ids, e.g. 0,5 (0 is the commander by default).
     #[arg(long, value_delimiter = ',')]
     pub traitors: Vec<u16>,
-    /// What the traitors do: flip, split, equivocate, random, silent, partial,
-    /// forge, late-reveal, delay, precreate, hog, dup-signer.
-    #[arg(long, default_value = "flip")]
+    /// What the traitors do (--help lists what each strategy does; the
+    /// same names go in a config's [fault] strategy).
+    #[arg(long, default_value = "flip", value_parser = strategy_parser())]
     pub strategy: Strategy,
     /// The commander's order: attack or retreat.
     #[arg(long, default_value = "attack")]
@@ -67,6 +70,13 @@ pub struct SimulateArgs {
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
     s.parse()
+}
+
+/// Every strategy name, with what it does as its help.
+fn strategy_parser() -> impl clap::builder::TypedValueParser<Value = Strategy> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let values = Strategy::ALL.map(|s| PossibleValue::new(s.as_str()).help(s.description()));
+    PossibleValuesParser::new(values).try_map(|name| name.parse::<Strategy>())
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
@@ -139,26 +149,7 @@ pub fn render(r: &SimReport) -> String {
         Protocol::Oral => "OM",
         Protocol::Signed => "SM",
     };
-    let traitors = if r.traitors.is_empty() {
-        "none".to_owned()
-    } else {
-        let ids: Vec<String> = r.traitors.iter().map(|t| t.to_string()).collect();
-        let kinds: Vec<&String> = r
-            .strategy
-            .values()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        format!(
-            "{} ({})",
-            ids.join(", "),
-            kinds
-                .iter()
-                .map(|k| k.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    };
+    let traitors = traitors_line(r);
     let _ = writeln!(
         s,
         "{name}({}) with {} generals; commander {} orders {}; traitors: {traitors}",
@@ -242,6 +233,34 @@ pub fn render(r: &SimReport) -> String {
     s
 }
 
+/// "3, 5 (split)" when every traitor runs one known strategy, else each
+/// traitor with its own: "0 (flip), 5 (split)". A daemon learns that a peer
+/// is a traitor from its signed report, but not its strategy: such a
+/// traitor is shown by its id alone.
+fn traitors_line(r: &SimReport) -> String {
+    if r.traitors.is_empty() {
+        return "none".to_owned();
+    }
+    let strategy = |t: &NodeId| r.strategy.get(&t.to_string());
+    let ids: Vec<String> = r.traitors.iter().map(|t| t.to_string()).collect();
+    let kinds: std::collections::BTreeSet<&String> =
+        r.traitors.iter().filter_map(strategy).collect();
+    match (kinds.first(), kinds.len()) {
+        (Some(kind), 1) if r.traitors.iter().all(|t| strategy(t).is_some()) => {
+            format!("{} ({kind})", ids.join(", "))
+        }
+        _ => r
+            .traitors
+            .iter()
+            .map(|t| match strategy(t) {
+                Some(kind) => format!("{t} ({kind})"),
+                None => t.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
 fn warn_bounds(s: &mut String, r: &SimReport) {
     use std::fmt::Write;
     if r.protocol == Protocol::Oral && r.n < 3 * usize::from(r.m) + 1 {
@@ -259,6 +278,41 @@ fn warn_bounds(s: &mut String, r: &SimReport) {
             "note: {} traitors is more than m = {}; the guarantees do not hold",
             r.traitors.len(),
             r.m
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn first_line(traitors: &[(u16, Option<&str>)]) -> String {
+        let mut r = run_sim(&SimConfig::new(Protocol::Signed, 7, 2)).unwrap();
+        r.traitors = traitors.iter().map(|&(t, _)| NodeId(t)).collect();
+        r.strategy = traitors
+            .iter()
+            .filter_map(|&(t, s)| s.map(|s| (t.to_string(), s.to_owned())))
+            .collect();
+        render(&r).lines().next().unwrap_or_default().to_owned()
+    }
+
+    #[test]
+    fn each_traitor_is_shown_with_the_strategy_known_for_it() {
+        let head = "SM(2) with 7 generals; commander 0 orders ATTACK; traitors: ";
+        assert_eq!(first_line(&[]), format!("{head}none"));
+        assert_eq!(
+            first_line(&[(3, Some("split")), (5, Some("split"))]),
+            format!("{head}3, 5 (split)")
+        );
+        assert_eq!(
+            first_line(&[(0, Some("flip")), (5, Some("split"))]),
+            format!("{head}0 (flip), 5 (split)")
+        );
+        // A daemon knows a peer is a traitor from its report, not how.
+        assert_eq!(first_line(&[(3, None)]), format!("{head}3"));
+        assert_eq!(
+            first_line(&[(3, Some("silent")), (5, None)]),
+            format!("{head}3 (silent), 5")
         );
     }
 }

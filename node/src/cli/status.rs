@@ -16,7 +16,8 @@ use crate::report::Role;
 Examples:
   generals status --config testnet/node0/config.toml
   generals status --config testnet/node0/config.toml --instance 0-17
-  generals status --config /etc/generals/config.toml --json | jq '.peers[] | select(.state != \"up\")'
+  generals status --config /etc/generals/node0/config.toml --json \\
+      | jq '.peers[] | select(.state != \"up\" and .state != \"local\") | .id'
 
 Talks to the daemon over DATA_DIR/control.sock (mode 0600): run it as the
 node's user.")]

@@ -287,6 +287,11 @@ impl Driver {
                         self.send_now(to, msg);
                     }
                 }
+                Output::Report(report) => {
+                    if let Err(err) = self.storage.append_report(&report) {
+                        warn!(instance = %report.spec.id, error = %err, "could not keep a signed report; its instance shows one report fewer after a restart");
+                    }
+                }
                 Output::Event(ev) => log_event(&ev),
             }
         }
@@ -378,8 +383,17 @@ impl Driver {
                 Ok(instance) => {
                     self.flush();
                     // The order was abandoned if its signing state could not be saved.
-                    if self.node.resolve(instance).is_some() {
-                        ControlResponse::Ordered { instance }
+                    if let Some(spec) = self.node.resolve(instance) {
+                        let deadlines_ms = self
+                            .node
+                            .round_deadlines(&spec)
+                            .iter()
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                            .collect();
+                        ControlResponse::Ordered {
+                            instance,
+                            deadlines_ms,
+                        }
                     } else {
                         ControlResponse::Error {
                             message: "could not persist the signing state; nothing was signed or sent (see the node's log)".into(),
@@ -465,7 +479,29 @@ impl Driver {
         if let Some(id) = only.filter(|_| st.instances.is_empty()) {
             match self.storage.find_decisions(id) {
                 Ok(records) if !records.is_empty() => {
-                    st.instances = records.iter().map(InstanceStatus::from_record).collect();
+                    let n = self.cfg.n() as u16;
+                    let mut lines = Vec::with_capacity(records.len());
+                    for r in &records {
+                        let spec = InstanceSpec {
+                            id: r.instance,
+                            protocol: r.protocol,
+                            m: r.m,
+                            n,
+                        };
+                        let reports = match r.role {
+                            crate::report::Role::Commander => self.storage.count_reports(&spec),
+                            crate::report::Role::Lieutenant => Ok(0),
+                        };
+                        match reports {
+                            Ok(reports) => lines.push(InstanceStatus::from_record(r, reports)),
+                            Err(e) => {
+                                return ControlResponse::Error {
+                                    message: e.to_string(),
+                                }
+                            }
+                        }
+                    }
+                    st.instances = lines;
                 }
                 Ok(_) => {
                     return ControlResponse::Error {
@@ -540,6 +576,15 @@ fn log_event(ev: &NodeEvent) {
                 debug!(%from, instance = ?instance.map(|i| i.to_string()), kind, %reason, "rejected")
             }
         },
+        NodeEvent::FrameTooLarge {
+            spec,
+            to,
+            bytes,
+            max,
+        } => warn!(
+            instance = %spec.id, %to, bytes, max,
+            "frame larger than max_frame_bytes not sent; raise max_frame_bytes on every node"
+        ),
         NodeEvent::LateFrames { spec, from, round } => warn!(
             instance = %spec.id, %from, round,
             "TIMING: a frame arrived after its round closed here; a RETREAT may come from timing, \

@@ -66,9 +66,46 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// " (`key` comes from environment variable VAR)" when an override set it:
+/// an error about the value must send the operator to the variable, not the file.
+fn set_by(cfg: &NodeConfig, key: &str) -> String {
+    cfg.env_var_of(key)
+        .map(|var| format!(" (`{key}` comes from environment variable {var})"))
+        .unwrap_or_default()
+}
+
+/// An error about `key`'s value, with [`set_by`]'s note when an override set it.
+fn about<'a, E>(cfg: &'a NodeConfig, key: &'a str) -> impl FnOnce(E) -> anyhow::Error + 'a
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| match cfg.env_var_of(key) {
+        Some(_) => anyhow::anyhow!("{e}{}", set_by(cfg, key)),
+        None => anyhow::Error::new(e),
+    }
+}
+
+/// Why a node with a `[fault]` strategy will not start without
+/// --allow-faults, naming the variable when the strategy came from one.
+fn fault_refusal(cfg: &NodeConfig, strategy: &str) -> String {
+    let allow = "or pass --allow-faults for a test or demonstration";
+    match cfg.env_var_of("fault.strategy") {
+        Some(var) => format!(
+            "environment variable {var}={strategy} gives this node a [fault] strategy, which makes \
+             it a traitor; refusing to start. Unset {var} (and every other GENERALS_FAULT__* \
+             variable), {allow}"
+        ),
+        None => format!(
+            "{} has a [fault] section, which makes this node a traitor; refusing to start. \
+             Remove the section, {allow}",
+            cfg.file.display()
+        ),
+    }
+}
+
 async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     let me = cfg.id;
-    let key = Arc::new(NodeKey::load(cfg.key_path())?);
+    let key = Arc::new(NodeKey::load(cfg.key_path()).map_err(about(&cfg, "key_file"))?);
     let public = key.public();
     let listed = cfg.peer(me).map(|p| p.pubkey);
     if listed != Some(public) {
@@ -100,22 +137,20 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
                 Some(f.strategy.to_string()),
             )
         }
-        (Some(_), false) => bail!(
-            "{} has a [fault] section, which makes this node a traitor; refusing to start. \
-             Remove the section, or pass --allow-faults for a test or demonstration",
-            cfg.file.display()
-        ),
+        (Some(f), false) => bail!("{}", fault_refusal(&cfg, f.strategy.as_str())),
         (None, _) => (None, None),
     };
-    let (storage, sign, past) =
-        storage::Storage::open(cfg.data_dir(), me, &public, opts.unsafe_reset_sign_state)?;
+    let (mut storage, sign, past) =
+        storage::Storage::open(cfg.data_dir(), me, &public, opts.unsafe_reset_sign_state)
+            .map_err(about(&cfg, "data_dir"))?;
     let keys = Arc::new(Keyring::new(me, key, cfg.public_keys()));
 
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| {
         format!(
-            "cannot listen on {} (is another process using the port? change `listen` in {})",
+            "cannot listen on {} (is another process using the port? change `listen` in {}){}",
             cfg.listen,
-            cfg.file.display()
+            cfg.file.display(),
+            set_by(&cfg, "listen")
         )
     })?;
     let control = control_server::bind(&crate::control::socket_path(cfg.data_dir()))?;
@@ -144,6 +179,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     let cfg = Arc::new(cfg);
     let limits = NodeLimits::new(round, cfg.max_instances, cfg.max_frame_bytes);
     let mut node = Node::new(keys, limits, sign, past);
+    node.restore_report_counts(&storage.take_report_counts());
     if let (Some(c), Some(name)) = (coalition, fault_name) {
         node = node.with_coalition(c, name);
     }

@@ -5,6 +5,8 @@
 //!   LOCK               held with File::try_lock while the daemon runs; holds its pid
 //!   sign_state.json    the double-sign guard (CometBFT's priv_validator_state)
 //!   decisions.log      append-only JSON lines, one DecisionRecord per line
+//!   reports.log        append-only JSON lines: the signed DecisionReports
+//!                      this node received as commander
 //!   evidence/          one file per equivocation proof (mode 0700)
 //!     COMMANDER-SEQ.json   pretty JSON of an EquivocationProof
 //!   control.sock       the CLI's Unix socket (owned by the control server)
@@ -30,20 +32,30 @@
 //! warning and cut off, so the next append starts on a fresh line. Any other
 //! line that does not parse is corruption, and the node refuses to start.
 //!
+//! # The report log
+//!
+//! A commander appends each lieutenant's signed report it accepts, so that
+//! after a restart `status` still counts the reports of instances decided
+//! before it. Reports are not needed for safety: the file is not fsynced
+//! (a clean stop, a crash or a kill of the process keep it; a power cut may
+//! lose its last lines), and a line that does not parse is skipped with a
+//! warning rather than refusing to start. A torn final line is cut off.
+//!
 //! # Fresh data dirs
 //!
 //! A directory that is absent, or holds nothing but `LOCK`, `control.sock`
 //! and a stray `sign_state.json.tmp` (a crash during the very first save),
 //! belongs to a node that has never signed anything; it is initialised.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use generals_crypto::{EquivocationProof, InstanceId, NodeId, Order, PublicKey};
+use generals_wire::{DecisionReport, InstanceSpec};
 
 use serde::{Deserialize, Serialize};
 use tracing::warn;
@@ -56,6 +68,8 @@ pub const SIGN_STATE_FILE: &str = "sign_state.json";
 pub const DECISIONS_FILE: &str = "decisions.log";
 /// The directory of equivocation proofs.
 pub const EVIDENCE_DIR: &str = "evidence";
+/// The signed reports received as commander.
+pub const REPORTS_FILE: &str = "reports.log";
 
 const SIGN_STATE_TMP: &str = "sign_state.json.tmp";
 const FILE_MODE: u32 = 0o600;
@@ -169,10 +183,10 @@ pub struct Storage {
     public: PublicKey,
     /// Held (locked) for the lifetime of this value.
     _lock: File,
-    log: File,
-    log_path: PathBuf,
-    /// Length of the log after the last complete record.
-    log_len: u64,
+    log: JsonLines,
+    reports: JsonLines,
+    /// Reports per own instance found at open, until taken.
+    report_counts: BTreeMap<InstanceSpec, usize>,
     /// The last saved `last_seq`, to refuse regressions.
     saved_seq: AtomicU64,
 }
@@ -253,12 +267,10 @@ impl Storage {
 
         let evidence = dir.join(EVIDENCE_DIR);
         create_dir(&evidence)?;
-        let log = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .mode(FILE_MODE)
-            .open(&log_path)
-            .map_err(io_err(&log_path))?;
+        let log = JsonLines::open(log_path, log_len)?;
+        let reports_path = dir.join(REPORTS_FILE);
+        let (report_counts, reports_len) = count_own_reports(&reports_path, me)?;
+        let reports = JsonLines::open(reports_path, reports_len)?;
         sync_dir(dir)?;
 
         let storage = Storage {
@@ -267,8 +279,8 @@ impl Storage {
             public: *public,
             _lock: lock,
             log,
-            log_path,
-            log_len,
+            reports,
+            report_counts,
             saved_seq: AtomicU64::new(state.last_seq),
         };
         Ok((storage, state, records))
@@ -292,33 +304,39 @@ impl Storage {
     /// The logged decisions for `id` (one per spec the node ran under that
     /// id), read from disk: the answer for instances that left memory.
     pub fn find_decisions(&self, id: InstanceId) -> Result<Vec<DecisionRecord>, StorageError> {
-        let (records, _) = read_log(&self.log_path)?;
+        let (records, _) = read_log(&self.log.path)?;
         Ok(records.into_iter().filter(|r| r.instance == id).collect())
+    }
+
+    /// How many lieutenants had reported each instance this node commanded,
+    /// as `reports.log` showed at open. Empty after the first call.
+    pub fn take_report_counts(&mut self) -> BTreeMap<InstanceSpec, usize> {
+        std::mem::take(&mut self.report_counts)
+    }
+
+    /// Appends a lieutenant's signed report to `reports.log` (not synced:
+    /// see the module docs). On failure the file is cut back to its last
+    /// complete report.
+    pub fn append_report(&mut self, report: &DecisionReport) -> Result<(), StorageError> {
+        self.reports.append(report, false)
+    }
+
+    /// How many lieutenants reported `spec`, read from `reports.log`: the
+    /// answer for instances that left memory.
+    pub fn count_reports(&self, spec: &InstanceSpec) -> Result<usize, StorageError> {
+        let mut reporters = BTreeSet::new();
+        scan_reports(&self.reports.path, |r| {
+            if r.spec == *spec {
+                reporters.insert(r.reporter);
+            }
+        })?;
+        Ok(reporters.len())
     }
 
     /// Appends one record to `decisions.log` and syncs it before returning.
     /// On failure the log is cut back to its last complete record.
     pub fn append_decision(&mut self, rec: &DecisionRecord) -> Result<(), StorageError> {
-        let mut line = serde_json::to_string(rec).map_err(|source| StorageError::Encode {
-            path: self.log_path.clone(),
-            source,
-        })?;
-        line.push('\n');
-        let written = self
-            .log
-            .write_all(line.as_bytes())
-            .and_then(|()| self.log.sync_data());
-        if let Err(source) = written {
-            if let Err(e) = self.log.set_len(self.log_len) {
-                warn!(file = %self.log_path.display(), error = %e, "could not cut a failed append back out of the decision log");
-            }
-            return Err(StorageError::Io {
-                path: self.log_path.clone(),
-                source,
-            });
-        }
-        self.log_len += line.len() as u64;
-        Ok(())
+        self.log.append(rec, true)
     }
 
     /// Durably replaces `sign_state.json`: writes `sign_state.json.tmp`,
@@ -559,6 +577,126 @@ fn read_sign_state(path: &Path, public: &PublicKey) -> Result<SignState, Storage
         path: path.to_path_buf(),
         reason: e.to_string(),
     })
+}
+
+/// An append-only file of JSON lines (`decisions.log`, `reports.log`).
+#[derive(Debug)]
+struct JsonLines {
+    file: File,
+    path: PathBuf,
+    /// Length after the last complete line.
+    len: u64,
+}
+
+impl JsonLines {
+    /// Opens `path` for appending (created with mode 0600); its first `len`
+    /// bytes are complete lines.
+    fn open(path: PathBuf, len: u64) -> Result<JsonLines, StorageError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(FILE_MODE)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        Ok(JsonLines { file, path, len })
+    }
+
+    /// Appends `value` as one line, `sync_data`ed before returning if
+    /// `sync`. On failure the file is cut back to its last complete line.
+    fn append<T: Serialize>(&mut self, value: &T, sync: bool) -> Result<(), StorageError> {
+        let mut line = serde_json::to_string(value).map_err(|source| StorageError::Encode {
+            path: self.path.clone(),
+            source,
+        })?;
+        line.push('\n');
+        let mut written = self.file.write_all(line.as_bytes());
+        if sync {
+            written = written.and_then(|()| self.file.sync_data());
+        }
+        if let Err(source) = written {
+            if let Err(e) = self.file.set_len(self.len) {
+                warn!(file = %self.path.display(), error = %e, "could not cut a failed append back out");
+            }
+            return Err(StorageError::Io {
+                path: self.path.clone(),
+                source,
+            });
+        }
+        self.len += line.len() as u64;
+        Ok(())
+    }
+}
+
+/// Calls `each` on every report in `reports.log` (absent = none), one line
+/// at a time. Lines that do not parse are skipped with one warning. Returns
+/// the length of the complete part: past it is a torn final line.
+fn scan_reports(path: &Path, mut each: impl FnMut(DecisionReport)) -> Result<u64, StorageError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(source) => {
+            return Err(StorageError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut reader = BufReader::new(file);
+    let (mut complete, mut line, mut bad) = (0u64, Vec::new(), Vec::new());
+    for number in 1.. {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(io_err(path))?;
+        if read == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        complete += read as u64;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice(&line) {
+            Ok(report) => each(report),
+            Err(_) => bad.push(number),
+        }
+    }
+    if !bad.is_empty() {
+        warn!(file = %path.display(), lines = ?bad, "skipping lines that are not signed reports; the report counts of their instances are lower");
+    }
+    Ok(complete)
+}
+
+/// Reports per instance this node (`me`) commanded, and the length of the
+/// complete part of `reports.log`, whose torn final line (a crash during a
+/// write) is cut off.
+fn count_own_reports(
+    path: &Path,
+    me: NodeId,
+) -> Result<(BTreeMap<InstanceSpec, usize>, u64), StorageError> {
+    let mut reporters: BTreeMap<InstanceSpec, BTreeSet<NodeId>> = BTreeMap::new();
+    let complete = scan_reports(path, |r| {
+        if r.spec.id.commander == me {
+            reporters.entry(r.spec).or_default().insert(r.reporter);
+        }
+    })?;
+    let len = match fs::metadata(path) {
+        Ok(meta) => meta.len(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+        Err(source) => {
+            return Err(StorageError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    if complete < len {
+        warn!(file = %path.display(), bytes = len - complete, "dropping a torn final line (a crash during a write; that report is not counted)");
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        f.set_len(complete).map_err(io_err(path))?;
+    }
+    let counts = reporters.into_iter().map(|(k, v)| (k, v.len())).collect();
+    Ok((counts, complete))
 }
 
 /// Reads `decisions.log` (absent = empty). Drops and cuts off a torn final
@@ -811,6 +949,70 @@ mod tests {
         let (_, _, past) = Storage::open(&dir, ME, &key(), false).unwrap();
         assert_eq!(past.len(), 4);
         assert_eq!(past[3], record(3, 2, Order::Retreat));
+    }
+
+    fn report(commander: u16, seq: u64, reporter: u16) -> DecisionReport {
+        let spec = InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(commander),
+                seq,
+            },
+            protocol: Protocol::Signed,
+            m: 1,
+            n: 4,
+        };
+        DecisionReport::new(
+            spec,
+            NodeId(reporter),
+            Order::Attack,
+            MessageCounters::default(),
+        )
+    }
+
+    /// The reports a commander received survive a restart: counted per own
+    /// instance and reporter (a report kept twice counts once), others' skipped.
+    #[test]
+    fn report_counts_survive_a_reopen_and_a_torn_or_bad_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        {
+            let (mut st, _, _) = Storage::open(&dir, ME, &key(), false).unwrap();
+            assert!(st.take_report_counts().is_empty());
+            for r in [
+                report(1, 1, 0),
+                report(1, 1, 2),
+                report(1, 1, 2),
+                report(1, 1, 3),
+                report(1, 2, 0),
+                report(0, 9, 1),
+            ] {
+                st.append_report(&r).unwrap();
+            }
+        }
+        let log = dir.join(REPORTS_FILE);
+        assert_eq!(mode(&log), 0o600);
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(b"{\"spec\": garbage\n").unwrap();
+        let torn = serde_json::to_string(&report(1, 2, 3)).unwrap();
+        f.write_all(&torn.as_bytes()[..torn.len() / 2]).unwrap();
+        drop(f);
+
+        let (mut st, _, _) = Storage::open(&dir, ME, &key(), false).unwrap();
+        let counts = st.take_report_counts();
+        let spec = |seq| report(1, seq, 0).spec;
+        assert_eq!(
+            counts,
+            BTreeMap::from([(spec(1), 3), (spec(2), 1)]),
+            "own instances only, each reporter once"
+        );
+        assert!(st.take_report_counts().is_empty(), "taken once");
+        // The torn tail is cut, so the next report is readable.
+        st.append_report(&report(1, 2, 3)).unwrap();
+        assert_eq!(st.count_reports(&spec(2)).unwrap(), 2);
+        assert_eq!(st.count_reports(&spec(7)).unwrap(), 0);
+        drop(st);
+        let (mut st, _, _) = Storage::open(&dir, ME, &key(), false).unwrap();
+        assert_eq!(st.take_report_counts().get(&spec(2)), Some(&2));
     }
 
     #[test]

@@ -154,6 +154,10 @@ pub enum Output {
     },
     Evidence(EquivocationProof),
     SpecEvidence(SpecEquivocationProof),
+    /// A lieutenant's signed report, accepted here as its commander: keep
+    /// it, so the instance's report count survives a restart. Not needed
+    /// for safety; nothing waits for it.
+    Report(DecisionReport),
     Event(NodeEvent),
 }
 
@@ -187,6 +191,15 @@ pub enum NodeEvent {
         spec: InstanceSpec,
         from: NodeId,
         round: u8,
+    },
+    /// A frame this node did not send because it exceeds its own
+    /// `max_frame_bytes` (`bytes` includes the length prefix): the receiver
+    /// decides with RETREAT for what it carried.
+    FrameTooLarge {
+        spec: InstanceSpec,
+        to: NodeId,
+        bytes: usize,
+        max: usize,
     },
 }
 
@@ -315,8 +328,9 @@ pub struct Node {
     /// instances (and a proof against their commander).
     instances: BTreeMap<InstanceSpec, Entry>,
     decided: VecDeque<InstanceSpec>,
-    /// Decisions that left `instances` (or came from the log), newest last.
-    past: BTreeMap<InstanceSpec, DecisionRecord>,
+    /// Decisions that left `instances` (or came from the log), newest last,
+    /// with how many signed reports this node got for those it commanded.
+    past: BTreeMap<InstanceSpec, (DecisionRecord, usize)>,
     past_order: VecDeque<InstanceSpec>,
     seen: BTreeMap<NodeId, SeenSeqs>,
     /// Ids with a spec-equivocation proof already emitted.
@@ -334,13 +348,18 @@ pub struct Node {
     out: VecDeque<Output>,
 }
 
-/// How long an instance can run at a lieutenant that joined when it was issued.
-/// Work included, as the lieutenants' own deadlines count it.
-fn instance_span(limits: &Limits, spec: &InstanceSpec) -> Duration {
+/// Each round's deadline (rounds 1..=m+1), work included, as the
+/// lieutenants' own deadlines count it.
+fn round_deadlines(limits: &Limits, spec: &InstanceSpec) -> Vec<Duration> {
     let policy = limits.deadline_policy();
     (1..=spec.m.saturating_add(1))
         .map(|r| policy.deadline(spec, r))
-        .sum()
+        .collect()
+}
+
+/// How long an instance can run at a lieutenant that joined when it was issued.
+fn instance_span(limits: &Limits, spec: &InstanceSpec) -> Duration {
+    round_deadlines(limits, spec).into_iter().sum()
 }
 
 impl Node {
@@ -383,9 +402,19 @@ impl Node {
                 .entry(r.instance.commander)
                 .or_default()
                 .insert(r.instance.seq);
-            node.remember_past(spec, r);
+            node.remember_past(spec, r, 0);
         }
         node
+    }
+
+    /// Restores the report counts of decided instances this node commanded
+    /// (what `reports.log` holds), so `status` shows them after a restart.
+    pub fn restore_report_counts(&mut self, counts: &BTreeMap<InstanceSpec, usize>) {
+        for (spec, (_, reports)) in &mut self.past {
+            if let Some(&n) = counts.get(spec) {
+                *reports = n;
+            }
+        }
     }
 
     /// Makes this node a traitor that runs `coalition`'s strategy on its sends
@@ -950,7 +979,10 @@ impl Node {
             return self.reject(from, Some(spec.id), "bad_report", why.into());
         }
         if let Some(e) = self.instances.get_mut(&spec) {
-            e.reports.entry(from).or_insert(report);
+            if let std::collections::btree_map::Entry::Vacant(slot) = e.reports.entry(from) {
+                slot.insert(report.clone());
+                self.out.push_back(Output::Report(report));
+            }
         }
     }
 
@@ -1016,6 +1048,14 @@ impl Node {
                 .link_errors
                 .entry("frame_too_large".into())
                 .or_default() += 1;
+            let max = self.limits.max_frame_bytes;
+            let ev = NodeEvent::FrameTooLarge {
+                spec,
+                to,
+                bytes,
+                max,
+            };
+            self.out.push_back(Output::Event(ev));
             return;
         }
         if let Some(e) = self.instances.get_mut(&spec) {
@@ -1093,14 +1133,17 @@ impl Node {
                 break;
             };
             self.release(old);
-            if let Some(r) = self.instances.remove(&old).and_then(|e| e.record) {
-                self.remember_past(old, r);
+            let Some(e) = self.instances.remove(&old) else {
+                continue;
+            };
+            if let Some(r) = e.record {
+                self.remember_past(old, r, e.reports.len());
             }
         }
     }
 
-    fn remember_past(&mut self, spec: InstanceSpec, record: DecisionRecord) {
-        if self.past.insert(spec, record).is_none() {
+    fn remember_past(&mut self, spec: InstanceSpec, record: DecisionRecord, reports: usize) {
+        if self.past.insert(spec, (record, reports)).is_none() {
             self.past_order.push_back(spec);
         }
         while self.past_order.len() > self.limits.keep_decided {
@@ -1120,6 +1163,13 @@ impl Node {
         })
     }
 
+    /// Each round's deadline for `spec` at this node (rounds 1..=m+1), work
+    /// part included. Their sum is the longest the instance can run at a
+    /// lieutenant that joined when it was issued.
+    pub fn round_deadlines(&self, spec: &InstanceSpec) -> Vec<Duration> {
+        round_deadlines(&self.limits.round, spec)
+    }
+
     pub fn holds(&self, spec: &InstanceSpec) -> bool {
         self.instances.contains_key(spec)
     }
@@ -1135,7 +1185,7 @@ impl Node {
 
     /// A decision that left memory but is still in the recent window.
     pub fn past(&self, spec: &InstanceSpec) -> Option<&DecisionRecord> {
-        self.past.get(spec)
+        self.past.get(spec).map(|(r, _)| r)
     }
 
     /// The instance an operator means by `id`: the one this node commanded,
@@ -1188,7 +1238,10 @@ impl Node {
             reports: e.reports.len(),
             counters: e.counters,
         });
-        let past = self.past.values().map(InstanceStatus::from_record);
+        let past = self
+            .past
+            .values()
+            .map(|(r, reports)| InstanceStatus::from_record(r, *reports));
         let all = live.chain(past);
         match only {
             Some(id) => all.filter(|s| s.instance == id).collect(),
