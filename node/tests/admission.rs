@@ -814,3 +814,34 @@ fn a_frame_too_large_to_send_is_counted_and_reported() {
     let counted = net.nodes[0].counters().link_errors.get("frame_too_large");
     assert_eq!(counted, Some(&3));
 }
+
+/// An order whose sign state could not be saved is undone whole: its seq,
+/// its slot and its tree share come back, so the next order reuses the seq
+/// (nothing signed under it left the node).
+/// Mutations seen to fail it (cargo-mutants): `Node::abandon` doing nothing
+/// or not restoring the sign state; an OM tree not charged to its
+/// commander's share; `instances_started` not counted.
+#[test]
+fn an_abandoned_order_gives_back_its_seq_slot_and_tree_share() {
+    let need = generals_node::protocol::oral::tree_bytes(4, 1).expect("a small tree");
+    let mut limits = limits();
+    limits.tree_bytes = 4 * need; // one OM(1) tree per commander
+    let mut n0 = node(4, 0, limits);
+    let now = Instant::now();
+    let id = n0
+        .order(now, Protocol::Oral, 1, Order::Attack, false)
+        .expect("the first order fits");
+    assert_eq!((id.seq, n0.sign_state().last_seq), (1, 1));
+    assert_eq!(n0.counters().instances_started, 1);
+    assert!(matches!(
+        n0.order(now, Protocol::Oral, 1, Order::Attack, false),
+        Err(generals_node::protocol::OrderError::TreeBudget { .. })
+    ));
+    n0.abandon(spec(0, 1, Protocol::Oral, 1, 4));
+    assert_eq!(n0.sign_state().last_seq, 0);
+    assert_eq!(n0.active_instances(), 0);
+    let again = n0
+        .order(now, Protocol::Oral, 1, Order::Retreat, false)
+        .expect("the slot and the tree share are back");
+    assert_eq!(again.seq, 1);
+}
