@@ -305,6 +305,13 @@ fn two_specs_for_one_id_are_a_proof_and_two_instances() {
         .filter(|(_, o)| o.starts_with("SpecEvidence"))
         .count();
     assert_eq!(proofs, 3, "one proof per loyal lieutenant");
+    for l in 1..4 {
+        assert_eq!(
+            net.nodes[l].counters().evidence,
+            1,
+            "lieutenant {l} counts its proof"
+        );
+    }
 }
 
 /// Attack 2: frames for later rounds wait in slots of their own, one per
@@ -844,4 +851,59 @@ fn an_abandoned_order_gives_back_its_seq_slot_and_tree_share() {
         .order(now, Protocol::Oral, 1, Order::Retreat, false)
         .expect("the slot and the tree share are back");
     assert_eq!(again.seq, 1);
+}
+
+/// OM trees count against a budget at a lieutenant: a commander's own frames
+/// against its share (`tree_bytes / n`), a relay against the relaying peer's
+/// whole budget (`tree_bytes`), each up to and including the limit; SM
+/// instances keep no tree.
+/// Mutations seen to fail it (cargo-mutants): `>` as `>=` or `==` in either
+/// tree check of `Node::over_budget`; the tree counted for SM instead of OM
+/// in `Node::admit`; `instances_joined` not counted.
+#[test]
+fn om_trees_at_a_lieutenant_count_up_to_the_share_and_the_relay_budget() {
+    let need = generals_node::protocol::oral::tree_bytes(4, 1).expect("a small tree");
+    let tight = |tree_bytes| {
+        let mut l = limits();
+        l.tree_bytes = tree_bytes;
+        node(4, 1, l)
+    };
+    // The commander's own frames: a share of exactly one tree.
+    let mut net = Net::new(4, limits());
+    net.nodes[1] = tight(4 * need);
+    let first = net.order(0, Protocol::Oral, 1, Order::Attack);
+    let second = net.order(0, Protocol::Oral, 1, Order::Attack);
+    let sm = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.collect();
+    let direct: Vec<_> = net
+        .queue
+        .drain(..)
+        .filter(|(f, t, _)| (f.0, t.0) == (0, 1))
+        .collect();
+    for (from, to, msg) in direct {
+        net.deliver(from, to, msg);
+    }
+    assert_eq!(
+        net.rejected(1, "memory_budget"),
+        1,
+        "{first:?} fits, {second:?} does not"
+    );
+    assert_eq!(
+        net.nodes[1].counters().instances_joined,
+        2,
+        "{first:?} and {sm:?}"
+    );
+
+    // Relays from peer 2 only: a budget of exactly one tree for its relays.
+    let mut net = Net::new(4, limits());
+    net.nodes[1] = tight(need);
+    net.cut = vec![(0, 1), (3, 1)];
+    let first = net.order(0, Protocol::Oral, 1, Order::Attack);
+    let second = net.order(0, Protocol::Oral, 1, Order::Attack);
+    net.run();
+    // (Cut off from 0 and 3, lieutenant 1 holds only 2's value, so it is
+    // the decision that matters here, not its value.)
+    assert!(net.decision(1, &first).is_some(), "one tree fits");
+    assert_eq!(net.decision(1, &second), None, "a second tree does not");
+    assert!(net.rejected(1, "memory_budget") >= 1);
 }
