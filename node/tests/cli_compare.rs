@@ -268,6 +268,19 @@ fn cluster_runs_both_protocols_on_the_running_daemons() {
         assert!(r.ic1 && r.ic2, "{key}");
         assert!(r.instance.is_some(), "{key}");
     }
+    // The table names each instance, for `generals status --instance`.
+    let table = text(
+        &["compare", "--nodes", "4", "--m", "1", "--cluster", &dir],
+        0,
+    );
+    let ids: Vec<&str> = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("instance "))
+        .unwrap_or_else(|| panic!("no instance row in\n{table}"))
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    assert_eq!(ids, ["0-3", "0-4"], "{table}");
     fails(
         &["compare", "--nodes", "7", "--m", "1", "--cluster", &dir],
         "which has 4 generals",

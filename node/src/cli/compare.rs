@@ -370,7 +370,7 @@ impl Runner {
         match self.source {
             Source::Sim(_) if values > SIM_OM_LIMIT => Some(format!(
                 "OM({m}) at n = {n} is {values} logical messages; the simulator stops at \
-                 200 million (run it on daemons)"
+                 200 million (run it on daemons with --cluster)"
             )),
             _ => None,
         }
@@ -642,6 +642,15 @@ fn render(c: &Comparison, source: &Source) -> String {
                 .collect(),
         ),
     ];
+    if let Source::Cluster(_) = source {
+        rows.insert(
+            0,
+            (
+                "instance".into(),
+                cell(&|r| r.instance.clone().unwrap_or_else(|| "-".to_owned())),
+            ),
+        );
+    }
     for id in (0..c.n as u16).map(NodeId) {
         let role = if id.0 == 0 { " (commander)" } else { "" };
         rows.push((format!("general {id}{role}"), cell(&|r| decision(r, id))));
