@@ -40,8 +40,8 @@ Examples:
   generals compare --nodes 7 --m 2
   generals compare --nodes 4 --m 2                  # OM(2) needs 7 generals: only SM(2) runs
   generals compare --nodes 7 --m 2 --traitors 0 --strategy split --json
-  generals compare --sweep --plot docs/compare.svg  # n = 4, 7, 10; the README's picture
-  generals compare --sweep --max-m 5                # up to OM(5) at n = 16: 4 million values
+  generals compare --sweep --plot out.svg           # n = 4, 7, 10
+  generals compare --sweep --max-m 6 --plot docs/compare.svg   # the README's picture
   generals compare --nodes 4 --m 1 --cluster testnet   # the running daemons of `generals testnet`
 
 Both algorithms run on the same scenario: commander 0 orders ATTACK, the
@@ -54,8 +54,9 @@ is not run (it cannot tolerate m traitors there) and SM(m) still is.
 runs the daemon's node core in this one process. Wall time is that whole
 run (n key derivations, every state machine, the virtual network) on one
 core: CPU cost, not network latency. A run shorter than 50 ms is repeated
-until the runs add up to 50 ms (at most 25) and the median is shown. \"rounds\" counts the rounds in which
-frames of the instance were sent, against the m+1 the algorithm has.
+until the runs add up to 50 ms (at most 25) and the median is shown.
+\"rounds\" is the last round in which a frame of the instance was sent,
+against the m+1 rounds the algorithm has.
 
 --cluster DIR orders through DIR/node0/config.toml (node 0 is the
 commander) on daemons that are already running, OM(m) first and then SM(m),
@@ -65,9 +66,10 @@ refused there; --nodes must match the cluster's size.
 
 --sweep runs n = 3m+1 for m = 1..--max-m (default 3): OM(m), SM(m) and SM(n-2)
 at each n. OM(m) grows exponentially: --max-m 5 (4 million values at
-n = 16) takes about a second, --max-m 6 (175 million at n = 19) a few more;
-OM beyond 200 million values (OM(7) at n = 22: 8.8 billion) is not run. --plot FILE.svg draws logical messages, bytes and wall
-time against n on log-log axes.
+n = 16) takes well under a second, --max-m 6 (175 million at n = 19) a few
+seconds; OM beyond 200 million values (OM(7) at n = 22: 8.8 billion) is not
+run. --plot FILE.svg draws logical messages, bytes and wall time against n
+on log-log axes.
 
 Progress goes to stderr on a terminal only.
 
