@@ -6,6 +6,7 @@
 //! report arrived.
 
 pub mod client;
+mod compare;
 mod demo;
 mod evidence;
 mod keygen;
@@ -58,6 +59,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run one instance in the deterministic in-process simulator (no daemons).
     Simulate(simulate::SimulateArgs),
+    /// OM(m) against SM(m) on the same scenario, side by side; --sweep, --plot.
+    Compare(compare::CompareArgs),
     /// Write a new node key (mode 0600) and print its public key.
     Keygen(keygen::KeygenArgs),
     /// Write a local testnet: a key and a config per general.
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Testnet(args) => testnet::run(args),
         Command::Node(args) => node::run(args),
