@@ -907,3 +907,64 @@ fn om_trees_at_a_lieutenant_count_up_to_the_share_and_the_relay_budget() {
     assert_eq!(net.decision(1, &second), None, "a second tree does not");
     assert!(net.rejected(1, "memory_budget") >= 1);
 }
+
+/// The instances a node joins on one peer's relays are capped at
+/// `max_instances` (charged to that peer, never to the commander's share).
+/// Mutations seen to fail it (cargo-mutants): `Node::charge_relayer` doing
+/// nothing, or not counting the instance.
+#[test]
+fn relays_from_one_peer_join_at_most_max_instances() {
+    let mut net = Net::new(4, limits());
+    net.nodes[1] = node(4, 1, NodeLimits::new(Limits::new(DELTA), 4, 16 << 20));
+    net.cut = vec![(0, 1), (3, 1)];
+    let specs: Vec<_> = (0..5)
+        .map(|_| net.order(0, Protocol::Signed, 1, Order::Attack))
+        .collect();
+    net.run();
+    let joined = specs
+        .iter()
+        .filter(|s| net.decision(1, s).is_some())
+        .count();
+    assert_eq!(joined, 4);
+    assert_eq!(net.rejected(1, "relay_quota"), 1);
+}
+
+/// A `precreate` traitor that joins an instance sends frames for the
+/// commander's next one, under tickets only it signed.
+/// Mutation seen to fail it (cargo-mutants): `Node::precreate_next` doing
+/// nothing (the simulator's agreement checks cannot see a weaker traitor).
+#[test]
+fn a_precreate_traitor_goes_after_the_next_seq_when_it_joins() {
+    use generals_node::protocol::adversary::{Coalition, Strategy};
+    let mut net = Net::new(4, limits());
+    let coalition = Coalition::new(
+        [(NodeId(3), Strategy::Precreate)].into(),
+        [(NodeId(3), key(3))].into(),
+        0,
+    )
+    .with_cluster(cluster(4));
+    net.nodes[3] = node(4, 3, limits()).with_coalition(
+        Arc::new(std::sync::Mutex::new(coalition)),
+        "precreate".into(),
+    );
+    let real = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.collect();
+    let to_3: Vec<_> = net.queue.drain(..).filter(|(_, t, _)| t.0 == 3).collect();
+    for (from, to, msg) in to_3 {
+        net.deliver(from, to, msg);
+    }
+    let mut forged = 0;
+    while let Some(out) = net.nodes[3].poll_output() {
+        if let Output::Send {
+            msg: PeerMessage::Round(f),
+            ..
+        } = out
+        {
+            if f.spec().id.seq == real.id.seq + 1 {
+                assert!(!f.ticket.verify(&key(0).public(), &cluster(4)));
+                forged += 1;
+            }
+        }
+    }
+    assert!(forged > 0, "no frame for the next seq");
+}
