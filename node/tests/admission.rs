@@ -931,8 +931,10 @@ fn relays_from_one_peer_join_at_most_max_instances() {
 
 /// A `precreate` traitor that joins an instance sends frames for the
 /// commander's next one, under tickets only it signed.
-/// Mutation seen to fail it (cargo-mutants): `Node::precreate_next` doing
-/// nothing (the simulator's agreement checks cannot see a weaker traitor).
+/// On every new link it opens with every other commander's next two seqs.
+/// Mutations seen to fail it (cargo-mutants): `Node::precreate_next` or
+/// `Node::open_attack` doing nothing (the simulator's agreement checks
+/// cannot see a weaker traitor).
 #[test]
 fn a_precreate_traitor_goes_after_the_next_seq_when_it_joins() {
     use generals_node::protocol::adversary::{Coalition, Strategy};
@@ -967,4 +969,21 @@ fn a_precreate_traitor_goes_after_the_next_seq_when_it_joins() {
         }
     }
     assert!(forged > 0, "no frame for the next seq");
+    // On a new link it opens with the commanders' next two seqs, to that peer.
+    net.nodes[3].link_up(net.now, NodeId(1));
+    let mut opening = std::collections::BTreeSet::new();
+    while let Some(out) = net.nodes[3].poll_output() {
+        if let Output::Send {
+            to,
+            msg: PeerMessage::Round(f),
+            ..
+        } = out
+        {
+            assert_eq!(to, NodeId(1));
+            opening.insert((f.spec().id.commander.0, f.spec().id.seq));
+        }
+    }
+    let want: std::collections::BTreeSet<_> =
+        [(0, 2), (0, 3), (1, 1), (1, 2), (2, 1), (2, 2)].into();
+    assert!(want.is_subset(&opening), "{opening:?}");
 }
