@@ -9,6 +9,7 @@ pub mod calibrate;
 pub mod control_server;
 pub mod driver;
 pub mod links;
+pub mod log_limit;
 pub mod logging;
 pub mod storage;
 
