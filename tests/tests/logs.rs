@@ -1,0 +1,214 @@
+//! What the daemons write to their logs: `log_format = "json"`, the
+//! journal's priority prefixes, and rate-limited lines for what a peer
+//! repeats (the counters still count every one).
+
+mod common;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{eventually, eventually_or_not, status, unstarted, WAIT};
+use generals_crypto::{NodeId, Order};
+use generals_node::cluster::LocalCluster;
+use generals_wire::Protocol;
+
+fn log(c: &LocalCluster, id: u16) -> String {
+    std::fs::read_to_string(&c.node(NodeId(id)).unwrap().log).unwrap()
+}
+
+/// Puts `line` at the top of node `id`'s config, where top-level keys go.
+fn prepend_to_config(c: &LocalCluster, id: u16, line: &str) {
+    let path = &c.node(NodeId(id)).unwrap().config;
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, format!("{line}\n{text}")).unwrap();
+}
+
+/// Every node logs JSON; a whole order, a refused stranger and a stop
+/// later, every line of node 0's log is one JSON object with a level, a
+/// timestamp and the event's fields.
+#[test]
+fn with_log_format_json_every_log_line_is_a_json_object() {
+    let mut c = unstarted(4);
+    for id in 0..4 {
+        prepend_to_config(&c, id, "log_format = \"json\"");
+    }
+    c.start_all().unwrap();
+    if let Err(e) = c.wait_connected(WAIT) {
+        panic!("{e:#}\nnode 0 log:\n{}", c.log_tail(NodeId(0), 30));
+    }
+    common::run(&c, 0, Protocol::Oral, 1, Order::Attack);
+    let addr = c.config(NodeId(0)).unwrap().listen;
+    stranger(addr);
+    eventually("node 0 counts the stranger", || {
+        status(&c, 0).counters.links_refused >= 1
+    });
+    c.stop_all();
+
+    let text = log(&c, 0);
+    let mut levels = std::collections::BTreeSet::new();
+    let mut messages = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {line:?}\nwhole log:\n{text}"));
+        let level = v["level"].as_str().unwrap_or_else(|| panic!("{line}"));
+        levels.insert(level.to_owned());
+        assert!(v["timestamp"].is_string(), "{line}");
+        let message = v["fields"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{line}"));
+        messages.push(message.to_owned());
+    }
+    for want in ["node started", "decided", "refused a connection"] {
+        assert!(
+            messages.iter().any(|m| m == want),
+            "no {want:?} line in:\n{text}"
+        );
+    }
+    assert!(
+        levels.contains("INFO") && levels.contains("WARN"),
+        "{levels:?}"
+    );
+    // Fields stay fields: the refusal's address is its own key.
+    assert!(text.contains("\"addr\":\"127.0.0.1:"), "{text}");
+}
+
+/// A stranger that sends garbage and waits for the node to close; whether
+/// it got a connection.
+fn stranger(addr: std::net::SocketAddr) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut sink = Vec::new();
+    let _ = s.read_to_end(&mut sink);
+    true
+}
+
+/// Kills the node this test started by hand, even when the test fails.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Node 0 started as systemd starts it: stderr is the journal's stream, and
+/// `JOURNAL_STREAM` names it (here a file, named by its device and inode,
+/// as systemd names the socket). Its peers are down, so it logs warnings
+/// (`cannot reach peer`) as well as info lines; every line starts with the
+/// level's sd-daemon priority and carries no timestamp, as journald stamps
+/// each line itself.
+#[test]
+fn under_journald_lines_carry_their_priority_and_no_timestamp() {
+    let c = unstarted(4);
+    let node = c.node(NodeId(0)).unwrap();
+    let path = node.log.with_file_name("journal.log");
+    let file = File::create(&path).unwrap();
+    let meta = file.metadata().unwrap();
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("node")
+        .arg("--config")
+        .arg(&node.config)
+        .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()))
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(file);
+    let _node = Killed(cmd.spawn().unwrap());
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    eventually("node 0 logs that it cannot reach a peer", || {
+        read(&path).contains("cannot reach peer")
+    });
+    let text = read(&path);
+    let mut seen = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let (priority, rest) = line
+            .strip_prefix('<')
+            .and_then(|l| l.split_once('>'))
+            .unwrap_or_else(|| panic!("no <N> prefix: {line:?}\n{text}"));
+        let level = rest.split_whitespace().next().unwrap_or_default();
+        let want = match level {
+            "ERROR" => "3",
+            "WARN" => "4",
+            "INFO" => "6",
+            "DEBUG" | "TRACE" => "7",
+            _ => panic!("a timestamp or something else before the level: {line:?}"),
+        };
+        assert_eq!(priority, want, "{line}");
+        seen.insert(level.to_owned());
+    }
+    assert!(seen.contains("INFO") && seen.contains("WARN"), "{text}");
+}
+
+/// A stranger connects again and again: node 0 counts every refusal but
+/// logs the first at once and then one line per step (1 s, doubling), each
+/// with the number it held back, so the log has a handful of lines where
+/// the counter has hundreds, and the lines account for every refusal.
+#[test]
+fn a_repeated_refusal_is_counted_every_time_but_logged_a_few_times() {
+    let mut c = unstarted(4);
+    c.start(NodeId(0)).unwrap();
+    let addr = c.config(NodeId(0)).unwrap().listen;
+    eventually("node 0 answers", || c.status(NodeId(0)).is_ok());
+    const FLOOD: u64 = 300;
+    let mut sent: u64 = (0..FLOOD).map(|_| u64::from(stranger(addr))).sum();
+    // One more after the first step has run out, so that a line carries
+    // the count held back; a slow machine may need a few.
+    let lines = |c: &LocalCluster| {
+        log(c, 0)
+            .lines()
+            .filter(|l| l.contains("refused a connection"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let before = lines(&c).len();
+    std::thread::sleep(Duration::from_millis(1100));
+    let summarized = eventually_or_not(|| {
+        sent += u64::from(stranger(addr));
+        lines(&c).len() > before
+    });
+    assert!(summarized, "no line after the flood:\n{}", log(&c, 0));
+    assert!(sent > FLOOD / 2, "only {sent} strangers got a connection");
+    // Every refusal is counted.
+    eventually("node 0 counts every stranger", || {
+        status(&c, 0).counters.links_refused == sent
+    });
+    let refused = sent;
+    let lines = lines(&c);
+    assert!(
+        lines.len() <= 10,
+        "{} lines for {refused} refusals:\n{}",
+        lines.len(),
+        lines.join("\n")
+    );
+    // Each line stands for itself and the refusals it held back; the last
+    // line may have been for the stranger before the last one.
+    let accounted: u64 = lines
+        .iter()
+        .map(|l| {
+            let held = l
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("suppressed="))
+                .unwrap_or_else(|| panic!("no count in {l:?}"));
+            1 + held.parse::<u64>().unwrap()
+        })
+        .sum();
+    assert!(
+        (refused - 1..=refused).contains(&accounted),
+        "lines account for {accounted} of {refused} refusals:\n{}",
+        lines.join("\n")
+    );
+    assert!(
+        lines.iter().any(|l| !l.contains("suppressed=0")),
+        "no line says how many it held back:\n{}",
+        lines.join("\n")
+    );
+}
