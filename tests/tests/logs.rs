@@ -2,6 +2,8 @@
 //! journal's priority prefixes, and rate-limited lines for what a peer
 //! repeats (the counters still count every one).
 
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
 mod common;
 
 use std::fs::File;
