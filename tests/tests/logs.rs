@@ -14,10 +14,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::raw_peer::cluster_with_raw;
 use common::{eventually, eventually_or_not, status, unstarted, WAIT};
-use generals_crypto::{NodeId, Order};
+use generals_crypto::{InstanceId, NodeId, Order};
 use generals_node::cluster::LocalCluster;
-use generals_wire::Protocol;
+use generals_wire::{InstanceSpec, OralBits, Protocol, RoundBody, RoundFrame};
 
 fn log(c: &LocalCluster, id: u16) -> String {
     std::fs::read_to_string(&c.node(NodeId(id)).unwrap().log).unwrap()
@@ -160,39 +161,95 @@ fn a_repeated_refusal_is_counted_every_time_but_logged_a_few_times() {
     c.start(NodeId(0)).unwrap();
     let addr = c.config(NodeId(0)).unwrap().listen;
     eventually("node 0 answers", || c.status(NodeId(0)).is_ok());
+    assert_flood_is_summarized(
+        &c,
+        0,
+        "refused a connection",
+        || stranger(addr),
+        |c| status(c, 0).counters.links_refused,
+    );
+}
+
+/// A peer (raw node 3, with its real key) sends node 1 hundreds of round
+/// frames for instances of commander 0 with tickets it signed itself: node
+/// 1 refuses and counts each (`bad_ticket`), and logs a few lines.
+#[test]
+fn a_peers_repeated_bad_frames_are_counted_every_time_but_logged_a_few_times() {
+    let (c, raw) = cluster_with_raw(common::options(4), &[3]);
+    let three = &raw[0];
+    let mut seq = 1000;
+    assert_flood_is_summarized(
+        &c,
+        1,
+        "frame refused",
+        || {
+            seq += 1;
+            let spec = InstanceSpec {
+                id: InstanceId {
+                    commander: NodeId(0),
+                    seq,
+                },
+                protocol: Protocol::Oral,
+                m: 1,
+                n: 4,
+            };
+            let mut bits = OralBits::zeros(1);
+            bits.set(0, false);
+            let frame = RoundFrame {
+                ticket: three.ticket(spec),
+                round: 2,
+                body: RoundBody::Oral(bits),
+            };
+            three.send_round(1, frame).is_ok()
+        },
+        |c| common::rejections(c, 1, "bad_ticket"),
+    );
+}
+
+/// Makes `once` happen 300 times at node `id`, then (after the first step)
+/// until a new `what` line appears; checks that `count` has every one of
+/// them, that the log has only a handful of `what` lines, and that their
+/// `suppressed=N` fields account for all of them.
+fn assert_flood_is_summarized(
+    c: &LocalCluster,
+    id: u16,
+    what: &str,
+    mut once: impl FnMut() -> bool,
+    count: impl Fn(&LocalCluster) -> u64,
+) {
     const FLOOD: u64 = 300;
-    let mut sent: u64 = (0..FLOOD).map(|_| u64::from(stranger(addr))).sum();
-    // One more after the first step has run out, so that a line carries
-    // the count held back; a slow machine may need a few.
-    let lines = |c: &LocalCluster| {
-        log(c, 0)
+    let start = count(c);
+    let lines = || {
+        log(c, id)
             .lines()
-            .filter(|l| l.contains("refused a connection"))
+            .filter(|l| l.contains(what))
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
-    let before = lines(&c).len();
+    let mut sent: u64 = (0..FLOOD).map(|_| u64::from(once())).sum();
+    eventually("the flood arrives", || count(c) == start + sent);
+    // One more after the first step has run out, so that a line carries
+    // the count held back; a slow machine may need a few.
+    let before = lines().len();
     std::thread::sleep(Duration::from_millis(1100));
     let summarized = eventually_or_not(|| {
-        sent += u64::from(stranger(addr));
-        lines(&c).len() > before
+        sent += u64::from(once());
+        eventually("it arrives", || count(c) == start + sent);
+        lines().len() > before
     });
-    assert!(summarized, "no line after the flood:\n{}", log(&c, 0));
-    assert!(sent > FLOOD / 2, "only {sent} strangers got a connection");
-    // Every refusal is counted.
-    eventually("node 0 counts every stranger", || {
-        status(&c, 0).counters.links_refused == sent
-    });
-    let refused = sent;
-    let lines = lines(&c);
+    assert!(summarized, "no line after the flood:\n{}", log(c, id));
+    assert!(sent > FLOOD / 2, "only {sent} of {FLOOD} got through");
+    // Every one is counted.
+    assert_eq!(count(c) - start, sent);
+    let lines = lines();
     assert!(
         lines.len() <= 10,
-        "{} lines for {refused} refusals:\n{}",
+        "{} lines for {sent}:\n{}",
         lines.len(),
         lines.join("\n")
     );
-    // Each line stands for itself and the refusals it held back; the last
-    // line may have been for the stranger before the last one.
+    // Each line stands for itself and the ones it held back; the last one
+    // was logged before it was looked for.
     let accounted: u64 = lines
         .iter()
         .map(|l| {
@@ -203,9 +260,10 @@ fn a_repeated_refusal_is_counted_every_time_but_logged_a_few_times() {
             1 + held.parse::<u64>().unwrap()
         })
         .sum();
-    assert!(
-        (refused - 1..=refused).contains(&accounted),
-        "lines account for {accounted} of {refused} refusals:\n{}",
+    assert_eq!(
+        accounted,
+        sent,
+        "the lines do not account for every one:\n{}",
         lines.join("\n")
     );
     assert!(
