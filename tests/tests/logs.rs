@@ -18,7 +18,7 @@ use common::raw_peer::cluster_with_raw;
 use common::{eventually, eventually_or_not, status, unstarted, WAIT};
 use generals_crypto::{InstanceId, NodeId, Order};
 use generals_node::cluster::LocalCluster;
-use generals_wire::{InstanceSpec, OralBits, Protocol, RoundBody, RoundFrame};
+use generals_wire::{InstanceSpec, OralBits, PeerMessage, Protocol, RoundBody, RoundFrame};
 
 fn log(c: &LocalCluster, id: u16) -> String {
     std::fs::read_to_string(&c.node(NodeId(id)).unwrap().log).unwrap()
@@ -164,6 +164,7 @@ fn a_repeated_refusal_is_counted_every_time_but_logged_a_few_times() {
     assert_flood_is_summarized(
         &c,
         0,
+        300,
         "refused a connection",
         || stranger(addr),
         |c| status(c, 0).counters.links_refused,
@@ -181,6 +182,7 @@ fn a_peers_repeated_bad_frames_are_counted_every_time_but_logged_a_few_times() {
     assert_flood_is_summarized(
         &c,
         1,
+        300,
         "frame refused",
         || {
             seq += 1;
@@ -206,18 +208,61 @@ fn a_peers_repeated_bad_frames_are_counted_every_time_but_logged_a_few_times() {
     );
 }
 
-/// Makes `once` happen 300 times at node `id`, then (after the first step)
+/// A peer (raw node 3) sends node 1 a tampered record on every link node
+/// 1 makes to it; node 1 closes each link (`tampered`) and redials at once.
+/// Every closed link is counted, a few are logged.
+#[test]
+fn a_peer_that_keeps_sending_tampered_records_is_counted_every_time_but_logged_a_few_times() {
+    let (c, raw) = cluster_with_raw(common::options(4), &[3]);
+    let three = &raw[0];
+    let hello = PeerMessage::Round(RoundFrame {
+        ticket: three.ticket(InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(3),
+                seq: 1,
+            },
+            protocol: Protocol::Oral,
+            m: 1,
+            n: 4,
+        }),
+        round: 1,
+        body: RoundBody::Oral(OralBits::zeros(1)),
+    });
+    assert_flood_is_summarized(
+        &c,
+        1,
+        40,
+        "link down",
+        || {
+            let links = three.connects(1);
+            three.await_link(1, links).is_ok() && three.send_tampered(1, &hello).is_ok() && {
+                // The next send needs node 1's next link.
+                three.await_link(1, links + 1).is_ok()
+            }
+        },
+        |c| {
+            status(c, 1)
+                .counters
+                .link_errors
+                .get("tampered")
+                .copied()
+                .unwrap_or(0)
+        },
+    );
+}
+
+/// Makes `once` happen `times` times at node `id`, then (after the first step)
 /// until a new `what` line appears; checks that `count` has every one of
 /// them, that the log has only a handful of `what` lines, and that their
 /// `suppressed=N` fields account for all of them.
 fn assert_flood_is_summarized(
     c: &LocalCluster,
     id: u16,
+    times: u64,
     what: &str,
     mut once: impl FnMut() -> bool,
     count: impl Fn(&LocalCluster) -> u64,
 ) {
-    const FLOOD: u64 = 300;
     let start = count(c);
     let lines = || {
         log(c, id)
@@ -226,7 +271,7 @@ fn assert_flood_is_summarized(
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
-    let mut sent: u64 = (0..FLOOD).map(|_| u64::from(once())).sum();
+    let mut sent: u64 = (0..times).map(|_| u64::from(once())).sum();
     eventually("the flood arrives", || count(c) == start + sent);
     // One more after the first step has run out, so that a line carries
     // the count held back; a slow machine may need a few.
@@ -238,7 +283,7 @@ fn assert_flood_is_summarized(
         lines().len() > before
     });
     assert!(summarized, "no line after the flood:\n{}", log(c, id));
-    assert!(sent > FLOOD / 2, "only {sent} of {FLOOD} got through");
+    assert!(sent > times / 2, "only {sent} of {times} got through");
     // Every one is counted.
     assert_eq!(count(c) - start, sent);
     let lines = lines();
