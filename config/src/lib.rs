@@ -19,6 +19,7 @@
 //! max_future_frames = 4096    # >= 1
 //! max_instances = 256         # >= 1
 //! log = "info"                # tracing filter
+//! log_format = "plain"        # or "json": one object per line
 //!
 //! [[peers]]                   # every general, this one included; ids exactly 0..n-1
 //! id = 0
@@ -43,7 +44,7 @@ mod testnet;
 pub use error::ConfigError;
 pub use fault::{FaultConfig, FaultStrategy, UnknownFaultStrategy};
 pub use node::{
-    NodeConfig, PeerConfig, DEFAULT_DATA_DIR, DEFAULT_KEY_FILE, DEFAULT_LOG,
+    LogFormat, NodeConfig, PeerConfig, DEFAULT_DATA_DIR, DEFAULT_KEY_FILE, DEFAULT_LOG,
     DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_FUTURE_FRAMES, DEFAULT_MAX_INSTANCES,
     DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_ROUND_WORK_FACTOR, DEFAULT_SEND_QUEUE_FRAMES, ENV_PREFIX,
     MAX_GENERALS, MIN_GENERALS,

@@ -24,6 +24,33 @@ pub const DEFAULT_SEND_QUEUE_FRAMES: usize = 1024;
 pub const DEFAULT_MAX_FUTURE_FRAMES: usize = 4096;
 pub const DEFAULT_MAX_INSTANCES: usize = 256;
 pub const DEFAULT_LOG: &str = "info";
+
+/// How the daemon writes its log lines (`log_format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Plain,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    pub const ALL: [LogFormat; 2] = [LogFormat::Plain, LogFormat::Json];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Plain => "plain",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+impl std::fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 pub(crate) const MAX_ROUND_TIMEOUT_MS: i64 = 600_000;
 /// How many times one daemon's single-core work a round may wait for. 64:
 /// 22 daemons on 2 cores do 11 daemons' work per core at once, their trees
@@ -53,6 +80,7 @@ const KEYS: &[(&str, &str)] = &[
     ("max_future_frames", "4096"),
     ("max_instances", "256"),
     ("log", "\"info\""),
+    ("log_format", "\"plain\""),
     (
         "peers",
         "[[peers]] (one per general, this node included) with id = 0, \
@@ -102,6 +130,7 @@ const ENV_KEYS: &[&str] = &[
     "max_future_frames",
     "max_instances",
     "log",
+    "log_format",
     "fault.strategy",
     "fault.seed",
     "fault.delay_ms",
@@ -140,6 +169,7 @@ pub struct NodeConfig {
     pub max_future_frames: usize,
     pub max_instances: usize,
     pub log: String,
+    pub log_format: LogFormat,
     pub peers: Vec<PeerConfig>,
     pub fault: Option<FaultConfig>,
     /// The keys a `GENERALS_*` variable set, and the variable: what the
@@ -256,6 +286,7 @@ struct RawConfig {
     max_future_frames: Option<i64>,
     max_instances: Option<i64>,
     log: Option<String>,
+    log_format: Option<String>,
     peers: Option<Vec<RawPeer>>,
     fault: Option<RawFault>,
 }
@@ -355,7 +386,7 @@ fn typo_budget(key: &str) -> usize {
 
 /// A setting that `key` cuts short or runs past, such as `round_timeout`
 /// for `round_timeout_ms` or `listen_addr` for `listen`. Names shorter than
-/// four letters are left alone (`GENERALS_LOG_FORMAT` is not `log`).
+/// four letters are left alone (`GENERALS_LOG_FILE` is not `log`).
 fn truncated_or_extended(key: &str) -> Option<&'static str> {
     ENV_KEYS.iter().copied().find(|k| {
         let (short, long) = if k.len() < key.len() {
@@ -604,6 +635,22 @@ impl Ctx<'_> {
         }
     }
 
+    fn log_format(&self, raw: Option<String>) -> Result<LogFormat, ConfigError> {
+        let Some(name) = raw else {
+            return Ok(LogFormat::default());
+        };
+        LogFormat::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .ok_or_else(|| ConfigError::Invalid {
+                path: self.path.to_owned(),
+                key: "log_format".to_owned(),
+                env: self.env_of("log_format"),
+                problem: format!("is {name:?}, which is not a log format"),
+                fix: "set it to \"plain\" (the default) or \"json\"".to_owned(),
+            })
+    }
+
     fn validate(&self, raw: RawConfig) -> Result<NodeConfig, ConfigError> {
         let id = raw.id.ok_or_else(|| self.missing("id"))?;
         let listen = raw.listen.ok_or_else(|| self.missing("listen"))?;
@@ -662,6 +709,7 @@ impl Ctx<'_> {
         if log.trim().is_empty() {
             return Err(self.empty("log", DEFAULT_LOG));
         }
+        let log_format = self.log_format(raw.log_format)?;
         let key_file = self.path_key("key_file", raw.key_file, DEFAULT_KEY_FILE)?;
         let data_dir = self.path_key("data_dir", raw.data_dir, DEFAULT_DATA_DIR)?;
         let listen = self.addr("listen", &listen)?;
@@ -704,6 +752,7 @@ impl Ctx<'_> {
             max_future_frames,
             max_instances,
             log,
+            log_format,
             peers,
             fault,
             overrides: self

@@ -801,11 +801,25 @@ fn env_names_that_cut_a_setting_short_or_run_past_it_are_typos() {
         assert!(e.to_string().contains(want), "{var}: {e}");
     }
     // A variable meant for something else is still left alone.
-    NodeConfig::load_with_env(
-        path,
-        vec![("GENERALS_LOG_FORMAT".to_owned(), "json".to_owned())],
-    )
-    .unwrap();
+    NodeConfig::load_with_env(path, vec![("GENERALS_LOG_FILE".to_owned(), "x".to_owned())])
+        .unwrap();
+}
+
+#[test]
+fn log_format_defaults_to_plain_takes_json_and_names_a_bad_value() {
+    use crate::LogFormat;
+    let c = load_env(&cfg(2, 0, "", ""), &[]).unwrap();
+    assert_eq!(c.log_format, LogFormat::Plain);
+    let c = load_env(&cfg(2, 0, "log_format = \"json\"", ""), &[]).unwrap();
+    assert_eq!(c.log_format, LogFormat::Json);
+    let c = load_env(&cfg(2, 0, "", ""), &[("GENERALS_LOG_FORMAT", "json")]).unwrap();
+    assert_eq!(c.log_format, LogFormat::Json);
+
+    let (e, msg) = err(&cfg(2, 0, "log_format = \"JSON\"", ""));
+    assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+    says(&msg, &["`log_format`", "\"JSON\"", "\"plain\"", "\"json\""]);
+    let e = load_env(&cfg(2, 0, "", ""), &[("GENERALS_LOG_FORMAT", "text")]).unwrap_err();
+    assert!(e.to_string().contains("GENERALS_LOG_FORMAT"), "{e}");
 }
 
 #[test]

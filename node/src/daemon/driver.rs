@@ -19,6 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::links::LinkEvent;
+use super::log_limit::LogLimiter;
 use super::storage::Storage;
 use crate::control::{
     ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkState, NodeStatus,
@@ -66,6 +67,9 @@ pub struct Driver {
     started: Instant,
     /// Delayed sends (the "delay" fault) come back through here.
     delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
+    /// Log lines for refused frames, per peer and kind (the counters count
+    /// every one).
+    rejections: LogLimiter<(NodeId, &'static str)>,
 }
 
 fn unix_ms() -> u64 {
@@ -119,6 +123,7 @@ impl Driver {
             waiters: Vec::new(),
             started: now,
             delayed_tx,
+            rejections: LogLimiter::default(),
         }
     }
 
@@ -292,7 +297,7 @@ impl Driver {
                         warn!(instance = %report.spec.id, error = %err, "could not keep a signed report; its instance shows one report fewer after a restart");
                     }
                 }
-                Output::Event(ev) => log_event(&ev),
+                Output::Event(ev) => log_event(&mut self.rejections, &ev),
             }
         }
         self.wake_waiters();
@@ -549,8 +554,10 @@ impl Driver {
     }
 }
 
-/// One log line per event; the counters hold the numbers.
-fn log_event(ev: &NodeEvent) {
+/// One log line per event; the counters hold the numbers. Refused frames
+/// are logged per peer and kind on the limiter's steps, each line with how
+/// many it held back; the ones held back go to debug.
+fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent) {
     match ev {
         NodeEvent::Issued { spec, order } => {
             info!(instance = %spec.id, protocol = %spec.protocol, m = spec.m, %order, "issuing order")
@@ -568,14 +575,22 @@ fn log_event(ev: &NodeEvent) {
             instance,
             kind,
             reason,
-        } => match *kind {
-            "commander_quota" | "relay_quota" | "memory_budget" | "bad_ticket" => {
-                warn!(%from, instance = ?instance.map(|i| i.to_string()), kind, %reason, "frame refused")
+        } => {
+            let instance = instance.map(|i| i.to_string());
+            let loud = matches!(
+                *kind,
+                "commander_quota" | "relay_quota" | "memory_budget" | "bad_ticket"
+            );
+            match rejections.admit((*from, kind), Instant::now()) {
+                Some(suppressed) if loud => {
+                    warn!(%from, instance = ?instance, kind, suppressed, %reason, "frame refused")
+                }
+                Some(suppressed) => {
+                    debug!(%from, instance = ?instance, kind, suppressed, %reason, "rejected")
+                }
+                None => debug!(%from, instance = ?instance, kind, %reason, "rejected (held back)"),
             }
-            _ => {
-                debug!(%from, instance = ?instance.map(|i| i.to_string()), kind, %reason, "rejected")
-            }
-        },
+        }
         NodeEvent::FrameTooLarge {
             spec,
             to,

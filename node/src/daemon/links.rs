@@ -11,7 +11,6 @@
 //! and with a longer backoff while the peer refuses (a configuration error
 //! that will not fix itself), logging each refusal once per step.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::{debug, info, warn};
 
+use super::log_limit::LogLimiter;
 use crate::protocol::Keyring;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -41,8 +41,14 @@ const BACKOFF_MAX: Duration = Duration::from_secs(3);
 const REFUSED_BACKOFF_MIN: Duration = Duration::from_secs(1);
 /// ...and at most this long, so a fixed config is picked up within it.
 const REFUSED_BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// Refusal log entries kept on a listener (one per address and claimed id).
-const REFUSAL_LOG_ENTRIES: usize = 4096;
+/// Asks `limiter` whether this occurrence of `key` gets a log line:
+/// `Some(occurrences held back since the last line)`. A poisoned lock logs.
+fn admit<K: std::hash::Hash + Eq>(limiter: &Mutex<LogLimiter<K>>, key: K) -> Option<u64> {
+    limiter
+        .lock()
+        .map(|mut l| l.admit(key, Instant::now()))
+        .unwrap_or(Some(0))
+}
 
 /// Why an established link went down. `kind()` names it in `link_errors`.
 #[derive(Debug)]
@@ -126,7 +132,10 @@ pub struct LinkContext {
     pub send_queue: usize,
     pub events: mpsc::Sender<LinkEvent>,
     next_link: AtomicU64,
-    refusals: Mutex<RefusalLog>,
+    /// Listener refusals, per address and claimed id.
+    refusals: Mutex<LogLimiter<(IpAddr, Option<NodeId>)>>,
+    /// Links closed after a bad frame, per peer and kind.
+    bad_frames: Mutex<LogLimiter<(NodeId, &'static str)>>,
 }
 
 impl LinkContext {
@@ -144,7 +153,8 @@ impl LinkContext {
             send_queue,
             events,
             next_link: AtomicU64::new(1),
-            refusals: Mutex::new(RefusalLog::default()),
+            refusals: Mutex::new(LogLimiter::default()),
+            bad_frames: Mutex::new(LogLimiter::default()),
         })
     }
 
@@ -248,11 +258,7 @@ fn log_listener_refusal(
     claimed: Option<NodeId>,
     reason: &HandshakeError,
 ) {
-    let admitted = ctx
-        .refusals
-        .lock()
-        .map(|mut log| log.admit((addr.ip(), claimed), Instant::now()))
-        .unwrap_or(Some(0));
+    let admitted = admit(&ctx.refusals, (addr.ip(), claimed));
     let claimed = claimed.map_or_else(|| "-".to_owned(), |id| id.to_string());
     match admitted {
         Some(suppressed) => warn!(
@@ -350,51 +356,6 @@ impl Backoff {
     }
 }
 
-/// When a listener may log a refusal again, per address and claimed id: the
-/// same steps as a refused dialer's backoff.
-#[derive(Debug, Default)]
-struct RefusalLog {
-    entries: HashMap<(IpAddr, Option<NodeId>), LogStep>,
-}
-
-#[derive(Debug)]
-struct LogStep {
-    interval: Duration,
-    next: Instant,
-    suppressed: u64,
-}
-
-impl RefusalLog {
-    /// `Some(refusals not logged since the last log)` if this one should be
-    /// logged, `None` if it falls inside the current step.
-    fn admit(&mut self, key: (IpAddr, Option<NodeId>), now: Instant) -> Option<u64> {
-        if self.entries.len() >= REFUSAL_LOG_ENTRIES && !self.entries.contains_key(&key) {
-            self.entries
-                .retain(|_, s| now < s.next + REFUSED_BACKOFF_MAX);
-            if self.entries.len() >= REFUSAL_LOG_ENTRIES {
-                self.entries.clear();
-            }
-        }
-        let step = self.entries.entry(key).or_insert(LogStep {
-            interval: Duration::ZERO,
-            next: now,
-            suppressed: 0,
-        });
-        if now < step.next {
-            step.suppressed += 1;
-            return None;
-        }
-        // A source quiet for a whole step starts over.
-        step.interval = if now >= step.next + REFUSED_BACKOFF_MAX {
-            REFUSED_BACKOFF_MIN
-        } else {
-            (step.interval * 2).clamp(REFUSED_BACKOFF_MIN, REFUSED_BACKOFF_MAX)
-        };
-        step.next = now + step.interval;
-        Some(std::mem::take(&mut step.suppressed))
-    }
-}
-
 /// Carries sealed frames both ways until either direction fails, then
 /// reports Down. Reading and writing are separate futures, so a peer that is
 /// slow to read can never stop us reading what it sends.
@@ -463,8 +424,14 @@ async fn run_link(
         w = write => w,
     };
     // A bad frame is the peer's or the path's fault; the rest is routine.
+    // A peer that reconnects and sends bad frames again is logged on steps.
     if matches!(reason, LinkDown::Read(_)) {
-        warn!(%peer, kind = reason.kind(), %reason, "link down");
+        match admit(&ctx.bad_frames, (peer, reason.kind())) {
+            Some(suppressed) => {
+                warn!(%peer, kind = reason.kind(), suppressed, %reason, "link down")
+            }
+            None => debug!(%peer, kind = reason.kind(), %reason, "link down"),
+        }
     } else {
         info!(%peer, kind = reason.kind(), %reason, "link down");
     }
@@ -494,35 +461,6 @@ mod tests {
             .map(|_| b.after(Attempt::Refused).as_secs())
             .collect();
         assert_eq!(fresh, [1, 2, 4]);
-    }
-
-    #[test]
-    fn a_listener_logs_a_recurring_refusal_once_per_step() {
-        let mut log = RefusalLog::default();
-        let t0 = Instant::now();
-        let key = (IpAddr::from([10, 0, 0, 1]), Some(NodeId(3)));
-        let other = (IpAddr::from([10, 0, 0, 1]), Some(NodeId(4)));
-        // A peer retrying every 100 ms for a minute is logged at 0, 1, 3, 7,
-        // 15, 31 s: the steps of a refused dialer.
-        let mut logged = Vec::new();
-        let mut suppressed = 0;
-        for i in 0..600u64 {
-            let now = t0 + Duration::from_millis(100 * i);
-            if let Some(s) = log.admit(key, now) {
-                logged.push(i / 10);
-                suppressed += s;
-            }
-        }
-        assert_eq!(logged, [0, 1, 3, 7, 15, 31]);
-        assert_eq!(suppressed, 9 + 19 + 39 + 79 + 159);
-        // Another claimed id from the same address has its own steps.
-        assert_eq!(log.admit(other, t0 + Duration::from_secs(2)), Some(0));
-        // After a quiet spell the steps start over; the count covers every
-        // refusal not logged since the last line.
-        let later = t0 + Duration::from_secs(600);
-        assert_eq!(log.admit(key, later), Some(600 - 311));
-        assert_eq!(log.admit(key, later + Duration::from_millis(500)), None);
-        assert_eq!(log.admit(key, later + REFUSED_BACKOFF_MIN), Some(1));
     }
 
     #[test]

@@ -9,6 +9,8 @@ pub mod calibrate;
 pub mod control_server;
 pub mod driver;
 pub mod links;
+pub mod log_limit;
+pub mod logging;
 pub mod storage;
 
 use std::collections::BTreeMap;
@@ -44,26 +46,13 @@ pub struct DaemonOptions {
 /// Runs a node in the foreground until SIGTERM or SIGINT.
 pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
     let cfg = NodeConfig::load(&opts.config)?;
-    init_logging(&cfg.log);
+    logging::init(&cfg);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     runtime.block_on(serve(cfg, opts))
-}
-
-fn init_logging(filter: &str) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
-    // Colour only on a terminal: log files and the journal get plain text.
-    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
 }
 
 /// " (`key` comes from environment variable VAR)" when an override set it:

@@ -192,12 +192,33 @@ impl RawPeer {
 
     /// Seals `msg` on the current link to `to`.
     pub fn send(&self, to: u16, msg: &PeerMessage) -> anyhow::Result<()> {
+        self.send_sealed(to, msg, |_| {})
+    }
+
+    /// Seals `msg` on the current link to `to` and flips a bit of the
+    /// record's last byte, as an attacker on the path would: `to` must
+    /// refuse it (`tampered`) and close the link.
+    pub fn send_tampered(&self, to: u16, msg: &PeerMessage) -> anyhow::Result<()> {
+        self.send_sealed(to, msg, |out| {
+            if let Some(last) = out.last_mut() {
+                *last ^= 1;
+            }
+        })
+    }
+
+    fn send_sealed(
+        &self,
+        to: u16,
+        msg: &PeerMessage,
+        edit: impl FnOnce(&mut BytesMut),
+    ) -> anyhow::Result<()> {
         let mut links = lock(&self.shared.links);
         let link = links
             .get_mut(&NodeId(to))
             .with_context(|| format!("node {} has no link to {to}", self.me))?;
         let mut out = BytesMut::new();
         link.encoder.encode(msg, &mut out)?;
+        edit(&mut out);
         link.stream.write_all(&out)?;
         Ok(())
     }
