@@ -955,20 +955,25 @@ fn a_precreate_traitor_goes_after_the_next_seq_when_it_joins() {
     for (from, to, msg) in to_3 {
         net.deliver(from, to, msg);
     }
-    let mut forged = 0;
+    let mut forged = std::collections::BTreeSet::new();
     while let Some(out) = net.nodes[3].poll_output() {
         if let Output::Send {
+            to,
             msg: PeerMessage::Round(f),
             ..
         } = out
         {
             if f.spec().id.seq == real.id.seq + 1 {
                 assert!(!f.ticket.verify(&key(0).public(), &cluster(4)));
-                forged += 1;
+                forged.insert(to.0);
             }
         }
     }
-    assert!(forged > 0, "no frame for the next seq");
+    assert_eq!(
+        forged,
+        [0, 1, 2].into(),
+        "frames for the next seq, to every peer"
+    );
     // On a new link it opens with the commanders' next two seqs, to that peer.
     net.nodes[3].link_up(net.now, NodeId(1));
     let mut opening = std::collections::BTreeSet::new();
