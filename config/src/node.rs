@@ -156,19 +156,7 @@ impl NodeConfig {
 
     /// Loads `path` with overrides from the process environment.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-        let mut env = Vec::new();
-        for (var, value) in std::env::vars_os() {
-            // A variable whose name is not Unicode cannot be one of ours.
-            let Ok(var) = var.into_string() else { continue };
-            if strip_env_prefix(&var).is_none() {
-                continue;
-            }
-            match value.into_string() {
-                Ok(value) => env.push((var, value)),
-                Err(_) => return Err(ConfigError::EnvNotUnicode { var }),
-            }
-        }
-        NodeConfig::load_with_env(path, env)
+        NodeConfig::load_with_env(path, process_env()?)
     }
 
     /// Loads `path` with overrides from `env` instead of the process
@@ -179,11 +167,35 @@ impl NodeConfig {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<NodeConfig, ConfigError> {
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
+        NodeConfig::check_with_env(path, env).map_err(|all| {
+            all.into_iter()
+                .next()
+                .unwrap_or_else(|| ConfigError::Other {
+                    path: path.to_owned(),
+                    message: "invalid config".to_owned(),
+                })
+        })
+    }
+
+    /// Like [`NodeConfig::load`], but a file that cannot be used returns
+    /// every problem found in it rather than the first. A file that cannot
+    /// be read or parsed, or a bad variable, is one problem.
+    pub fn check(path: &Path) -> Result<NodeConfig, Vec<ConfigError>> {
+        NodeConfig::check_with_env(path, process_env().map_err(|e| vec![e])?)
+    }
+
+    /// [`NodeConfig::check`] with overrides from `env`.
+    pub fn check_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<NodeConfig, Vec<ConfigError>> {
+        let text = fs::read_to_string(path).map_err(|source| {
+            vec![ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }]
         })?;
-        let overrides = EnvOverrides::collect(env)?;
+        let overrides = EnvOverrides::collect(env).map_err(|e| vec![e])?;
         let ctx = Ctx {
             path,
             env: &overrides.by_key,
@@ -204,9 +216,15 @@ impl NodeConfig {
                     message: cause.to_string(),
                 },
                 other => ctx.other(other),
-            })?;
-        ctx.check_shape(&merged.collect().map_err(|e| ctx.other(e))?)?;
-        let raw: RawConfig = merged.try_deserialize().map_err(|e| ctx.de_error(e))?;
+            })
+            .map_err(|e| vec![e])?;
+        let shape = merged
+            .collect()
+            .map_err(|e| ctx.other(e))
+            .and_then(|top| ctx.check_shape(&top));
+        let raw: RawConfig = shape
+            .and_then(|()| merged.try_deserialize().map_err(|e| ctx.de_error(e)))
+            .map_err(|e| vec![e])?;
         ctx.validate(raw)
     }
 
@@ -273,6 +291,23 @@ struct RawFault {
     targets: Option<Vec<i64>>,
     seed: Option<i64>,
     delay_ms: Option<i64>,
+}
+
+/// The process's `GENERALS_*` variables.
+fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut env = Vec::new();
+    for (var, value) in std::env::vars_os() {
+        // A variable whose name is not Unicode cannot be one of ours.
+        let Ok(var) = var.into_string() else { continue };
+        if strip_env_prefix(&var).is_none() {
+            continue;
+        }
+        match value.into_string() {
+            Ok(value) => env.push((var, value)),
+            Err(_) => return Err(ConfigError::EnvNotUnicode { var }),
+        }
+    }
+    Ok(env)
 }
 
 fn strip_env_prefix(var: &str) -> Option<&str> {
@@ -398,6 +433,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The problems found so far, so that a check can go on after one.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn push(&mut self, e: ConfigError) {
+        self.0.push(e);
+    }
+
+    /// The value, or `None` with its problem kept.
+    fn keep<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+
+    /// The value, or `fallback` with its problem kept.
+    fn or<T>(&mut self, r: Result<T, ConfigError>, fallback: T) -> T {
+        self.keep(r).unwrap_or(fallback)
+    }
 }
 
 /// What every check needs to build its error.
@@ -604,90 +659,115 @@ impl Ctx<'_> {
         }
     }
 
-    fn validate(&self, raw: RawConfig) -> Result<NodeConfig, ConfigError> {
-        let id = raw.id.ok_or_else(|| self.missing("id"))?;
-        let listen = raw.listen.ok_or_else(|| self.missing("listen"))?;
-        let raw_peers = raw.peers.ok_or_else(|| self.missing("peers"))?;
+    /// Checks every key and returns the config, or every problem found (in
+    /// the order of the keys), not just the first.
+    fn validate(&self, raw: RawConfig) -> Result<NodeConfig, Vec<ConfigError>> {
+        let mut found = Problems::default();
+        let p = &mut found;
+        let id = p.keep(raw.id.ok_or_else(|| self.missing("id")));
+        let listen = p.keep(raw.listen.ok_or_else(|| self.missing("listen")));
+        let raw_peers = p.keep(raw.peers.ok_or_else(|| self.missing("peers")));
 
-        let round_timeout_ms = self.ranged(
-            "round_timeout_ms",
-            raw.round_timeout_ms,
+        let round_timeout_ms = p.or(
+            self.ranged(
+                "round_timeout_ms",
+                raw.round_timeout_ms,
+                DEFAULT_ROUND_TIMEOUT_MS,
+                1,
+                MAX_ROUND_TIMEOUT_MS,
+            ),
             DEFAULT_ROUND_TIMEOUT_MS,
-            1,
-            MAX_ROUND_TIMEOUT_MS,
-        )?;
-        let round_work_factor = self.ranged(
-            "round_work_factor",
-            raw.round_work_factor,
+        );
+        let round_work_factor = p.or(
+            self.ranged(
+                "round_work_factor",
+                raw.round_work_factor,
+                DEFAULT_ROUND_WORK_FACTOR,
+                0,
+                MAX_ROUND_WORK_FACTOR,
+            ),
             DEFAULT_ROUND_WORK_FACTOR,
-            0,
-            MAX_ROUND_WORK_FACTOR,
-        )?;
-        let cost = |key: &str, raw: Option<i64>| {
-            raw.map(|v| self.ranged(key, Some(v), 0, 0, MAX_WORK_PS))
-                .transpose()
+        );
+        let mut cost = |key: &str, raw: Option<i64>| {
+            p.or(
+                raw.map(|v| self.ranged(key, Some(v), 0, 0, MAX_WORK_PS))
+                    .transpose(),
+                None,
+            )
         };
-        let work_ps_per_eig_value = cost("work_ps_per_eig_value", raw.work_ps_per_eig_value)?;
-        let work_ps_per_byte = cost("work_ps_per_byte", raw.work_ps_per_byte)?;
-        let work_ps_per_signature = cost("work_ps_per_signature", raw.work_ps_per_signature)?;
-        let max_frame_bytes = self.ranged(
-            "max_frame_bytes",
-            raw.max_frame_bytes,
+        let work_ps_per_eig_value = cost("work_ps_per_eig_value", raw.work_ps_per_eig_value);
+        let work_ps_per_byte = cost("work_ps_per_byte", raw.work_ps_per_byte);
+        let work_ps_per_signature = cost("work_ps_per_signature", raw.work_ps_per_signature);
+        let max_frame_bytes = p.or(
+            self.ranged(
+                "max_frame_bytes",
+                raw.max_frame_bytes,
+                DEFAULT_MAX_FRAME_BYTES,
+                1024,
+                1 << 30,
+            ),
             DEFAULT_MAX_FRAME_BYTES,
-            1024,
-            1 << 30,
-        )?;
-        let send_queue_frames = self.ranged(
+        );
+        let mut at_least_one = |key: &str, raw: Option<i64>, default: usize| {
+            p.or(self.ranged(key, raw, default, 1, i64::MAX), default)
+        };
+        let send_queue_frames = at_least_one(
             "send_queue_frames",
             raw.send_queue_frames,
             DEFAULT_SEND_QUEUE_FRAMES,
-            1,
-            i64::MAX,
-        )?;
-        let max_future_frames = self.ranged(
+        );
+        let max_future_frames = at_least_one(
             "max_future_frames",
             raw.max_future_frames,
             DEFAULT_MAX_FUTURE_FRAMES,
-            1,
-            i64::MAX,
-        )?;
-        let max_instances = self.ranged(
-            "max_instances",
-            raw.max_instances,
-            DEFAULT_MAX_INSTANCES,
-            1,
-            i64::MAX,
-        )?;
+        );
+        let max_instances = at_least_one("max_instances", raw.max_instances, DEFAULT_MAX_INSTANCES);
         let log = raw.log.unwrap_or_else(|| DEFAULT_LOG.to_owned());
         if log.trim().is_empty() {
-            return Err(self.empty("log", DEFAULT_LOG));
+            p.push(self.empty("log", DEFAULT_LOG));
         }
-        let key_file = self.path_key("key_file", raw.key_file, DEFAULT_KEY_FILE)?;
-        let data_dir = self.path_key("data_dir", raw.data_dir, DEFAULT_DATA_DIR)?;
-        let listen = self.addr("listen", &listen)?;
+        let key_file = p.keep(self.path_key("key_file", raw.key_file, DEFAULT_KEY_FILE));
+        let data_dir = p.keep(self.path_key("data_dir", raw.data_dir, DEFAULT_DATA_DIR));
+        let listen = listen.and_then(|l| p.keep(self.addr("listen", &l)));
 
-        let peers = self.peers(raw_peers)?;
-        let n = peers.len();
-        let me = usize::try_from(id)
-            .ok()
-            .and_then(|i| peers.get(i))
-            .ok_or_else(|| ConfigError::SelfNotInPeers {
-                path: self.path.to_owned(),
-                id,
-                n,
-                env: self.env_of("id"),
-            })?;
-        let (my_id, my_addr) = (me.id, me.addr);
-        if my_addr.port() != listen.port() {
-            return Err(ConfigError::ListenPortMismatch {
-                path: self.path.to_owned(),
-                id: my_id,
-                listen,
-                addr: my_addr,
-                env: self.env_of("listen"),
-            });
+        let peers = raw_peers.and_then(|r| self.peers(r, p));
+        let n = peers.as_ref().map_or(0, Vec::len);
+        let me = match (id, &peers) {
+            (Some(id), Some(peers)) => {
+                let me = usize::try_from(id).ok().and_then(|i| peers.get(i));
+                if me.is_none() {
+                    p.push(ConfigError::SelfNotInPeers {
+                        path: self.path.to_owned(),
+                        id,
+                        n,
+                        env: self.env_of("id"),
+                    });
+                }
+                me.map(|m| (m.id, m.addr))
+            }
+            _ => None,
+        };
+        if let (Some((my_id, my_addr)), Some(listen)) = (me, listen) {
+            if my_addr.port() != listen.port() {
+                p.push(ConfigError::ListenPortMismatch {
+                    path: self.path.to_owned(),
+                    id: my_id,
+                    listen,
+                    addr: my_addr,
+                    env: self.env_of("listen"),
+                });
+            }
         }
-        let fault = raw.fault.map(|f| self.fault(f, n)).transpose()?;
+        let fault = match raw.fault {
+            Some(f) => p.keep(self.fault(f, n)),
+            None => None,
+        };
+        let (true, Some((my_id, _)), Some(listen), Some(key_file), Some(data_dir), Some(peers)) =
+            (found.0.is_empty(), me, listen, key_file, data_dir, peers)
+        else {
+            // Each missing value pushed its problem.
+            return Err(found.0);
+        };
         Ok(NodeConfig {
             file: self.path.to_owned(),
             id: my_id,
@@ -714,11 +794,12 @@ impl Ctx<'_> {
         })
     }
 
-    /// Checks the peer list and returns it sorted by id.
-    fn peers(&self, raw: Vec<RawPeer>) -> Result<Vec<PeerConfig>, ConfigError> {
+    /// Checks the peer list and returns it sorted by id; `None` with every
+    /// problem kept in `p` when it is not a valid cluster.
+    fn peers(&self, raw: Vec<RawPeer>, p: &mut Problems) -> Option<Vec<PeerConfig>> {
         let n = raw.len();
         if !(MIN_GENERALS..=MAX_GENERALS).contains(&n) {
-            return Err(ConfigError::PeerCount {
+            p.push(ConfigError::PeerCount {
                 path: self.path.to_owned(),
                 n,
                 fix: if n < MIN_GENERALS {
@@ -727,48 +808,55 @@ impl Ctx<'_> {
                     "split the generals into smaller clusters"
                 },
             });
+            return None;
         }
+        let before = p.0.len();
         let mut slots: Vec<Option<PeerConfig>> = vec![None; n];
+        let mut taken = vec![false; n];
         let mut found = Vec::with_capacity(n);
-        let mut out_of_range = None;
-        for (i, p) in raw.into_iter().enumerate() {
+        for (i, raw) in raw.into_iter().enumerate() {
             let key = |k: &str| format!("peers[{i}].{k}");
-            let id = p.id.ok_or_else(|| self.missing(&key("id")))?;
-            let addr = p.addr.ok_or_else(|| self.missing(&key("addr")))?;
-            let pubkey = p.pubkey.ok_or_else(|| self.missing(&key("pubkey")))?;
+            let id = p.keep(raw.id.ok_or_else(|| self.missing(&key("id"))));
+            let addr = p.keep(raw.addr.ok_or_else(|| self.missing(&key("addr"))));
+            let pubkey = p.keep(raw.pubkey.ok_or_else(|| self.missing(&key("pubkey"))));
+            let Some(id) = id else { continue };
             found.push(id);
             // An id outside 0..n leaves a gap; report the gap once all ids are seen.
             let Some(slot) = usize::try_from(id).ok().filter(|&s| s < n) else {
-                out_of_range.get_or_insert(id);
                 continue;
             };
             let node = NodeId(u16::try_from(slot).unwrap_or(u16::MAX));
-            if slots[slot].is_some() {
-                return Err(ConfigError::DuplicatePeerId {
+            if std::mem::replace(&mut taken[slot], true) {
+                p.push(ConfigError::DuplicatePeerId {
                     path: self.path.to_owned(),
                     id,
                 });
+                continue;
             }
-            let addr = self.addr(&key("addr"), &addr)?;
-            let pubkey = pubkey.parse().map_err(|e| ConfigError::BadPubkey {
-                path: self.path.to_owned(),
-                key: key("pubkey"),
-                id: node,
-                reason: match e {
-                    PublicKeyError::NotHex => format!("{pubkey:?} is not 64 hexadecimal digits"),
-                    PublicKeyError::NotOnCurve => "not a point on Ed25519".to_owned(),
-                },
-            })?;
-            slots[slot] = Some(PeerConfig {
-                id: node,
-                addr,
-                pubkey,
+            let addr = addr.and_then(|a| p.keep(self.addr(&key("addr"), &a)));
+            let pubkey = pubkey.and_then(|k| {
+                p.keep(k.parse().map_err(|e| ConfigError::BadPubkey {
+                    path: self.path.to_owned(),
+                    key: key("pubkey"),
+                    id: node,
+                    reason: match e {
+                        PublicKeyError::NotHex => format!("{k:?} is not 64 hexadecimal digits"),
+                        PublicKeyError::NotOnCurve => "not a point on Ed25519".to_owned(),
+                    },
+                }))
             });
+            if let (Some(addr), Some(pubkey)) = (addr, pubkey) {
+                slots[slot] = Some(PeerConfig {
+                    id: node,
+                    addr,
+                    pubkey,
+                });
+            }
         }
-        if out_of_range.is_some() {
-            let gap = slots.iter().position(Option::is_none).unwrap_or(0);
+        // n entries: an id out of range or taken twice leaves a gap.
+        if let Some(gap) = taken.iter().position(|t| !t) {
             found.sort_unstable();
-            return Err(ConfigError::MissingPeerId {
+            p.push(ConfigError::MissingPeerId {
                 path: self.path.to_owned(),
                 id: u16::try_from(gap).unwrap_or(u16::MAX),
                 n,
@@ -780,16 +868,26 @@ impl Ctx<'_> {
             });
         }
         let peers: Vec<PeerConfig> = slots.into_iter().flatten().collect();
-        for (i, a) in peers.iter().enumerate() {
-            if let Some(b) = peers[i + 1..].iter().find(|b| b.pubkey == a.pubkey) {
-                return Err(ConfigError::DuplicatePubkey {
+        // Each later peer that repeats an earlier one's key or address.
+        for (i, b) in peers.iter().enumerate() {
+            let earlier = &peers[..i];
+            if let Some(a) = earlier.iter().find(|a| a.pubkey == b.pubkey) {
+                p.push(ConfigError::DuplicatePubkey {
                     path: self.path.to_owned(),
                     first: a.id,
                     second: b.id,
                 });
             }
+            if let Some(a) = earlier.iter().find(|a| a.addr == b.addr) {
+                p.push(ConfigError::DuplicatePeerAddr {
+                    path: self.path.to_owned(),
+                    first: a.id,
+                    second: b.id,
+                    addr: b.addr,
+                });
+            }
         }
-        Ok(peers)
+        (p.0.len() == before).then_some(peers)
     }
 
     fn fault(&self, raw: RawFault, n: usize) -> Result<FaultConfig, ConfigError> {

@@ -45,6 +45,7 @@ pub fn run(args: TestnetArgs) -> anyhow::Result<ExitCode> {
         nodes: args.nodes,
         out: args.out.clone(),
         host: args.host.clone(),
+        hosts: Vec::new(),
         base_port: args.base_port,
         round_timeout_ms: args.round_timeout_ms,
         work_ps: Some(crate::daemon::calibrate::testnet_costs(args.nodes)),
