@@ -14,19 +14,9 @@ use crate::{ConfigError, NodeConfig};
 /// `peers[id].pubkey` lists, and a data dir the daemon could not write.
 pub fn check_host(cfg: &NodeConfig) -> Vec<ConfigError> {
     let mut problems = Vec::new();
-    match NodeKey::load(cfg.key_path()) {
-        Ok(key) => {
-            let actual = key.public();
-            if let Some(me) = cfg.peer(cfg.id).filter(|me| me.pubkey != actual) {
-                problems.push(ConfigError::KeyMismatch {
-                    path: cfg.file.clone(),
-                    id: cfg.id,
-                    key_file: cfg.key_path().to_owned(),
-                    listed: me.pubkey.to_string(),
-                    actual: actual.to_string(),
-                });
-            }
-        }
+    match own_key(cfg) {
+        Ok(_) => {}
+        Err(e @ ConfigError::KeyMismatch { .. }) => problems.push(e),
         Err(e) => problems.push(invalid(
             cfg,
             "key_file",
@@ -44,6 +34,22 @@ pub fn check_host(cfg: &NodeConfig) -> Vec<ConfigError> {
         ));
     }
     problems
+}
+
+/// This node's key, if `key_file` holds the key `peers[id].pubkey` lists.
+pub fn own_key(cfg: &NodeConfig) -> Result<NodeKey, ConfigError> {
+    let key = NodeKey::load(cfg.key_path())?;
+    let listed = cfg.peer(cfg.id).map(|me| me.pubkey);
+    if listed != Some(key.public()) {
+        return Err(ConfigError::KeyMismatch {
+            path: cfg.file.clone(),
+            id: cfg.id,
+            key_file: cfg.key_path().to_owned(),
+            listed: listed.map_or_else(|| "nothing".to_owned(), |k| k.to_string()),
+            actual: key.public().to_string(),
+        });
+    }
+    Ok(key)
 }
 
 fn invalid(cfg: &NodeConfig, key: &str, problem: String, fix: &str) -> ConfigError {
