@@ -1193,3 +1193,61 @@ fn init_writes_a_key_and_a_skeleton_and_never_overwrites() {
         "a key was written next to an old config"
     );
 }
+
+/// The `GENERALS_*` names are a contract with operators' unit drop-ins and
+/// scripts (docs/OPERATIONS.md, Environment overrides): each of today's
+/// names still sets its key, and a bad value set through it is blamed on it.
+#[test]
+fn every_environment_override_keeps_its_name_and_is_named_in_errors() {
+    let names = [
+        ("GENERALS_ID", "id", "1", "-1"),
+        ("GENERALS_LISTEN", "listen", "127.0.0.2:7001", "nowhere"),
+        ("GENERALS_KEY_FILE", "key_file", "other.key", " "),
+        ("GENERALS_DATA_DIR", "data_dir", "/var/lib/x", " "),
+        ("GENERALS_ROUND_TIMEOUT_MS", "round_timeout_ms", "5", "0"),
+        ("GENERALS_ROUND_WORK_FACTOR", "round_work_factor", "3", "-1"),
+        (
+            "GENERALS_WORK_PS_PER_EIG_VALUE",
+            "work_ps_per_eig_value",
+            "7",
+            "-1",
+        ),
+        ("GENERALS_WORK_PS_PER_BYTE", "work_ps_per_byte", "7", "-1"),
+        (
+            "GENERALS_WORK_PS_PER_SIGNATURE",
+            "work_ps_per_signature",
+            "7",
+            "-1",
+        ),
+        ("GENERALS_MAX_FRAME_BYTES", "max_frame_bytes", "4096", "1"),
+        ("GENERALS_SEND_QUEUE_FRAMES", "send_queue_frames", "9", "0"),
+        ("GENERALS_MAX_FUTURE_FRAMES", "max_future_frames", "9", "0"),
+        ("GENERALS_MAX_INSTANCES", "max_instances", "9", "0"),
+        ("GENERALS_LOG", "log", "debug", " "),
+        (
+            "GENERALS_FAULT__STRATEGY",
+            "fault.strategy",
+            "silent",
+            "bogus",
+        ),
+        ("GENERALS_FAULT__SEED", "fault.seed", "4", "-1"),
+        ("GENERALS_FAULT__DELAY_MS", "fault.delay_ms", "4", "-1"),
+    ];
+    let text = cfg(3, 1, "", "");
+    for (var, key, good, bad) in names {
+        let with = |value: &str| {
+            let mut env = vec![(var, value)];
+            if key.starts_with("fault.") && key != "fault.strategy" {
+                env.push(("GENERALS_FAULT__STRATEGY", "silent"));
+            }
+            load_env(&text, &env)
+        };
+        let c = with(good).unwrap_or_else(|e| panic!("{var}={good}: {e}"));
+        assert_eq!(c.env_var_of(key), Some(var), "{var}");
+        let msg = with(bad).map(|_| ()).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("environment variable {var}")),
+            "{var}={bad:?}: {msg}"
+        );
+    }
+}
