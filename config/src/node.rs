@@ -218,13 +218,11 @@ impl NodeConfig {
                 other => ctx.other(other),
             })
             .map_err(|e| vec![e])?;
-        let shape = merged
-            .collect()
-            .map_err(|e| ctx.other(e))
-            .and_then(|top| ctx.check_shape(&top));
-        let raw: RawConfig = shape
-            .and_then(|()| merged.try_deserialize().map_err(|e| ctx.de_error(e)))
-            .map_err(|e| vec![e])?;
+        let top = merged.collect().map_err(|e| vec![ctx.other(e)])?;
+        ctx.check_shape(&top)?;
+        let raw: RawConfig = merged
+            .try_deserialize()
+            .map_err(|e| vec![ctx.de_error(e)])?;
         ctx.validate(raw)
     }
 
@@ -484,7 +482,8 @@ impl Ctx<'_> {
     /// `[[peers]]` entry, so that a typo is an error rather than a default;
     /// and integers written as floats or booleans, which the config crate
     /// would silently round or turn into 0 and 1.
-    fn check_shape(&self, top: &config::Map<String, Value>) -> Result<(), ConfigError> {
+    fn check_shape(&self, top: &config::Map<String, Value>) -> Result<(), Vec<ConfigError>> {
+        let mut found = Vec::new();
         let known = |prefix: &str| -> Vec<&'static str> {
             KEYS.iter()
                 .filter_map(|(k, _)| match k.split_once('.') {
@@ -494,19 +493,20 @@ impl Ctx<'_> {
                 })
                 .collect()
         };
-        let check = |table: &config::Map<String, Value>, prefix: &str, shown: &str| {
+        let mut check = |table: &config::Map<String, Value>, prefix: &str, shown: &str| {
             let valid = known(prefix);
             let mut entries: Vec<(&String, &Value)> = table.iter().collect();
             entries.sort_by_key(|(k, _)| *k);
             for (k, v) in entries {
                 if !valid.contains(&k.as_str()) {
-                    return Err(ConfigError::UnknownKey {
+                    found.push(ConfigError::UnknownKey {
                         path: self.path.to_owned(),
                         key: format!("{shown}{k}"),
                         nearest: nearest(k, valid.iter().copied(), 3)
                             .map(|n| format!("{shown}{n}")),
                         valid: valid.join(", "),
                     });
+                    continue;
                 }
                 let generic = if prefix.is_empty() {
                     k.clone()
@@ -522,26 +522,29 @@ impl Ctx<'_> {
                     .into_iter()
                     .find(|i| matches!(i.kind, ValueKind::Float(_) | ValueKind::Boolean(_)))
                 {
-                    return Err(self.type_error(
+                    found.push(self.type_error(
                         &format!("{shown}{k}"),
                         format!("expected a whole number, found {bad}"),
                     ));
                 }
             }
-            Ok(())
         };
-        check(top, "", "")?;
+        check(top, "", "");
         if let Some(ValueKind::Table(fault)) = top.get("fault").map(|v| &v.kind) {
-            check(fault, "fault", "fault.")?;
+            check(fault, "fault", "fault.");
         }
         if let Some(ValueKind::Array(peers)) = top.get("peers").map(|v| &v.kind) {
             for (i, peer) in peers.iter().enumerate() {
                 if let ValueKind::Table(t) = &peer.kind {
-                    check(t, "peers", &format!("peers[{i}]."))?;
+                    check(t, "peers", &format!("peers[{i}]."));
                 }
             }
         }
-        Ok(())
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(found)
+        }
     }
 
     /// Turns the config crate's type errors into ours, which name the

@@ -1251,3 +1251,29 @@ fn every_environment_override_keeps_its_name_and_is_named_in_errors() {
         );
     }
 }
+
+#[test]
+fn check_reports_every_unknown_key_and_mistyped_number() {
+    let text = cfg(3, 0, "round_timout_ms = 5\nmax_instances = 2.5", "")
+        .replacen("pubkey =", "pubky =", 1);
+    let all = all_problems(&text);
+    has_one(
+        &all,
+        &[
+            "unknown key `round_timout_ms`",
+            "did you mean `round_timeout_ms`",
+        ],
+    );
+    has_one(
+        &all,
+        &[
+            "unknown key `peers[0].pubky`",
+            "did you mean `peers[0].pubkey`",
+        ],
+    );
+    has_one(
+        &all,
+        &["`max_instances`", "expected a whole number, found 2.5"],
+    );
+    assert_eq!(all.len(), 3, "{all:#?}");
+}
