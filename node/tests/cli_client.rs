@@ -1266,6 +1266,16 @@ fn testnet_hosts_writes_a_directory_per_host_that_passes_config_check() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let cfg = NodeConfig::load_with_env(&single.join("node1/config.toml"), Vec::new()).unwrap();
     assert_eq!(cfg.listen.to_string(), "127.0.0.2:23501");
+    let json_dir = dir.path().join("json");
+    let args = format!(
+        "testnet -n 3 --out {} --hosts 10.0.0.1,10.0.0.2 --json",
+        s(&json_dir)
+    );
+    let out = generals(&args.split(' ').collect::<Vec<_>>());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["nodes"][2]["host"], 0);
+    assert_eq!(v["nodes"][2]["addr"], "10.0.0.1:7002");
+    assert_eq!(v["nodes"][1]["dir"], s(&json_dir.join("host1/node1")));
     let out = generals(&[
         "testnet",
         "-n",

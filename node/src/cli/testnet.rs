@@ -65,14 +65,19 @@ pub fn run(args: TestnetArgs) -> anyhow::Result<ExitCode> {
         let list: Vec<serde_json::Value> = nodes
             .iter()
             .map(|n| {
-                serde_json::json!({
+                let mut v = serde_json::json!({
                     "id": n.id,
                     "addr": addr(n),
                     "dir": n.dir.display().to_string(),
                     "config": n.config_path.display().to_string(),
                     "key": n.key_path.display().to_string(),
                     "pubkey": n.public.to_string(),
-                })
+                });
+                if !args.hosts.is_empty() {
+                    // The host's index in --hosts: its directory is OUT/hostK.
+                    v["host"] = n.host.into();
+                }
+                v
             })
             .collect();
         let out = serde_json::json!({
