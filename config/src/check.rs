@@ -2,36 +2,98 @@
 //! (the key file and the data dir) and other hosts' configs (their
 //! `[[peers]]` tables). Each function returns every problem it finds.
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 
-use generals_crypto::NodeKey;
+use generals_crypto::{NodeId, NodeKey, PublicKey};
 
 use crate::{ConfigError, NodeConfig};
 
+/// A config file that cannot be used: every problem found in it, and what
+/// it still says about this host.
+#[derive(Debug)]
+pub struct Rejected {
+    pub problems: Vec<ConfigError>,
+    /// Boxed: it holds a public key, and this is an error type.
+    pub host: Box<HostView>,
+}
+
+impl Rejected {
+    /// One problem that stopped the check before any key was read.
+    pub(crate) fn only(path: &Path, problem: ConfigError) -> Rejected {
+        Rejected {
+            problems: vec![problem],
+            host: Box::new(HostView::unknown(path)),
+        }
+    }
+}
+
+/// What [`check_host`] looks at, which a config that is not valid as a
+/// whole may still tell: each part is `None` when the file does not say.
+#[derive(Clone, Debug)]
+pub struct HostView {
+    pub file: PathBuf,
+    pub id: Option<NodeId>,
+    pub key_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    /// The public key `peers[id]` lists.
+    pub listed: Option<PublicKey>,
+    /// Key -> the `GENERALS_*` variable that set it.
+    pub overrides: BTreeMap<String, String>,
+}
+
+impl HostView {
+    pub(crate) fn unknown(path: &Path) -> HostView {
+        HostView {
+            file: path.to_owned(),
+            id: None,
+            key_file: None,
+            data_dir: None,
+            listed: None,
+            overrides: BTreeMap::new(),
+        }
+    }
+
+    pub fn of(cfg: &NodeConfig) -> HostView {
+        HostView {
+            file: cfg.file.clone(),
+            id: Some(cfg.id),
+            key_file: Some(cfg.key_path().to_owned()),
+            data_dir: Some(cfg.data_dir().to_owned()),
+            listed: cfg.peer(cfg.id).map(|me| me.pubkey),
+            overrides: cfg.overrides.clone(),
+        }
+    }
+}
+
 /// Problems on this host: a key file that cannot be read or is not the key
 /// `peers[id].pubkey` lists, and a data dir the daemon could not write.
-pub fn check_host(cfg: &NodeConfig) -> Vec<ConfigError> {
+/// Whatever `host` does not say is not checked.
+pub fn check_host(host: &HostView) -> Vec<ConfigError> {
     let mut problems = Vec::new();
-    match own_key(cfg) {
-        Ok(_) => {}
-        Err(e @ ConfigError::KeyMismatch { .. }) => problems.push(e),
-        Err(e) => problems.push(invalid(
-            cfg,
-            "key_file",
-            format!("cannot be used: {e}"),
-            "fix the file, or point `key_file` at this node's key",
-        )),
+    if let Some(key_file) = &host.key_file {
+        match NodeKey::load(key_file) {
+            Ok(key) => problems.extend(key_mismatch(host, key_file, &key)),
+            Err(e) => problems.push(invalid(
+                host,
+                "key_file",
+                format!("cannot be used: {e}"),
+                "fix the file, or point `key_file` at this node's key",
+            )),
+        }
     }
-    if let Err(problem) = writable_dir(cfg.data_dir()) {
-        problems.push(invalid(
-            cfg,
-            "data_dir",
-            format!("= {:?} {problem}", cfg.data_dir().display().to_string()),
-            "point `data_dir` at a directory this node's user can write (the daemon \
-             creates it if its parent is writable), or fix its owner and mode",
-        ));
+    if let Some(dir) = &host.data_dir {
+        if let Err(problem) = writable_dir(dir) {
+            problems.push(invalid(
+                host,
+                "data_dir",
+                format!("= {:?} {problem}", dir.display().to_string()),
+                "point `data_dir` at a directory this node's user can write (the daemon \
+                 creates it if its parent is writable), or fix its owner and mode",
+            ));
+        }
     }
     problems
 }
@@ -39,24 +101,30 @@ pub fn check_host(cfg: &NodeConfig) -> Vec<ConfigError> {
 /// This node's key, if `key_file` holds the key `peers[id].pubkey` lists.
 pub fn own_key(cfg: &NodeConfig) -> Result<NodeKey, ConfigError> {
     let key = NodeKey::load(cfg.key_path())?;
-    let listed = cfg.peer(cfg.id).map(|me| me.pubkey);
-    if listed != Some(key.public()) {
-        return Err(ConfigError::KeyMismatch {
-            path: cfg.file.clone(),
-            id: cfg.id,
-            key_file: cfg.key_path().to_owned(),
-            listed: listed.map_or_else(|| "nothing".to_owned(), |k| k.to_string()),
-            actual: key.public().to_string(),
-        });
+    match key_mismatch(&HostView::of(cfg), cfg.key_path(), &key) {
+        Some(e) => Err(e),
+        None => Ok(key),
     }
-    Ok(key)
 }
 
-fn invalid(cfg: &NodeConfig, key: &str, problem: String, fix: &str) -> ConfigError {
+/// The problem if `key` is not the one `peers[id]` lists; none when the id
+/// or its entry is unknown.
+fn key_mismatch(host: &HostView, key_file: &Path, key: &NodeKey) -> Option<ConfigError> {
+    let (id, listed) = (host.id?, host.listed?);
+    (listed != key.public()).then(|| ConfigError::KeyMismatch {
+        path: host.file.clone(),
+        id,
+        key_file: key_file.to_owned(),
+        listed: listed.to_string(),
+        actual: key.public().to_string(),
+    })
+}
+
+fn invalid(host: &HostView, key: &str, problem: String, fix: &str) -> ConfigError {
     ConfigError::Invalid {
-        path: cfg.file.clone(),
+        path: host.file.clone(),
         key: key.to_owned(),
-        env: cfg.env_var_of(key).map(str::to_owned),
+        env: host.overrides.get(key).cloned(),
         problem,
         fix: fix.to_owned(),
     }

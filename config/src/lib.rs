@@ -41,7 +41,7 @@ mod fault;
 mod node;
 mod testnet;
 
-pub use check::{check_host, compare_peers, config_files, own_key};
+pub use check::{check_host, compare_peers, config_files, own_key, HostView, Rejected};
 pub use error::ConfigError;
 pub use fault::{FaultConfig, FaultStrategy, UnknownFaultStrategy};
 pub use node::{

@@ -10,7 +10,7 @@ use config::{Environment, File, FileFormat, Source, Value, ValueKind};
 use generals_crypto::{NodeId, PublicKey, PublicKeyError};
 use serde::Deserialize;
 
-use crate::{ConfigError, FaultConfig, FaultStrategy};
+use crate::{ConfigError, FaultConfig, FaultStrategy, HostView, Rejected};
 
 /// Environment variables that override config keys start with this.
 pub const ENV_PREFIX: &str = "GENERALS_";
@@ -167,8 +167,9 @@ impl NodeConfig {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<NodeConfig, ConfigError> {
-        NodeConfig::check_with_env(path, env).map_err(|all| {
-            all.into_iter()
+        NodeConfig::check_with_env(path, env).map_err(|r| {
+            r.problems
+                .into_iter()
                 .next()
                 .unwrap_or_else(|| ConfigError::Other {
                     path: path.to_owned(),
@@ -178,24 +179,26 @@ impl NodeConfig {
     }
 
     /// Like [`NodeConfig::load`], but a file that cannot be used returns
-    /// every problem found in it rather than the first. A file that cannot
-    /// be read or parsed, or a bad variable, is one problem.
-    pub fn check(path: &Path) -> Result<NodeConfig, Vec<ConfigError>> {
-        NodeConfig::check_with_env(path, process_env().map_err(|e| vec![e])?)
+    /// every problem found in it rather than the first, and what it still
+    /// says about this host. A file that cannot be read or parsed, a value
+    /// of the wrong type, or a bad variable, is one problem.
+    pub fn check(path: &Path) -> Result<NodeConfig, Rejected> {
+        NodeConfig::check_with_env(path, process_env().map_err(|e| Rejected::only(path, e))?)
     }
 
     /// [`NodeConfig::check`] with overrides from `env`.
     pub fn check_with_env(
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<NodeConfig, Vec<ConfigError>> {
+    ) -> Result<NodeConfig, Rejected> {
+        let one = |e| Rejected::only(path, e);
         let text = fs::read_to_string(path).map_err(|source| {
-            vec![ConfigError::Read {
+            one(ConfigError::Read {
                 path: path.to_owned(),
                 source,
-            }]
+            })
         })?;
-        let overrides = EnvOverrides::collect(env).map_err(|e| vec![e])?;
+        let overrides = EnvOverrides::collect(env).map_err(one)?;
         let ctx = Ctx {
             path,
             env: &overrides.by_key,
@@ -217,12 +220,13 @@ impl NodeConfig {
                 },
                 other => ctx.other(other),
             })
-            .map_err(|e| vec![e])?;
-        let top = merged.collect().map_err(|e| vec![ctx.other(e)])?;
-        ctx.check_shape(&top)?;
-        let raw: RawConfig = merged
-            .try_deserialize()
-            .map_err(|e| vec![ctx.de_error(e)])?;
+            .map_err(one)?;
+        let top = merged.collect().map_err(|e| one(ctx.other(e)))?;
+        ctx.check_shape(&top).map_err(|problems| Rejected {
+            problems,
+            host: Box::new(HostView::unknown(path)),
+        })?;
+        let raw: RawConfig = merged.try_deserialize().map_err(|e| one(ctx.de_error(e)))?;
         ctx.validate(raw)
     }
 
@@ -664,7 +668,7 @@ impl Ctx<'_> {
 
     /// Checks every key and returns the config, or every problem found (in
     /// the order of the keys), not just the first.
-    fn validate(&self, raw: RawConfig) -> Result<NodeConfig, Vec<ConfigError>> {
+    fn validate(&self, raw: RawConfig) -> Result<NodeConfig, Rejected> {
         let mut found = Problems::default();
         let p = &mut found;
         let id = p.keep(raw.id.ok_or_else(|| self.missing("id")));
@@ -733,7 +737,26 @@ impl Ctx<'_> {
         let data_dir = p.keep(self.path_key("data_dir", raw.data_dir, DEFAULT_DATA_DIR));
         let listen = listen.and_then(|l| p.keep(self.addr("listen", &l)));
 
-        let peers = raw_peers.and_then(|r| self.peers(r, p));
+        let (valid_peers, peers_ok) = raw_peers.map_or((Vec::new(), false), |r| self.peers(r, p));
+        // What this host can still be checked against when the file is not valid.
+        let host = |found: Vec<ConfigError>| {
+            let id = id.and_then(|i| u16::try_from(i).ok()).map(NodeId);
+            Rejected {
+                problems: found,
+                host: Box::new(HostView {
+                    file: self.path.to_owned(),
+                    id,
+                    key_file: key_file.clone(),
+                    data_dir: data_dir.clone(),
+                    listed: valid_peers
+                        .iter()
+                        .find(|p| Some(p.id) == id)
+                        .map(|p| p.pubkey),
+                    overrides: self.overrides(),
+                }),
+            }
+        };
+        let peers = peers_ok.then(|| valid_peers.clone());
         let n = peers.as_ref().map_or(0, Vec::len);
         let me = match (id, &peers) {
             (Some(id), Some(peers)) => {
@@ -765,11 +788,16 @@ impl Ctx<'_> {
             Some(f) => p.keep(self.fault(f, n)),
             None => None,
         };
-        let (true, Some((my_id, _)), Some(listen), Some(key_file), Some(data_dir), Some(peers)) =
-            (found.0.is_empty(), me, listen, key_file, data_dir, peers)
-        else {
+        let (true, Some((my_id, _)), Some(listen), Some(key_file), Some(data_dir), Some(peers)) = (
+            found.0.is_empty(),
+            me,
+            listen,
+            key_file.clone(),
+            data_dir.clone(),
+            peers,
+        ) else {
             // Each missing value pushed its problem.
-            return Err(found.0);
+            return Err(host(found.0));
         };
         Ok(NodeConfig {
             file: self.path.to_owned(),
@@ -789,17 +817,20 @@ impl Ctx<'_> {
             log,
             peers,
             fault,
-            overrides: self
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            overrides: self.overrides(),
         })
     }
 
-    /// Checks the peer list and returns it sorted by id; `None` with every
-    /// problem kept in `p` when it is not a valid cluster.
-    fn peers(&self, raw: Vec<RawPeer>, p: &mut Problems) -> Option<Vec<PeerConfig>> {
+    fn overrides(&self) -> BTreeMap<String, String> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Checks the peer list and returns its valid entries sorted by id, and
+    /// whether they make a valid cluster (every problem is kept in `p`).
+    fn peers(&self, raw: Vec<RawPeer>, p: &mut Problems) -> (Vec<PeerConfig>, bool) {
         let n = raw.len();
         if !(MIN_GENERALS..=MAX_GENERALS).contains(&n) {
             p.push(ConfigError::PeerCount {
@@ -811,7 +842,7 @@ impl Ctx<'_> {
                     "split the generals into smaller clusters"
                 },
             });
-            return None;
+            return (Vec::new(), false);
         }
         let before = p.0.len();
         let mut slots: Vec<Option<PeerConfig>> = vec![None; n];
@@ -890,7 +921,8 @@ impl Ctx<'_> {
                 });
             }
         }
-        (p.0.len() == before).then_some(peers)
+        let ok = p.0.len() == before;
+        (peers, ok)
     }
 
     fn fault(&self, raw: RawFault, n: usize) -> Result<FaultConfig, ConfigError> {

@@ -945,7 +945,7 @@ fn all_problems(text: &str) -> Vec<String> {
     let (_dir, path) = write(text);
     match NodeConfig::check_with_env(&path, Vec::new()) {
         Ok(_) => Vec::new(),
-        Err(all) => all.iter().map(ToString::to_string).collect(),
+        Err(r) => r.problems.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -1009,7 +1009,7 @@ fn check_reports_every_problem_not_just_the_first() {
 fn check_names_the_variable_that_set_a_bad_value() {
     let (_dir, path) = write(&cfg(3, 0, "", ""));
     let env = [("GENERALS_ROUND_TIMEOUT_MS".to_owned(), "0".to_owned())];
-    let all = NodeConfig::check_with_env(&path, env).unwrap_err();
+    let all = NodeConfig::check_with_env(&path, env).unwrap_err().problems;
     assert_eq!(all.len(), 1);
     let msg = all[0].to_string();
     assert!(
@@ -1029,10 +1029,14 @@ fn net(out: &std::path::Path, n: usize) -> (Vec<TestnetNode>, NodeConfig) {
 fn check_host_finds_a_key_that_is_not_ours() {
     let out = tempfile::tempdir().unwrap();
     let (nodes, c) = net(out.path(), 3);
-    assert!(check_host(&c).is_empty(), "{:?}", check_host(&c));
+    assert!(
+        check_host(&HostView::of(&c)).is_empty(),
+        "{:?}",
+        check_host(&HostView::of(&c))
+    );
     // Node 1's key in node 0's place.
     std::fs::copy(&nodes[1].key_path, &nodes[0].key_path).unwrap();
-    let all = check_host(&c);
+    let all = check_host(&HostView::of(&c));
     assert!(
         matches!(
             all.as_slice(),
@@ -1052,7 +1056,10 @@ fn check_host_finds_an_unwritable_data_dir() {
     let (_, c) = net(out.path(), 3);
     // A file where the directory belongs cannot be written even by root.
     std::fs::write(c.data_dir(), "not a dir").unwrap();
-    let all: Vec<String> = check_host(&c).iter().map(ToString::to_string).collect();
+    let all: Vec<String> = check_host(&HostView::of(&c))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(all.len(), 1, "{all:?}");
     assert!(all[0].contains("`data_dir`"), "{all:?}");
     assert!(all[0].contains("is not a directory"), "{all:?}");
@@ -1060,7 +1067,10 @@ fn check_host_finds_an_unwritable_data_dir() {
     std::fs::remove_file(c.data_dir()).unwrap();
     let (_dir, path) = write(&cfg(3, 0, "data_dir = \"config.toml/data\"", ""));
     let c = NodeConfig::load_with_env(&path, Vec::new()).unwrap();
-    let all: Vec<String> = check_host(&c).iter().map(ToString::to_string).collect();
+    let all: Vec<String> = check_host(&HostView::of(&c))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert!(
         all.iter().any(|m| m.contains("cannot be created")),
         "{all:?}"
@@ -1173,7 +1183,9 @@ fn init_writes_a_key_and_a_skeleton_and_never_overwrites() {
         "{text}"
     );
     // The skeleton lists only this node: the check says what to add.
-    let all = NodeConfig::check_with_env(&node.config_path, Vec::new()).unwrap_err();
+    let all = NodeConfig::check_with_env(&node.config_path, Vec::new())
+        .unwrap_err()
+        .problems;
     assert!(
         matches!(all.as_slice(), [ConfigError::PeerCount { n: 1, .. }]),
         "{all:?}"

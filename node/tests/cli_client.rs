@@ -1085,7 +1085,32 @@ fn config_check_reports_every_problem_in_the_file_with_its_key_and_fix() {
     assert!(report.contains("2 problem(s)"), "{report}");
     one_problem(&report, &["`pubkey` of peers 1 and 2", "generals keygen"]);
     one_problem(&report, &["`round_timeout_ms` = 0"]);
-    assert!(report.contains("checked once the file loads"), "{report}");
+    assert!(!report.contains("not checked"), "{report}");
+
+    // This host is checked too, though the file is not valid: node 0's
+    // key in node 1's place and a file where its data dir belongs.
+    std::fs::copy(&nodes[0].key_path, &nodes[1].key_path).unwrap();
+    std::fs::write(nodes[1].dir.join("data"), "").unwrap();
+    let (c, report) = config_check(config, &[], &[]);
+    assert_eq!(c, 1, "{report}");
+    assert!(report.contains("4 problem(s)"), "{report}");
+    one_problem(
+        &report,
+        &["`peers[1].pubkey`", "point `key_file` at node 1's key"],
+    );
+    one_problem(&report, &["`data_dir`", "is not a directory"]);
+    // What cannot be checked is said: with no id, whose key is it?
+    edit(config, "id = 1\nlisten", "listen");
+    let (c, report) = config_check(config, &[&nodes[0].config_path], &[]);
+    assert_eq!(c, 1, "{report}");
+    one_problem(&report, &["required key `id` is missing"]);
+    assert!(
+        report.contains(
+            "not checked until the file's own problems are fixed: whether key_file holds this \
+             node's key, other hosts' [[peers]]"
+        ),
+        "{report}"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use generals_config::{check_host, compare_peers, config_files, ConfigError, NodeConfig};
+use generals_config::{check_host, compare_peers, config_files, ConfigError, HostView, NodeConfig};
 
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
@@ -27,11 +27,11 @@ Examples:
   generals config check --config /etc/generals/node0/config.toml --peers node1.toml node2.toml
 
 Checks the file as the daemon would load it (GENERALS_* variables included):
-every key, duplicate ids, addresses and keys in [[peers]]; then, once the file
-is valid, this host: the key file holds the key peers[id].pubkey lists, and
-the data dir can be written; then every other config given with --peers (a
-file, or a directory searched for config.toml, as `testnet` writes) lists
-the same generals with the same addresses and keys.
+every key, duplicate ids, addresses and keys in [[peers]]; this host, as far
+as the file says: the key file holds the key peers[id].pubkey lists, and the
+data dir can be written; then, once the file is valid, every other config
+given with --peers (a file, or a directory searched for config.toml, as
+`testnet` writes) lists the same generals with the same addresses and keys.
 Exit status 0 when there is nothing to fix, 1 otherwise.")]
 pub struct CheckArgs {
     /// The node's config.toml.
@@ -49,13 +49,11 @@ pub fn run(args: ConfigArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let (cfg, mut problems) = match NodeConfig::check(&args.config) {
-        Ok(cfg) => {
-            let host = check_host(&cfg);
-            (Some(cfg), host)
-        }
-        Err(all) => (None, all),
+    let (mut problems, host, cfg) = match NodeConfig::check(&args.config) {
+        Ok(cfg) => (Vec::new(), HostView::of(&cfg), Some(cfg)),
+        Err(r) => (r.problems, *r.host, None),
     };
+    problems.extend(check_host(&host));
     let mut others = 0;
     let ours = std::fs::canonicalize(&args.config).ok();
     for arg in &args.peers {
@@ -78,7 +76,7 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                         problems.extend(compare_peers(cfg, &theirs));
                     }
                 }
-                Err(all) => problems.extend(all),
+                Err(r) => problems.extend(r.problems),
             }
         }
     }
@@ -114,10 +112,20 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             for (i, p) in problems.iter().enumerate() {
                 println!("{:>3}. {p}", i + 1);
             }
-            if cfg.is_none() {
+            let mut unchecked = Vec::new();
+            if host.key_file.is_none() || host.listed.is_none() {
+                unchecked.push("whether key_file holds this node's key");
+            }
+            if host.data_dir.is_none() {
+                unchecked.push("the data dir");
+            }
+            if cfg.is_none() && !args.peers.is_empty() {
+                unchecked.push("other hosts' [[peers]]");
+            }
+            if !unchecked.is_empty() {
                 println!(
-                    "the key file, the data dir and other hosts' [[peers]] are checked once \
-                     the file loads"
+                    "not checked until the file's own problems are fixed: {}",
+                    unchecked.join(", ")
                 );
             }
             Ok(ExitCode::FAILURE)
