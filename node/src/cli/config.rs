@@ -69,7 +69,8 @@ fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
                 continue;
             }
             others += 1;
-            // Another host's file, as written: this shell's overrides are ours.
+            // Another host's file, as written: this shell's GENERALS_* variables
+            // are meant for our node only.
             match NodeConfig::check_with_env(&file, Vec::new()) {
                 Ok(theirs) => {
                     if let Some(cfg) = &cfg {
