@@ -213,6 +213,44 @@ pub enum ConfigError {
     },
 
     #[error(
+        "config file {path}: `addr` of peers {first} and {second} is the same address {addr}; \
+         every general needs its own: give one of them another IP or port (and its `listen` the same port)"
+    )]
+    DuplicatePeerAddr {
+        path: PathBuf,
+        first: NodeId,
+        second: NodeId,
+        addr: SocketAddr,
+    },
+
+    #[error(
+        "config file {path}: `peers[{id}].pubkey` is {listed}, but `key_file` {key_file} holds the key \
+         of {actual}; point `key_file` at node {id}'s key, or, if this is node {id}'s new key, put its \
+         public key in `peers[{id}].pubkey` of every config (`generals show-node-id` prints it)"
+    )]
+    KeyMismatch {
+        path: PathBuf,
+        id: NodeId,
+        key_file: PathBuf,
+        /// Public keys as hex (a `PublicKey` would make every error large).
+        listed: String,
+        actual: String,
+    },
+
+    #[error(
+        "config file {path}: `{key}` is {ours}, but config file {other} has {theirs}; every host \
+         must list the same generals with the same addresses and keys: copy one [[peers]] table to \
+         every config"
+    )]
+    PeersDisagree {
+        path: PathBuf,
+        other: PathBuf,
+        key: String,
+        ours: String,
+        theirs: String,
+    },
+
+    #[error(
         "{} is not a fault strategy; use one of: {names} \
          (`generals simulate --help` says what each does)",
         origin(.path, "fault.strategy", .env, Some(&quoted(.value))), names = FaultStrategy::names()
@@ -260,6 +298,12 @@ pub enum ConfigError {
          overwrite it: choose another --out or delete {dir}"
     )]
     TestnetExists { dir: PathBuf },
+
+    #[error(
+        "init: {path} already exists; refusing to overwrite it: choose another --home, \
+         or move {path} away if it is not needed"
+    )]
+    InitExists { path: PathBuf },
 
     #[error("cannot write {path}: {source}; check that the directory exists and is writable")]
     Write { path: PathBuf, source: io::Error },

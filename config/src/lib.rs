@@ -36,11 +36,13 @@
 //! Scalar keys can be overridden with `GENERALS_<KEY>` (nested with `__`, as in
 //! `GENERALS_FAULT__STRATEGY=silent`); `peers` and `fault.targets` cannot.
 
+mod check;
 mod error;
 mod fault;
 mod node;
 mod testnet;
 
+pub use check::{check_host, compare_peers, config_files, own_key, HostView, Rejected};
 pub use error::ConfigError;
 pub use fault::{FaultConfig, FaultStrategy, UnknownFaultStrategy};
 pub use node::{
@@ -49,7 +51,7 @@ pub use node::{
     DEFAULT_ROUND_TIMEOUT_MS, DEFAULT_ROUND_WORK_FACTOR, DEFAULT_SEND_QUEUE_FRAMES, ENV_PREFIX,
     MAX_GENERALS, MIN_GENERALS,
 };
-pub use testnet::{generate_testnet, TestnetNode, TestnetOptions, WorkPs};
+pub use testnet::{generate_testnet, init_node, InitOptions, TestnetNode, TestnetOptions, WorkPs};
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use config::{Environment, File, FileFormat, Source, Value, ValueKind};
 use generals_crypto::{NodeId, PublicKey, PublicKeyError};
 use serde::Deserialize;
 
-use crate::{ConfigError, FaultConfig, FaultStrategy};
+use crate::{ConfigError, FaultConfig, FaultStrategy, HostView, Rejected};
 
 /// Environment variables that override config keys start with this.
 pub const ENV_PREFIX: &str = "GENERALS_";
@@ -186,19 +186,7 @@ impl NodeConfig {
 
     /// Loads `path` with overrides from the process environment.
     pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
-        let mut env = Vec::new();
-        for (var, value) in std::env::vars_os() {
-            // A variable whose name is not Unicode cannot be one of ours.
-            let Ok(var) = var.into_string() else { continue };
-            if strip_env_prefix(&var).is_none() {
-                continue;
-            }
-            match value.into_string() {
-                Ok(value) => env.push((var, value)),
-                Err(_) => return Err(ConfigError::EnvNotUnicode { var }),
-            }
-        }
-        NodeConfig::load_with_env(path, env)
+        NodeConfig::load_with_env(path, process_env()?)
     }
 
     /// Loads `path` with overrides from `env` instead of the process
@@ -209,11 +197,38 @@ impl NodeConfig {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<NodeConfig, ConfigError> {
-        let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
+        NodeConfig::check_with_env(path, env).map_err(|r| {
+            r.problems
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| ConfigError::Other {
+                    path: path.to_owned(),
+                    message: "invalid config".to_owned(),
+                })
+        })
+    }
+
+    /// Like [`NodeConfig::load`], but a file that cannot be used returns
+    /// every problem found in it rather than the first, and what it still
+    /// says about this host. A file that cannot be read or parsed, a value
+    /// of the wrong type, or a bad variable, is one problem.
+    pub fn check(path: &Path) -> Result<NodeConfig, Rejected> {
+        NodeConfig::check_with_env(path, process_env().map_err(|e| Rejected::only(path, e))?)
+    }
+
+    /// [`NodeConfig::check`] with overrides from `env`.
+    pub fn check_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<NodeConfig, Rejected> {
+        let one = |e| Rejected::only(path, e);
+        let text = fs::read_to_string(path).map_err(|source| {
+            one(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })
         })?;
-        let overrides = EnvOverrides::collect(env)?;
+        let overrides = EnvOverrides::collect(env).map_err(one)?;
         let ctx = Ctx {
             path,
             env: &overrides.by_key,
@@ -234,9 +249,14 @@ impl NodeConfig {
                     message: cause.to_string(),
                 },
                 other => ctx.other(other),
-            })?;
-        ctx.check_shape(&merged.collect().map_err(|e| ctx.other(e))?)?;
-        let raw: RawConfig = merged.try_deserialize().map_err(|e| ctx.de_error(e))?;
+            })
+            .map_err(one)?;
+        let top = merged.collect().map_err(|e| one(ctx.other(e)))?;
+        ctx.check_shape(&top).map_err(|problems| Rejected {
+            problems,
+            host: Box::new(HostView::unknown(path)),
+        })?;
+        let raw: RawConfig = merged.try_deserialize().map_err(|e| one(ctx.de_error(e)))?;
         ctx.validate(raw)
     }
 
@@ -304,6 +324,23 @@ struct RawFault {
     targets: Option<Vec<i64>>,
     seed: Option<i64>,
     delay_ms: Option<i64>,
+}
+
+/// The process's `GENERALS_*` variables.
+fn process_env() -> Result<Vec<(String, String)>, ConfigError> {
+    let mut env = Vec::new();
+    for (var, value) in std::env::vars_os() {
+        // A variable whose name is not Unicode cannot be one of ours.
+        let Ok(var) = var.into_string() else { continue };
+        if strip_env_prefix(&var).is_none() {
+            continue;
+        }
+        match value.into_string() {
+            Ok(value) => env.push((var, value)),
+            Err(_) => return Err(ConfigError::EnvNotUnicode { var }),
+        }
+    }
+    Ok(env)
 }
 
 fn strip_env_prefix(var: &str) -> Option<&str> {
@@ -431,6 +468,26 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The problems found so far, so that a check can go on after one.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    fn push(&mut self, e: ConfigError) {
+        self.0.push(e);
+    }
+
+    /// The value, or `None` with its problem kept.
+    fn keep<T>(&mut self, r: Result<T, ConfigError>) -> Option<T> {
+        r.map_err(|e| self.push(e)).ok()
+    }
+
+    /// The value, or `fallback` with its problem kept.
+    fn or<T>(&mut self, r: Result<T, ConfigError>, fallback: T) -> T {
+        self.keep(r).unwrap_or(fallback)
+    }
+}
+
 /// What every check needs to build its error.
 struct Ctx<'a> {
     path: &'a Path,
@@ -460,7 +517,8 @@ impl Ctx<'_> {
     /// `[[peers]]` entry, so that a typo is an error rather than a default;
     /// and integers written as floats or booleans, which the config crate
     /// would silently round or turn into 0 and 1.
-    fn check_shape(&self, top: &config::Map<String, Value>) -> Result<(), ConfigError> {
+    fn check_shape(&self, top: &config::Map<String, Value>) -> Result<(), Vec<ConfigError>> {
+        let mut found = Vec::new();
         let known = |prefix: &str| -> Vec<&'static str> {
             KEYS.iter()
                 .filter_map(|(k, _)| match k.split_once('.') {
@@ -470,19 +528,20 @@ impl Ctx<'_> {
                 })
                 .collect()
         };
-        let check = |table: &config::Map<String, Value>, prefix: &str, shown: &str| {
+        let mut check = |table: &config::Map<String, Value>, prefix: &str, shown: &str| {
             let valid = known(prefix);
             let mut entries: Vec<(&String, &Value)> = table.iter().collect();
             entries.sort_by_key(|(k, _)| *k);
             for (k, v) in entries {
                 if !valid.contains(&k.as_str()) {
-                    return Err(ConfigError::UnknownKey {
+                    found.push(ConfigError::UnknownKey {
                         path: self.path.to_owned(),
                         key: format!("{shown}{k}"),
                         nearest: nearest(k, valid.iter().copied(), 3)
                             .map(|n| format!("{shown}{n}")),
                         valid: valid.join(", "),
                     });
+                    continue;
                 }
                 let generic = if prefix.is_empty() {
                     k.clone()
@@ -498,26 +557,29 @@ impl Ctx<'_> {
                     .into_iter()
                     .find(|i| matches!(i.kind, ValueKind::Float(_) | ValueKind::Boolean(_)))
                 {
-                    return Err(self.type_error(
+                    found.push(self.type_error(
                         &format!("{shown}{k}"),
                         format!("expected a whole number, found {bad}"),
                     ));
                 }
             }
-            Ok(())
         };
-        check(top, "", "")?;
+        check(top, "", "");
         if let Some(ValueKind::Table(fault)) = top.get("fault").map(|v| &v.kind) {
-            check(fault, "fault", "fault.")?;
+            check(fault, "fault", "fault.");
         }
         if let Some(ValueKind::Array(peers)) = top.get("peers").map(|v| &v.kind) {
             for (i, peer) in peers.iter().enumerate() {
                 if let ValueKind::Table(t) = &peer.kind {
-                    check(t, "peers", &format!("peers[{i}]."))?;
+                    check(t, "peers", &format!("peers[{i}]."));
                 }
             }
         }
-        Ok(())
+        if found.is_empty() {
+            Ok(())
+        } else {
+            Err(found)
+        }
     }
 
     /// Turns the config crate's type errors into ours, which name the
@@ -651,91 +713,140 @@ impl Ctx<'_> {
             })
     }
 
-    fn validate(&self, raw: RawConfig) -> Result<NodeConfig, ConfigError> {
-        let id = raw.id.ok_or_else(|| self.missing("id"))?;
-        let listen = raw.listen.ok_or_else(|| self.missing("listen"))?;
-        let raw_peers = raw.peers.ok_or_else(|| self.missing("peers"))?;
+    /// Checks every key and returns the config, or every problem found (in
+    /// the order of the keys), not just the first.
+    fn validate(&self, raw: RawConfig) -> Result<NodeConfig, Rejected> {
+        let mut found = Problems::default();
+        let p = &mut found;
+        let id = p.keep(raw.id.ok_or_else(|| self.missing("id")));
+        let listen = p.keep(raw.listen.ok_or_else(|| self.missing("listen")));
+        let raw_peers = p.keep(raw.peers.ok_or_else(|| self.missing("peers")));
 
-        let round_timeout_ms = self.ranged(
-            "round_timeout_ms",
-            raw.round_timeout_ms,
+        let round_timeout_ms = p.or(
+            self.ranged(
+                "round_timeout_ms",
+                raw.round_timeout_ms,
+                DEFAULT_ROUND_TIMEOUT_MS,
+                1,
+                MAX_ROUND_TIMEOUT_MS,
+            ),
             DEFAULT_ROUND_TIMEOUT_MS,
-            1,
-            MAX_ROUND_TIMEOUT_MS,
-        )?;
-        let round_work_factor = self.ranged(
-            "round_work_factor",
-            raw.round_work_factor,
+        );
+        let round_work_factor = p.or(
+            self.ranged(
+                "round_work_factor",
+                raw.round_work_factor,
+                DEFAULT_ROUND_WORK_FACTOR,
+                0,
+                MAX_ROUND_WORK_FACTOR,
+            ),
             DEFAULT_ROUND_WORK_FACTOR,
-            0,
-            MAX_ROUND_WORK_FACTOR,
-        )?;
-        let cost = |key: &str, raw: Option<i64>| {
-            raw.map(|v| self.ranged(key, Some(v), 0, 0, MAX_WORK_PS))
-                .transpose()
+        );
+        let mut cost = |key: &str, raw: Option<i64>| {
+            p.or(
+                raw.map(|v| self.ranged(key, Some(v), 0, 0, MAX_WORK_PS))
+                    .transpose(),
+                None,
+            )
         };
-        let work_ps_per_eig_value = cost("work_ps_per_eig_value", raw.work_ps_per_eig_value)?;
-        let work_ps_per_byte = cost("work_ps_per_byte", raw.work_ps_per_byte)?;
-        let work_ps_per_signature = cost("work_ps_per_signature", raw.work_ps_per_signature)?;
-        let max_frame_bytes = self.ranged(
-            "max_frame_bytes",
-            raw.max_frame_bytes,
+        let work_ps_per_eig_value = cost("work_ps_per_eig_value", raw.work_ps_per_eig_value);
+        let work_ps_per_byte = cost("work_ps_per_byte", raw.work_ps_per_byte);
+        let work_ps_per_signature = cost("work_ps_per_signature", raw.work_ps_per_signature);
+        let max_frame_bytes = p.or(
+            self.ranged(
+                "max_frame_bytes",
+                raw.max_frame_bytes,
+                DEFAULT_MAX_FRAME_BYTES,
+                1024,
+                1 << 30,
+            ),
             DEFAULT_MAX_FRAME_BYTES,
-            1024,
-            1 << 30,
-        )?;
-        let send_queue_frames = self.ranged(
+        );
+        let mut at_least_one = |key: &str, raw: Option<i64>, default: usize| {
+            p.or(self.ranged(key, raw, default, 1, i64::MAX), default)
+        };
+        let send_queue_frames = at_least_one(
             "send_queue_frames",
             raw.send_queue_frames,
             DEFAULT_SEND_QUEUE_FRAMES,
-            1,
-            i64::MAX,
-        )?;
-        let max_future_frames = self.ranged(
+        );
+        let max_future_frames = at_least_one(
             "max_future_frames",
             raw.max_future_frames,
             DEFAULT_MAX_FUTURE_FRAMES,
-            1,
-            i64::MAX,
-        )?;
-        let max_instances = self.ranged(
-            "max_instances",
-            raw.max_instances,
-            DEFAULT_MAX_INSTANCES,
-            1,
-            i64::MAX,
-        )?;
+        );
+        let max_instances = at_least_one("max_instances", raw.max_instances, DEFAULT_MAX_INSTANCES);
         let log = raw.log.unwrap_or_else(|| DEFAULT_LOG.to_owned());
         if log.trim().is_empty() {
-            return Err(self.empty("log", DEFAULT_LOG));
+            p.push(self.empty("log", DEFAULT_LOG));
         }
-        let log_format = self.log_format(raw.log_format)?;
-        let key_file = self.path_key("key_file", raw.key_file, DEFAULT_KEY_FILE)?;
-        let data_dir = self.path_key("data_dir", raw.data_dir, DEFAULT_DATA_DIR)?;
-        let listen = self.addr("listen", &listen)?;
+        let log_format = p.or(self.log_format(raw.log_format), LogFormat::default());
+        let key_file = p.keep(self.path_key("key_file", raw.key_file, DEFAULT_KEY_FILE));
+        let data_dir = p.keep(self.path_key("data_dir", raw.data_dir, DEFAULT_DATA_DIR));
+        let listen = listen.and_then(|l| p.keep(self.addr("listen", &l)));
 
-        let peers = self.peers(raw_peers)?;
-        let n = peers.len();
-        let me = usize::try_from(id)
-            .ok()
-            .and_then(|i| peers.get(i))
-            .ok_or_else(|| ConfigError::SelfNotInPeers {
-                path: self.path.to_owned(),
-                id,
-                n,
-                env: self.env_of("id"),
-            })?;
-        let (my_id, my_addr) = (me.id, me.addr);
-        if my_addr.port() != listen.port() {
-            return Err(ConfigError::ListenPortMismatch {
-                path: self.path.to_owned(),
-                id: my_id,
-                listen,
-                addr: my_addr,
-                env: self.env_of("listen"),
-            });
+        let (valid_peers, peers_ok) = raw_peers.map_or((Vec::new(), false), |r| self.peers(r, p));
+        // What this host can still be checked against when the file is not valid.
+        let host = |found: Vec<ConfigError>| {
+            let id = id.and_then(|i| u16::try_from(i).ok()).map(NodeId);
+            Rejected {
+                problems: found,
+                host: Box::new(HostView {
+                    file: self.path.to_owned(),
+                    id,
+                    key_file: key_file.clone(),
+                    data_dir: data_dir.clone(),
+                    listed: valid_peers
+                        .iter()
+                        .find(|p| Some(p.id) == id)
+                        .map(|p| p.pubkey),
+                    overrides: self.overrides(),
+                }),
+            }
+        };
+        let peers = peers_ok.then(|| valid_peers.clone());
+        let n = peers.as_ref().map_or(0, Vec::len);
+        let me = match (id, &peers) {
+            (Some(id), Some(peers)) => {
+                let me = usize::try_from(id).ok().and_then(|i| peers.get(i));
+                if me.is_none() {
+                    p.push(ConfigError::SelfNotInPeers {
+                        path: self.path.to_owned(),
+                        id,
+                        n,
+                        env: self.env_of("id"),
+                    });
+                }
+                me.map(|m| (m.id, m.addr))
+            }
+            _ => None,
+        };
+        if let (Some((my_id, my_addr)), Some(listen)) = (me, listen) {
+            if my_addr.port() != listen.port() {
+                p.push(ConfigError::ListenPortMismatch {
+                    path: self.path.to_owned(),
+                    id: my_id,
+                    listen,
+                    addr: my_addr,
+                    env: self.env_of("listen"),
+                });
+            }
         }
-        let fault = raw.fault.map(|f| self.fault(f, n)).transpose()?;
+        let fault = match raw.fault {
+            Some(f) => p.keep(self.fault(f, n)),
+            None => None,
+        };
+        let (true, Some((my_id, _)), Some(listen), Some(key_file), Some(data_dir), Some(peers)) = (
+            found.0.is_empty(),
+            me,
+            listen,
+            key_file.clone(),
+            data_dir.clone(),
+            peers,
+        ) else {
+            // Each missing value pushed its problem.
+            return Err(host(found.0));
+        };
         Ok(NodeConfig {
             file: self.path.to_owned(),
             id: my_id,
@@ -755,19 +866,23 @@ impl Ctx<'_> {
             log_format,
             peers,
             fault,
-            overrides: self
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            overrides: self.overrides(),
         })
     }
 
-    /// Checks the peer list and returns it sorted by id.
-    fn peers(&self, raw: Vec<RawPeer>) -> Result<Vec<PeerConfig>, ConfigError> {
+    fn overrides(&self) -> BTreeMap<String, String> {
+        self.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Checks the peer list and returns its valid entries sorted by id, and
+    /// whether they make a valid cluster (every problem is kept in `p`).
+    fn peers(&self, raw: Vec<RawPeer>, p: &mut Problems) -> (Vec<PeerConfig>, bool) {
         let n = raw.len();
         if !(MIN_GENERALS..=MAX_GENERALS).contains(&n) {
-            return Err(ConfigError::PeerCount {
+            p.push(ConfigError::PeerCount {
                 path: self.path.to_owned(),
                 n,
                 fix: if n < MIN_GENERALS {
@@ -776,48 +891,55 @@ impl Ctx<'_> {
                     "split the generals into smaller clusters"
                 },
             });
+            return (Vec::new(), false);
         }
+        let before = p.0.len();
         let mut slots: Vec<Option<PeerConfig>> = vec![None; n];
+        let mut taken = vec![false; n];
         let mut found = Vec::with_capacity(n);
-        let mut out_of_range = None;
-        for (i, p) in raw.into_iter().enumerate() {
+        for (i, raw) in raw.into_iter().enumerate() {
             let key = |k: &str| format!("peers[{i}].{k}");
-            let id = p.id.ok_or_else(|| self.missing(&key("id")))?;
-            let addr = p.addr.ok_or_else(|| self.missing(&key("addr")))?;
-            let pubkey = p.pubkey.ok_or_else(|| self.missing(&key("pubkey")))?;
+            let id = p.keep(raw.id.ok_or_else(|| self.missing(&key("id"))));
+            let addr = p.keep(raw.addr.ok_or_else(|| self.missing(&key("addr"))));
+            let pubkey = p.keep(raw.pubkey.ok_or_else(|| self.missing(&key("pubkey"))));
+            let Some(id) = id else { continue };
             found.push(id);
             // An id outside 0..n leaves a gap; report the gap once all ids are seen.
             let Some(slot) = usize::try_from(id).ok().filter(|&s| s < n) else {
-                out_of_range.get_or_insert(id);
                 continue;
             };
             let node = NodeId(u16::try_from(slot).unwrap_or(u16::MAX));
-            if slots[slot].is_some() {
-                return Err(ConfigError::DuplicatePeerId {
+            if std::mem::replace(&mut taken[slot], true) {
+                p.push(ConfigError::DuplicatePeerId {
                     path: self.path.to_owned(),
                     id,
                 });
+                continue;
             }
-            let addr = self.addr(&key("addr"), &addr)?;
-            let pubkey = pubkey.parse().map_err(|e| ConfigError::BadPubkey {
-                path: self.path.to_owned(),
-                key: key("pubkey"),
-                id: node,
-                reason: match e {
-                    PublicKeyError::NotHex => format!("{pubkey:?} is not 64 hexadecimal digits"),
-                    PublicKeyError::NotOnCurve => "not a point on Ed25519".to_owned(),
-                },
-            })?;
-            slots[slot] = Some(PeerConfig {
-                id: node,
-                addr,
-                pubkey,
+            let addr = addr.and_then(|a| p.keep(self.addr(&key("addr"), &a)));
+            let pubkey = pubkey.and_then(|k| {
+                p.keep(k.parse().map_err(|e| ConfigError::BadPubkey {
+                    path: self.path.to_owned(),
+                    key: key("pubkey"),
+                    id: node,
+                    reason: match e {
+                        PublicKeyError::NotHex => format!("{k:?} is not 64 hexadecimal digits"),
+                        PublicKeyError::NotOnCurve => "not a point on Ed25519".to_owned(),
+                    },
+                }))
             });
+            if let (Some(addr), Some(pubkey)) = (addr, pubkey) {
+                slots[slot] = Some(PeerConfig {
+                    id: node,
+                    addr,
+                    pubkey,
+                });
+            }
         }
-        if out_of_range.is_some() {
-            let gap = slots.iter().position(Option::is_none).unwrap_or(0);
+        // n entries: an id out of range or taken twice leaves a gap.
+        if let Some(gap) = taken.iter().position(|t| !t) {
             found.sort_unstable();
-            return Err(ConfigError::MissingPeerId {
+            p.push(ConfigError::MissingPeerId {
                 path: self.path.to_owned(),
                 id: u16::try_from(gap).unwrap_or(u16::MAX),
                 n,
@@ -829,16 +951,27 @@ impl Ctx<'_> {
             });
         }
         let peers: Vec<PeerConfig> = slots.into_iter().flatten().collect();
-        for (i, a) in peers.iter().enumerate() {
-            if let Some(b) = peers[i + 1..].iter().find(|b| b.pubkey == a.pubkey) {
-                return Err(ConfigError::DuplicatePubkey {
+        // Each later peer that repeats an earlier one's key or address.
+        for (i, b) in peers.iter().enumerate() {
+            let earlier = &peers[..i];
+            if let Some(a) = earlier.iter().find(|a| a.pubkey == b.pubkey) {
+                p.push(ConfigError::DuplicatePubkey {
                     path: self.path.to_owned(),
                     first: a.id,
                     second: b.id,
                 });
             }
+            if let Some(a) = earlier.iter().find(|a| a.addr == b.addr) {
+                p.push(ConfigError::DuplicatePeerAddr {
+                    path: self.path.to_owned(),
+                    first: a.id,
+                    second: b.id,
+                    addr: b.addr,
+                });
+            }
         }
-        Ok(peers)
+        let ok = p.0.len() == before;
+        (peers, ok)
     }
 
     fn fault(&self, raw: RawFault, n: usize) -> Result<FaultConfig, ConfigError> {

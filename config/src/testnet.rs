@@ -23,6 +23,9 @@ pub struct TestnetOptions {
     pub out: PathBuf,
     /// An IP address: peer addresses are parsed as `SocketAddr`.
     pub host: String,
+    /// One IP address per host; when given, `host` is unused, general I runs
+    /// on `hosts[I % hosts.len()]` and its directory is `OUT/hostK/nodeI`.
+    pub hosts: Vec<String>,
     /// Node i listens on `base_port + i`.
     pub base_port: u16,
     pub round_timeout_ms: u64,
@@ -45,6 +48,7 @@ impl TestnetOptions {
             nodes,
             out: out.into(),
             host: "127.0.0.1".to_owned(),
+            hosts: Vec::new(),
             base_port: 7000,
             round_timeout_ms: DEFAULT_ROUND_TIMEOUT_MS,
             work_ps: None,
@@ -56,6 +60,10 @@ impl TestnetOptions {
 #[derive(Clone, Debug)]
 pub struct TestnetNode {
     pub id: NodeId,
+    /// Where it listens and the others dial it.
+    pub addr: SocketAddr,
+    /// Its host's index in `hosts` (0 without `hosts`).
+    pub host: usize,
     pub dir: PathBuf,
     pub config_path: PathBuf,
     pub key_path: PathBuf,
@@ -81,13 +89,41 @@ pub fn generate_testnet(opts: &TestnetOptions) -> Result<Vec<TestnetNode>, Confi
             format!("use {MIN_GENERALS} to {MAX_GENERALS} generals"),
         ));
     }
-    let ip: IpAddr = opts.host.parse().map_err(|_| {
-        bad_option(
-            "--host",
-            format!("{:?} is not an IP address", opts.host),
-            "use one like 127.0.0.1 or ::1 (host names are not accepted in peer addresses)",
-        )
-    })?;
+    let (option, names) = if opts.hosts.is_empty() {
+        ("--host", std::slice::from_ref(&opts.host))
+    } else {
+        ("--hosts", opts.hosts.as_slice())
+    };
+    let ips = names
+        .iter()
+        .map(|h| {
+            h.trim().parse::<IpAddr>().map_err(|_| {
+                bad_option(
+                    option,
+                    format!("{h:?} is not an IP address"),
+                    "use one like 127.0.0.1 or ::1 (host names are not accepted in peer addresses)",
+                )
+            })
+        })
+        .collect::<Result<Vec<IpAddr>, _>>()?;
+    if let Some(dup) = ips
+        .iter()
+        .enumerate()
+        .find(|(i, ip)| ips[..*i].contains(ip))
+    {
+        return Err(bad_option(
+            "--hosts",
+            format!("lists {} twice", dup.1),
+            "list each host once",
+        ));
+    }
+    if ips.len() > n {
+        return Err(bad_option(
+            "--hosts",
+            format!("lists {} hosts for {n} generals", ips.len()),
+            "give at least as many --nodes as hosts",
+        ));
+    }
     let last_port = usize::from(opts.base_port) + n - 1;
     if opts.base_port == 0 || last_port > usize::from(u16::MAX) {
         return Err(bad_option(
@@ -110,7 +146,17 @@ pub fn generate_testnet(opts: &TestnetOptions) -> Result<Vec<TestnetNode>, Confi
             format!("use 1 to {max_timeout} milliseconds"),
         ));
     }
-    let dirs: Vec<PathBuf> = (0..n).map(|i| opts.out.join(format!("node{i}"))).collect();
+    let host_of = |i: usize| i % ips.len();
+    let dirs: Vec<PathBuf> = (0..n)
+        .map(|i| {
+            let node = format!("node{i}");
+            if opts.hosts.is_empty() {
+                opts.out.join(node)
+            } else {
+                opts.out.join(format!("host{}", host_of(i))).join(node)
+            }
+        })
+        .collect();
     if let Some(dir) = dirs
         .iter()
         .find(|d| d.join(DEFAULT_KEY_FILE).exists() || d.join("config.toml").exists())
@@ -123,7 +169,7 @@ pub fn generate_testnet(opts: &TestnetOptions) -> Result<Vec<TestnetNode>, Confi
         .zip(&keys)
         .map(|(i, key)| PeerConfig {
             id: node_id(i),
-            addr: SocketAddr::new(ip, opts.base_port + node_id(i).0),
+            addr: SocketAddr::new(ips[host_of(i)], opts.base_port + node_id(i).0),
             pubkey: key.public(),
         })
         .collect();
@@ -136,10 +182,18 @@ pub fn generate_testnet(opts: &TestnetOptions) -> Result<Vec<TestnetNode>, Confi
         let key_path = dir.join(DEFAULT_KEY_FILE);
         key.save(&key_path)?;
         let config_path = dir.join("config.toml");
-        let text = render_config(me, &peers, opts.round_timeout_ms, opts.work_ps);
+        let text = render_config(
+            "generals testnet",
+            me,
+            &peers,
+            opts.round_timeout_ms,
+            opts.work_ps,
+        );
         write_new(&config_path, &text)?;
         nodes.push(TestnetNode {
             id: me.id,
+            addr: me.addr,
+            host: host_of(me.id.index()),
             dir,
             config_path,
             key_path,
@@ -147,6 +201,80 @@ pub fn generate_testnet(opts: &TestnetOptions) -> Result<Vec<TestnetNode>, Confi
         });
     }
     Ok(nodes)
+}
+
+/// What `generals init` asks for.
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// Receives `node.key` and `config.toml`; created if absent.
+    pub home: PathBuf,
+    pub id: NodeId,
+    /// Where this node listens and the others dial it.
+    pub addr: SocketAddr,
+}
+
+/// Writes `HOME/node.key` and `HOME/config.toml` for one general: a config
+/// whose `[[peers]]` lists only this node, for the operator to complete.
+/// Nothing is written if either file exists.
+pub fn init_node(opts: &InitOptions) -> Result<TestnetNode, ConfigError> {
+    let key_path = opts.home.join(DEFAULT_KEY_FILE);
+    let config_path = opts.home.join("config.toml");
+    if let Some(path) = [&key_path, &config_path]
+        .into_iter()
+        .find(|p| p.symlink_metadata().is_ok())
+    {
+        return Err(ConfigError::InitExists { path: path.clone() });
+    }
+    if opts.addr.port() == 0 {
+        return Err(bad_option(
+            "--addr",
+            format!("{} has port 0, which no peer can dial", opts.addr),
+            "give a port, e.g. 10.0.0.1:7000",
+        ));
+    }
+    fs::create_dir_all(&opts.home).map_err(|source| ConfigError::Write {
+        path: opts.home.clone(),
+        source,
+    })?;
+    let key = NodeKey::generate();
+    key.save(&key_path)?;
+    let me = PeerConfig {
+        id: opts.id,
+        addr: opts.addr,
+        pubkey: key.public(),
+    };
+    let mut text = render_config(
+        "generals init",
+        &me,
+        std::slice::from_ref(&me),
+        DEFAULT_ROUND_TIMEOUT_MS,
+        None,
+    );
+    let _ = write!(
+        text,
+        "\n# Add a [[peers]] entry for every other general (ids exactly 0..n-1),\n\
+         # with the address and public key `generals show-node-id` prints on its host:\n\
+         #\n\
+         # [[peers]]\n\
+         # id = {other}\n\
+         # addr = \"10.0.0.{other}:{port}\"\n\
+         # pubkey = \"<64 hex digits>\"\n\
+         #\n\
+         # Then check it: generals config check --config {config}\n",
+        other = if opts.id.0 == 0 { 1 } else { 0 },
+        port = opts.addr.port(),
+        config = config_path.display(),
+    );
+    write_new(&config_path, &text)?;
+    Ok(TestnetNode {
+        id: opts.id,
+        addr: opts.addr,
+        host: 0,
+        dir: opts.home.clone(),
+        config_path,
+        key_path,
+        public: me.pubkey,
+    })
 }
 
 fn node_id(i: usize) -> NodeId {
@@ -171,14 +299,20 @@ fn write_new(path: &std::path::Path, text: &str) -> Result<(), ConfigError> {
 /// The config file of general `me`, with every key spelled out and explained,
 /// because operators read and edit these files.
 fn render_config(
+    by: &str,
     me: &PeerConfig,
     peers: &[PeerConfig],
     round_timeout_ms: u64,
     work_ps: Option<WorkPs>,
 ) -> String {
     let n = peers.len();
+    let of = if n > 1 {
+        format!(" of {n}")
+    } else {
+        String::new()
+    };
     let mut s = format!(
-        "# generals node config for general {id} of {n}, written by `generals testnet`.\n\
+        "# generals node config for general {id}{of}, written by `{by}`.\n\
          #\n\
          # id                this node's id: its index in [[peers]]\n\
          # listen            IP:port to bind; same port as this node's [[peers]] entry\n\

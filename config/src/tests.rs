@@ -953,3 +953,353 @@ fn testnet_writes_the_same_work_costs_into_every_config() {
     let c = NodeConfig::load_with_env(&plain[0].config_path, Vec::new()).unwrap();
     assert_eq!(c.work_ps_per_eig_value, None);
 }
+
+/// Every problem of `text`, as messages, from the check that goes on after one.
+fn all_problems(text: &str) -> Vec<String> {
+    let (_dir, path) = write(text);
+    match NodeConfig::check_with_env(&path, Vec::new()) {
+        Ok(_) => Vec::new(),
+        Err(r) => r.problems.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[track_caller]
+fn has_one(problems: &[String], parts: &[&str]) {
+    let hits = problems
+        .iter()
+        .filter(|p| parts.iter().all(|part| p.contains(part)))
+        .count();
+    assert_eq!(hits, 1, "want one problem with {parts:?} in {problems:#?}");
+}
+
+#[test]
+fn two_peers_with_one_address_are_refused() {
+    let text = cfg(3, 0, "", "").replacen("127.0.0.1:7002", "127.0.0.1:7001", 1);
+    let (e, msg) = err(&text);
+    assert!(
+        matches!(
+            e,
+            ConfigError::DuplicatePeerAddr {
+                first: NodeId(1),
+                second: NodeId(2),
+                ..
+            }
+        ),
+        "{e}"
+    );
+    says(
+        &msg,
+        &[
+            "`addr`",
+            "peers 1 and 2",
+            "127.0.0.1:7001",
+            "another IP or port",
+        ],
+    );
+}
+
+#[test]
+fn check_reports_every_problem_not_just_the_first() {
+    // Four problems in one file: a zero timeout, a duplicate id (entry 3
+    // says 1), a duplicate address and a duplicate key (entry 2 copies 0's).
+    let text = cfg(4, 0, "round_timeout_ms = 0", "")
+        .replacen("id = 3\n", "id = 1\n", 1)
+        .replacen("127.0.0.1:7002", "127.0.0.1:7000", 1)
+        .replacen(&pk(2), &pk(0), 1);
+    let all = all_problems(&text);
+    has_one(&all, &["`round_timeout_ms` = 0", "from 1 to 600000"]);
+    has_one(&all, &["two entries with id 1", "renumber or remove"]);
+    has_one(&all, &["`addr` of peers 0 and 2", "another IP or port"]);
+    has_one(&all, &["`pubkey` of peers 0 and 2", "generals keygen"]);
+    // Ids 0, 1, 2, 1: id 3 is missing too.
+    has_one(&all, &["none with id 3"]);
+    assert_eq!(all.len(), 5, "{all:#?}");
+    // The daemon's loader still stops at the first, in key order.
+    let (e, _) = err(&text);
+    assert!(matches!(e, ConfigError::OutOfRange { .. }), "{e}");
+}
+
+#[test]
+fn check_names_the_variable_that_set_a_bad_value() {
+    let (_dir, path) = write(&cfg(3, 0, "", ""));
+    let env = [("GENERALS_ROUND_TIMEOUT_MS".to_owned(), "0".to_owned())];
+    let all = NodeConfig::check_with_env(&path, env).unwrap_err().problems;
+    assert_eq!(all.len(), 1);
+    let msg = all[0].to_string();
+    assert!(
+        msg.contains("environment variable GENERALS_ROUND_TIMEOUT_MS=0"),
+        "{msg}"
+    );
+}
+
+/// A testnet of `n` and its first node's loaded config.
+fn net(out: &std::path::Path, n: usize) -> (Vec<TestnetNode>, NodeConfig) {
+    let nodes = generate_testnet(&TestnetOptions::new(n, out)).unwrap();
+    let c = NodeConfig::load_with_env(&nodes[0].config_path, Vec::new()).unwrap();
+    (nodes, c)
+}
+
+#[test]
+fn check_host_finds_a_key_that_is_not_ours() {
+    let out = tempfile::tempdir().unwrap();
+    let (nodes, c) = net(out.path(), 3);
+    assert!(
+        check_host(&HostView::of(&c)).is_empty(),
+        "{:?}",
+        check_host(&HostView::of(&c))
+    );
+    // Node 1's key in node 0's place.
+    std::fs::copy(&nodes[1].key_path, &nodes[0].key_path).unwrap();
+    let all = check_host(&HostView::of(&c));
+    assert!(
+        matches!(
+            all.as_slice(),
+            [ConfigError::KeyMismatch { id: NodeId(0), .. }]
+        ),
+        "{all:?}"
+    );
+    let msg = all[0].to_string();
+    assert!(msg.contains("`peers[0].pubkey`"), "{msg}");
+    assert!(msg.contains(&nodes[1].public.to_string()), "{msg}");
+    assert!(msg.contains("point `key_file` at node 0's key"), "{msg}");
+}
+
+#[test]
+fn check_host_finds_an_unwritable_data_dir() {
+    let out = tempfile::tempdir().unwrap();
+    let (_, c) = net(out.path(), 3);
+    // A file where the directory belongs cannot be written even by root.
+    std::fs::write(c.data_dir(), "not a dir").unwrap();
+    let all: Vec<String> = check_host(&HostView::of(&c))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(all.len(), 1, "{all:?}");
+    assert!(all[0].contains("`data_dir`"), "{all:?}");
+    assert!(all[0].contains("is not a directory"), "{all:?}");
+    // Nor can one be created below a file.
+    std::fs::remove_file(c.data_dir()).unwrap();
+    let (_dir, path) = write(&cfg(3, 0, "data_dir = \"config.toml/data\"", ""));
+    let c = NodeConfig::load_with_env(&path, Vec::new()).unwrap();
+    let all: Vec<String> = check_host(&HostView::of(&c))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(
+        all.iter().any(|m| m.contains("cannot be created")),
+        "{all:?}"
+    );
+}
+
+#[test]
+fn compare_peers_names_each_disagreement() {
+    let out = tempfile::tempdir().unwrap();
+    let (_, ours) = net(&out.path().join("a"), 3);
+    let (_, same) = net(&out.path().join("b"), 3);
+    // Another testnet: every key differs, every address agrees.
+    let diffs = compare_peers(&ours, &same);
+    assert_eq!(diffs.len(), 3, "{diffs:?}");
+    let msg = diffs[1].to_string();
+    assert!(msg.contains("`peers[1].pubkey`"), "{msg}");
+    assert!(msg.contains("copy one [[peers]] table"), "{msg}");
+    assert!(compare_peers(&ours, &ours).is_empty());
+    // An address that moved.
+    let moved = std::fs::read_to_string(&ours.file).unwrap().replacen(
+        "127.0.0.1:7002",
+        "127.0.0.9:7002",
+        1,
+    );
+    let (_dir, path) = write(&moved);
+    let theirs = NodeConfig::load_with_env(&path, Vec::new()).unwrap();
+    let diffs: Vec<String> = compare_peers(&ours, &theirs)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert!(
+        diffs[0].contains("`peers[2].addr` is 127.0.0.1:7002"),
+        "{diffs:?}"
+    );
+    assert!(diffs[0].contains("has 127.0.0.9:7002"), "{diffs:?}");
+    // A different number of generals.
+    let (_, four) = net(&out.path().join("c"), 4);
+    let diffs = compare_peers(&ours, &four);
+    assert_eq!(diffs.len(), 1);
+    assert!(diffs[0].to_string().contains("3 generals"), "{}", diffs[0]);
+}
+
+#[test]
+fn testnet_hosts_puts_each_host_in_its_own_directory() {
+    let out = tempfile::tempdir().unwrap();
+    let opts = TestnetOptions {
+        hosts: vec!["10.0.0.1".into(), "10.0.0.2".into(), "::1".into()],
+        base_port: 23000,
+        ..TestnetOptions::new(5, out.path())
+    };
+    let nodes = generate_testnet(&opts).unwrap();
+    let configs: Vec<NodeConfig> = nodes
+        .iter()
+        .map(|n| NodeConfig::load_with_env(&n.config_path, Vec::new()).unwrap())
+        .collect();
+    let want = [
+        (0, "10.0.0.1:23000"),
+        (1, "10.0.0.2:23001"),
+        (2, "[::1]:23002"),
+        (0, "10.0.0.1:23003"),
+        (1, "10.0.0.2:23004"),
+    ];
+    for ((node, c), (host, addr)) in nodes.iter().zip(&configs).zip(want) {
+        let i = node.id.0;
+        assert_eq!(node.host, host);
+        assert_eq!(node.dir, out.path().join(format!("host{host}/node{i}")));
+        assert_eq!(c.listen.to_string(), addr);
+        assert_eq!(node.addr.to_string(), addr);
+        assert!(compare_peers(&configs[0], c).is_empty());
+    }
+    for (hosts, problem) in [
+        (vec!["10.0.0.1", "box2"], "\"box2\" is not an IP address"),
+        (vec!["10.0.0.1", "10.0.0.1"], "lists 10.0.0.1 twice"),
+        (
+            vec!["1.1.1.1", "1.1.1.2", "1.1.1.3"],
+            "3 hosts for 2 generals",
+        ),
+    ] {
+        let opts = TestnetOptions {
+            hosts: hosts.into_iter().map(String::from).collect(),
+            ..TestnetOptions::new(2, out.path().join("bad"))
+        };
+        let msg = generate_testnet(&opts).unwrap_err().to_string();
+        assert!(msg.contains("--hosts") && msg.contains(problem), "{msg}");
+    }
+    assert!(!out.path().join("bad").exists());
+}
+
+#[test]
+fn init_writes_a_key_and_a_skeleton_and_never_overwrites() {
+    let out = tempfile::tempdir().unwrap();
+    let home = out.path().join("node2");
+    let opts = InitOptions {
+        home: home.clone(),
+        id: NodeId(2),
+        addr: "10.0.0.3:7002".parse().unwrap(),
+    };
+    let node = init_node(&opts).unwrap();
+    assert_eq!(node.config_path, home.join("config.toml"));
+    let key = NodeKey::load(&node.key_path).unwrap();
+    assert_eq!(key.public(), node.public);
+    let text = std::fs::read_to_string(&node.config_path).unwrap();
+    assert!(
+        text.contains("id = 2\nlisten = \"10.0.0.3:7002\""),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("pubkey = \"{}\"", node.public)),
+        "{text}"
+    );
+    // The skeleton lists only this node: the check says what to add.
+    let all = NodeConfig::check_with_env(&node.config_path, Vec::new())
+        .unwrap_err()
+        .problems;
+    assert!(
+        matches!(all.as_slice(), [ConfigError::PeerCount { n: 1, .. }]),
+        "{all:?}"
+    );
+
+    // Neither file is overwritten, and the error names the one in the way.
+    let before = std::fs::read(&node.key_path).unwrap();
+    let e = init_node(&opts).unwrap_err().to_string();
+    assert!(e.contains(&node.key_path.display().to_string()), "{e}");
+    assert!(e.contains("refusing to overwrite"), "{e}");
+    assert_eq!(std::fs::read(&node.key_path).unwrap(), before);
+    std::fs::remove_file(&node.key_path).unwrap();
+    let e = init_node(&opts).unwrap_err().to_string();
+    assert!(e.contains(&node.config_path.display().to_string()), "{e}");
+    assert!(
+        !node.key_path.exists(),
+        "a key was written next to an old config"
+    );
+}
+
+/// The `GENERALS_*` names are a contract with operators' unit drop-ins and
+/// scripts (docs/OPERATIONS.md, Environment overrides): each of today's
+/// names still sets its key, and a bad value set through it is blamed on it.
+#[test]
+fn every_environment_override_keeps_its_name_and_is_named_in_errors() {
+    let names = [
+        ("GENERALS_ID", "id", "1", "-1"),
+        ("GENERALS_LISTEN", "listen", "127.0.0.2:7001", "nowhere"),
+        ("GENERALS_KEY_FILE", "key_file", "other.key", " "),
+        ("GENERALS_DATA_DIR", "data_dir", "/var/lib/x", " "),
+        ("GENERALS_ROUND_TIMEOUT_MS", "round_timeout_ms", "5", "0"),
+        ("GENERALS_ROUND_WORK_FACTOR", "round_work_factor", "3", "-1"),
+        (
+            "GENERALS_WORK_PS_PER_EIG_VALUE",
+            "work_ps_per_eig_value",
+            "7",
+            "-1",
+        ),
+        ("GENERALS_WORK_PS_PER_BYTE", "work_ps_per_byte", "7", "-1"),
+        (
+            "GENERALS_WORK_PS_PER_SIGNATURE",
+            "work_ps_per_signature",
+            "7",
+            "-1",
+        ),
+        ("GENERALS_MAX_FRAME_BYTES", "max_frame_bytes", "4096", "1"),
+        ("GENERALS_SEND_QUEUE_FRAMES", "send_queue_frames", "9", "0"),
+        ("GENERALS_MAX_FUTURE_FRAMES", "max_future_frames", "9", "0"),
+        ("GENERALS_MAX_INSTANCES", "max_instances", "9", "0"),
+        ("GENERALS_LOG", "log", "debug", " "),
+        (
+            "GENERALS_FAULT__STRATEGY",
+            "fault.strategy",
+            "silent",
+            "bogus",
+        ),
+        ("GENERALS_FAULT__SEED", "fault.seed", "4", "-1"),
+        ("GENERALS_FAULT__DELAY_MS", "fault.delay_ms", "4", "-1"),
+    ];
+    let text = cfg(3, 1, "", "");
+    for (var, key, good, bad) in names {
+        let with = |value: &str| {
+            let mut env = vec![(var, value)];
+            if key.starts_with("fault.") && key != "fault.strategy" {
+                env.push(("GENERALS_FAULT__STRATEGY", "silent"));
+            }
+            load_env(&text, &env)
+        };
+        let c = with(good).unwrap_or_else(|e| panic!("{var}={good}: {e}"));
+        assert_eq!(c.env_var_of(key), Some(var), "{var}");
+        let msg = with(bad).map(|_| ()).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("environment variable {var}")),
+            "{var}={bad:?}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn check_reports_every_unknown_key_and_mistyped_number() {
+    let text = cfg(3, 0, "round_timout_ms = 5\nmax_instances = 2.5", "")
+        .replacen("pubkey =", "pubky =", 1);
+    let all = all_problems(&text);
+    has_one(
+        &all,
+        &[
+            "unknown key `round_timout_ms`",
+            "did you mean `round_timeout_ms`",
+        ],
+    );
+    has_one(
+        &all,
+        &[
+            "unknown key `peers[0].pubky`",
+            "did you mean `peers[0].pubkey`",
+        ],
+    );
+    has_one(
+        &all,
+        &["`max_instances`", "expected a whole number, found 2.5"],
+    );
+    assert_eq!(all.len(), 3, "{all:#?}");
+}

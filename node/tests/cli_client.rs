@@ -772,6 +772,9 @@ fn every_command_has_help_with_an_example() {
         vec!["evidence", "list"],
         vec!["evidence", "show"],
         vec!["evidence", "verify"],
+        vec!["init"],
+        vec!["show-node-id"],
+        vec!["config", "check"],
     ] {
         let mut args = cmd.clone();
         args.push("--help");
@@ -868,7 +871,16 @@ fn help_examples_use_the_installed_layout_of_operations() {
     let ops = std::fs::read_to_string(root.join("docs/OPERATIONS.md")).unwrap();
     assert!(ops.contains("/etc/generals/node0/config.toml"));
     let mut seen = 0;
-    for cmd in ["keygen", "order", "status", "node", "evidence", "testnet"] {
+    for cmd in [
+        "keygen",
+        "order",
+        "status",
+        "node",
+        "evidence",
+        "testnet",
+        "init",
+        "show-node-id",
+    ] {
         let help = stdout(&generals(&[cmd, "--help"]));
         for (at, _) in help.match_indices("/etc/generals/") {
             seen += 1;
@@ -988,4 +1000,389 @@ fn simulate_json_keeps_the_contract_and_exit_codes() {
     ]);
     assert_eq!(code(&out), 1);
     assert_stderr_has(&out, "m+2");
+}
+
+/// `generals config check` on `config` (and `--peers`, when given), with
+/// these variables set: the exit code and stdout.
+fn config_check(config: &Path, peers: &[&Path], env: &[(&str, &str)]) -> (i32, String) {
+    let mut args = vec!["config", "check", "--config", s(config)];
+    if !peers.is_empty() {
+        args.push("--peers");
+        args.extend(peers.iter().map(|p| s(p)));
+    }
+    let out = generals_with(&args, env);
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    (code(&out), stdout(&out))
+}
+
+/// Asserts that exactly one numbered problem line holds every one of `parts`.
+#[track_caller]
+fn one_problem(report: &str, parts: &[&str]) {
+    let hits = report
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+        })
+        .filter(|l| parts.iter().all(|p| l.contains(p)))
+        .count();
+    assert_eq!(hits, 1, "want one problem with {parts:?}:\n{report}");
+}
+
+/// Replaces the first `from` in `config` with `to`.
+fn edit(config: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(text.contains(from), "{from:?} not in {text}");
+    std::fs::write(config, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn config_check_reports_every_problem_in_the_file_with_its_key_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let config = &nodes[0].config_path;
+    let (c, report) = config_check(config, &[], &[]);
+    assert_eq!(c, 0, "{report}");
+    assert!(report.contains(": OK: node 0 of 4"), "{report}");
+
+    edit(config, "round_timeout_ms = 1000", "round_timeout_ms = 0");
+    edit(config, "id = 3\naddr", "id = 2\naddr");
+    edit(
+        config,
+        "127.0.0.1:7002\"\npubkey",
+        "127.0.0.1:7001\"\npubkey",
+    );
+    let pk1 = nodes[1].public.to_string();
+    edit(config, &nodes[3].public.to_string(), &pk1);
+    let (c, report) = config_check(config, &[], &[]);
+    assert_eq!(c, 1, "{report}");
+    assert!(report.contains("4 problem(s)"), "{report}");
+    one_problem(
+        &report,
+        &["`round_timeout_ms` = 0", "use a value from 1 to 600000"],
+    );
+    one_problem(
+        &report,
+        &["`peers` has two entries with id 2", "renumber or remove"],
+    );
+    one_problem(&report, &["none with id 3", "add general 3"]);
+    one_problem(
+        &report,
+        &[
+            "`addr` of peers 1 and 2",
+            "127.0.0.1:7001",
+            "another IP or port",
+        ],
+    );
+    // A repeated key, in another node's file.
+    let config = &nodes[1].config_path;
+    edit(config, "round_timeout_ms = 1000", "round_timeout_ms = 0");
+    edit(config, &nodes[2].public.to_string(), &pk1);
+    let (c, report) = config_check(config, &[], &[]);
+    assert_eq!(c, 1, "{report}");
+    assert!(report.contains("2 problem(s)"), "{report}");
+    one_problem(&report, &["`pubkey` of peers 1 and 2", "generals keygen"]);
+    one_problem(&report, &["`round_timeout_ms` = 0"]);
+    assert!(!report.contains("not checked"), "{report}");
+
+    // This host is checked too, though the file is not valid: node 0's
+    // key in node 1's place and a file where its data dir belongs.
+    std::fs::copy(&nodes[0].key_path, &nodes[1].key_path).unwrap();
+    std::fs::write(nodes[1].dir.join("data"), "").unwrap();
+    let (c, report) = config_check(config, &[], &[]);
+    assert_eq!(c, 1, "{report}");
+    assert!(report.contains("4 problem(s)"), "{report}");
+    one_problem(
+        &report,
+        &["`peers[1].pubkey`", "point `key_file` at node 1's key"],
+    );
+    one_problem(&report, &["`data_dir`", "is not a directory"]);
+    // What cannot be checked is said: with no id, whose key is it?
+    edit(config, "id = 1\nlisten", "listen");
+    let (c, report) = config_check(config, &[&nodes[0].config_path], &[]);
+    assert_eq!(c, 1, "{report}");
+    one_problem(&report, &["required key `id` is missing"]);
+    assert!(
+        report.contains(
+            "not checked until the file's own problems are fixed: whether key_file holds this \
+             node's key, other hosts' [[peers]]"
+        ),
+        "{report}"
+    );
+}
+
+#[test]
+fn config_check_names_the_variable_that_set_a_bad_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 3);
+    let (c, report) = config_check(
+        &nodes[0].config_path,
+        &[],
+        &[
+            ("GENERALS_ROUND_TIMEOUT_MS", "0"),
+            ("GENERALS_LOG", "debug"),
+        ],
+    );
+    assert_eq!(c, 1, "{report}");
+    one_problem(
+        &report,
+        &[
+            "environment variable GENERALS_ROUND_TIMEOUT_MS=0",
+            "`round_timeout_ms`",
+        ],
+    );
+    // A misspelt variable is named with the right one, as the daemon does.
+    let (c, report) = config_check(
+        &nodes[0].config_path,
+        &[],
+        &[("GENERALS_ROUND_TIMOUT_MS", "5")],
+    );
+    assert_eq!(c, 1, "{report}");
+    one_problem(
+        &report,
+        &[
+            "GENERALS_ROUND_TIMOUT_MS",
+            "did you mean GENERALS_ROUND_TIMEOUT_MS",
+        ],
+    );
+}
+
+#[test]
+fn config_check_finds_a_key_file_that_is_not_ours() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 3);
+    std::fs::copy(&nodes[2].key_path, &nodes[0].key_path).unwrap();
+    let (c, report) = config_check(&nodes[0].config_path, &[], &[]);
+    assert_eq!(c, 1, "{report}");
+    one_problem(
+        &report,
+        &[
+            "`peers[0].pubkey`",
+            &nodes[2].public.to_string(),
+            "point `key_file` at node 0's key",
+        ],
+    );
+}
+
+#[test]
+fn config_check_finds_an_unwritable_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 3);
+    let config = &nodes[1].config_path;
+    // A file where the data dir belongs: unwritable even for root.
+    std::fs::write(nodes[1].dir.join("data"), "").unwrap();
+    let (c, report) = config_check(config, &[], &[]);
+    assert_eq!(c, 1, "{report}");
+    one_problem(
+        &report,
+        &["`data_dir`", "is not a directory", "point `data_dir` at"],
+    );
+    // And a directory without write permission, where that means something.
+    std::fs::remove_file(nodes[1].dir.join("data")).unwrap();
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o500)).unwrap();
+    edit(
+        config,
+        "data_dir = \"data\"",
+        &format!("data_dir = \"{}/data\"", s(&ro)),
+    );
+    let (c, report) = config_check(config, &[], &[]);
+    let root = std::fs::write(ro.join("probe"), "").is_ok();
+    if root {
+        assert_eq!(c, 0, "{report}");
+    } else {
+        assert_eq!(c, 1, "{report}");
+        one_problem(
+            &report,
+            &["`data_dir`", "cannot be created", "is not writable"],
+        );
+    }
+}
+
+#[test]
+fn config_check_compares_peer_tables_with_other_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 4);
+    let net = dir.path().join("net");
+    let (c, report) = config_check(&nodes[0].config_path, &[&net], &[]);
+    assert_eq!(c, 0, "{report}");
+    assert!(report.contains("agrees with 3 other config(s)"), "{report}");
+
+    // Node 2's host moved node 3 and holds another key for node 1.
+    let other = &nodes[2].config_path;
+    edit(
+        other,
+        "127.0.0.1:7003\"\npubkey",
+        "127.0.0.9:7003\"\npubkey",
+    );
+    let stranger = NodeKey::generate().public().to_string();
+    edit(other, &nodes[1].public.to_string(), &stranger);
+    let (c, report) = config_check(&nodes[0].config_path, &[other, &nodes[3].config_path], &[]);
+    assert_eq!(c, 1, "{report}");
+    assert!(report.contains("2 problem(s)"), "{report}");
+    one_problem(
+        &report,
+        &[
+            "`peers[3].addr` is 127.0.0.1:7003",
+            s(other),
+            "has 127.0.0.9:7003",
+            "copy one [[peers]] table",
+        ],
+    );
+    one_problem(&report, &["`peers[1].pubkey`", &stranger]);
+    // A --peers that names no other config is not a silent pass.
+    let (c, report) = config_check(&nodes[0].config_path, &[&nodes[0].config_path], &[]);
+    assert_eq!(c, 1, "{report}");
+    one_problem(&report, &["names no other config.toml"]);
+}
+
+#[test]
+fn testnet_hosts_writes_a_directory_per_host_that_passes_config_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("cluster");
+    let args = format!(
+        "testnet --nodes 6 --out {} --base-port 23400 --hosts 10.0.0.1,10.0.0.2,10.0.0.3,10.0.0.4",
+        s(&out_dir)
+    );
+    let out = generals(&args.split(' ').collect::<Vec<_>>());
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("10.0.0.2:23405"), "{text}");
+    assert!(
+        text.contains("only: it holds that host's secret keys"),
+        "{text}"
+    );
+    for i in 0..6u16 {
+        let host = i % 4;
+        let config = out_dir.join(format!("host{host}/node{i}/config.toml"));
+        let cfg = NodeConfig::load_with_env(&config, Vec::new()).unwrap();
+        assert_eq!(
+            cfg.listen.to_string(),
+            format!("10.0.0.{}:{}", host + 1, 23400 + i)
+        );
+        let (c, report) = config_check(&config, &[&out_dir], &[]);
+        assert_eq!(c, 0, "{report}");
+        assert!(report.contains("agrees with 5 other config(s)"), "{report}");
+    }
+    // Each host's directory holds only its own nodes.
+    let mut names: Vec<String> = std::fs::read_dir(out_dir.join("host1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["node1", "node5"]);
+
+    // --host keeps working: one IP, OUT/nodeI.
+    let single = dir.path().join("single");
+    let out = generals(&[
+        "testnet",
+        "-n",
+        "2",
+        "--out",
+        s(&single),
+        "--host",
+        "127.0.0.2",
+        "--base-port",
+        "23500",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let cfg = NodeConfig::load_with_env(&single.join("node1/config.toml"), Vec::new()).unwrap();
+    assert_eq!(cfg.listen.to_string(), "127.0.0.2:23501");
+    let json_dir = dir.path().join("json");
+    let args = format!(
+        "testnet -n 3 --out {} --hosts 10.0.0.1,10.0.0.2 --json",
+        s(&json_dir)
+    );
+    let out = generals(&args.split(' ').collect::<Vec<_>>());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["nodes"][2]["host"], 0);
+    assert_eq!(v["nodes"][2]["addr"], "10.0.0.1:7002");
+    assert_eq!(v["nodes"][1]["dir"], s(&json_dir.join("host1/node1")));
+    let out = generals(&[
+        "testnet",
+        "-n",
+        "2",
+        "--out",
+        s(&single),
+        "--hosts",
+        "10.0.0.1,box",
+    ]);
+    assert_eq!(code(&out), 1);
+    assert_stderr_has(&out, "--hosts \"box\" is not an IP address");
+}
+
+#[test]
+fn init_writes_a_node_and_refuses_to_overwrite_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("node1");
+    let args = [
+        "init",
+        "--home",
+        s(&home),
+        "--id",
+        "1",
+        "--addr",
+        "10.0.0.2:23601",
+    ];
+    let out = generals(&args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let key_path = home.join("node.key");
+    let public = NodeKey::load(&key_path).unwrap().public().to_string();
+    let text = stdout(&out);
+    assert!(text.contains(&public), "{text}");
+    assert!(text.contains("generals config check --config"), "{text}");
+    let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // The skeleton is honest about what is missing.
+    let (c, report) = config_check(&home.join("config.toml"), &[], &[]);
+    assert_eq!(c, 1, "{report}");
+    one_problem(
+        &report,
+        &["`peers` lists 1 general(s)", "add a [[peers]] entry"],
+    );
+
+    let before = std::fs::read(&key_path).unwrap();
+    let again = generals(&args);
+    assert_eq!(code(&again), 1);
+    assert_stderr_has(&again, &format!("{} already exists", s(&key_path)));
+    assert_stderr_has(&again, "refusing to overwrite");
+    assert_eq!(std::fs::read(&key_path).unwrap(), before);
+    // With only the config in the way, no key is written beside it.
+    std::fs::remove_file(&key_path).unwrap();
+    let again = generals(&args);
+    assert_eq!(code(&again), 1);
+    assert_stderr_has(
+        &again,
+        &format!("{} already exists", s(&home.join("config.toml"))),
+    );
+    assert!(!key_path.exists());
+}
+
+#[test]
+fn show_node_id_prints_the_id_address_and_key_it_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = testnet(dir.path(), 3);
+    let config = s(&nodes[2].config_path);
+    let out = generals(&["show-node-id", "--config", config]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!(
+            "node id:    2\naddress:    127.0.0.1:7002\npublic key: {}\n",
+            nodes[2].public
+        )
+    );
+    let out = generals(&["show-node-id", "--config", config, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["pubkey"], nodes[2].public.to_string());
+    assert_eq!(v["id"], 2);
+    // A key that is not node 2's is refused, not printed.
+    std::fs::copy(&nodes[0].key_path, &nodes[2].key_path).unwrap();
+    let out = generals(&["show-node-id", "--config", config]);
+    assert_eq!(code(&out), 1);
+    assert_stderr_has(&out, "`peers[2].pubkey`");
+    assert!(stdout(&out).is_empty());
 }

@@ -7,11 +7,14 @@
 
 pub mod client;
 mod compare;
+mod config;
 mod demo;
 mod evidence;
+mod init;
 mod keygen;
 mod node;
 mod order;
+mod show_node_id;
 mod simulate;
 mod status;
 mod testnet;
@@ -63,8 +66,14 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Write a new node key (mode 0600) and print its public key.
     Keygen(keygen::KeygenArgs),
-    /// Write a local testnet: a key and a config per general.
+    /// Write a testnet: a key and a config per general, on one host or several.
     Testnet(testnet::TestnetArgs),
+    /// Write one node's key and a config skeleton; never overwrites.
+    Init(init::InitArgs),
+    /// Print this node's id, address and public key.
+    ShowNodeId(show_node_id::ShowNodeIdArgs),
+    /// Check a node's config: `generals config check`.
+    Config(config::ConfigArgs),
     /// Run a general's daemon in the foreground.
     Node(node::NodeArgs),
     /// Give an order as commander through the local daemon; --wait for the report.
@@ -82,6 +91,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Testnet(args) => testnet::run(args),
+        Command::Init(args) => init::run(args),
+        Command::ShowNodeId(args) => show_node_id::run(args),
+        Command::Config(args) => config::run(args),
         Command::Node(args) => node::run(args),
         Command::Order(args) => order::run(args),
         Command::Status(args) => status::run(args),
