@@ -992,3 +992,79 @@ fn a_precreate_traitor_goes_after_the_next_seq_when_it_joins() {
         [(0, 2), (0, 3), (1, 1), (1, 2), (2, 1), (2, 2)].into();
     assert!(want.is_subset(&opening), "{opening:?}");
 }
+
+/// A commander takes a report only from the lieutenant it names, signed by
+/// that lieutenant, for an instance it commands, and with an equivocation
+/// proof only if the proof is this commander's, for this instance and
+/// cluster. Anything else is `bad_report`, and is not counted.
+/// Mutations seen to fail it (cargo-mutants): each `&&` of the report and
+/// proof checks in `Node::handle_report` made `||`, each `==` made `!=`,
+/// and `!signed || !proof_ok` made `&&`.
+#[test]
+fn a_commander_counts_only_reports_signed_by_their_sender_with_real_proofs() {
+    use generals_crypto::EquivocationProof;
+    use generals_wire::{DecisionReport, MessageCounters};
+    let mut net = Net::new(4, limits());
+    let spec = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.collect();
+    let to_1: Vec<_> = net.queue.drain(..).filter(|(_, t, _)| t.0 == 1).collect();
+    for (from, to, msg) in to_1 {
+        net.deliver(from, to, msg);
+    }
+    let report = |reporter: u16, signer: u16| {
+        DecisionReport::new(
+            spec,
+            NodeId(reporter),
+            Order::Attack,
+            MessageCounters::default(),
+        )
+        .signed_by(&key(signer))
+    };
+    let proof_for = |id: InstanceId, cl: &ClusterId, signer: u16| {
+        let a = SignedOrder::new(&key(signer), cl, id, 1, Order::Attack);
+        let r = SignedOrder::new(&key(signer), cl, id, 1, Order::Retreat);
+        EquivocationProof::from_chains(cl, &a, &r).expect("two orders")
+    };
+    let with_proof = |p: EquivocationProof| {
+        let mut r =
+            DecisionReport::new(spec, NodeId(3), Order::Retreat, MessageCounters::default());
+        r.evidence = Some(p);
+        r.signed_by(&key(3))
+    };
+    let other_id = InstanceId {
+        commander: NodeId(0),
+        seq: 9,
+    };
+    let bad = [
+        (1, report(2, 2), "names another reporter"),
+        (1, report(1, 2), "signed by another key"),
+        (
+            3,
+            with_proof(proof_for(other_id, &cluster(4), 0)),
+            "proof for another instance",
+        ),
+        (
+            3,
+            with_proof(proof_for(spec.id, &ClusterId([9; 32]), 0)),
+            "proof in another cluster",
+        ),
+        (
+            3,
+            with_proof(proof_for(spec.id, &cluster(4), 3)),
+            "proof not signed by the commander",
+        ),
+    ];
+    for (i, (from, r, what)) in bad.into_iter().enumerate() {
+        net.nodes[0].handle_report(NodeId(from), r);
+        assert_eq!(net.rejected(0, "bad_report"), i as u64 + 1, "{what}");
+    }
+    // A lieutenant takes no report at all.
+    net.nodes[1].handle_report(NodeId(2), report(2, 2));
+    assert_eq!(net.rejected(1, "bad_report"), 1, "a report to a lieutenant");
+    assert_eq!(status_of(&net.nodes[0], &spec).map(|s| s.1), Some(0));
+
+    net.nodes[0].handle_report(NodeId(1), report(1, 1));
+    net.nodes[0].handle_report(NodeId(3), with_proof(proof_for(spec.id, &cluster(4), 0)));
+    assert_eq!(net.rejected(0, "bad_report"), 5);
+    assert_eq!(status_of(&net.nodes[0], &spec).map(|s| s.1), Some(2));
+}
