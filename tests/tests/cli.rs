@@ -264,7 +264,7 @@ fn steady(line: &str) -> String {
         let tail = rest.split_once(" (").map_or("", |(_, t)| t);
         return format!("Starting 7 generals in DIR ({tail}");
     }
-    if line.starts_with("  SM ") || line.starts_with("signatures: ") {
+    if line.starts_with("  SM ") {
         return line
             .rsplit_once(' ')
             .map_or(line, |(head, _)| head)
