@@ -1068,3 +1068,51 @@ fn a_commander_counts_only_reports_signed_by_their_sender_with_real_proofs() {
     assert_eq!(net.rejected(0, "bad_report"), 5);
     assert_eq!(status_of(&net.nodes[0], &spec).map(|s| s.1), Some(2));
 }
+
+/// A lieutenant's report carries what it holds: its equivocation proof, and
+/// whether it runs a fault strategy; each node counts its decisions and its
+/// proofs.
+/// Mutations seen to fail it (cargo-mutants): the `evidence` or `faulty`
+/// field left out of the report `Node::on_decided` builds; the decision or
+/// evidence counters not counted.
+#[test]
+fn reports_carry_the_lieutenants_proof_and_fault_and_nodes_count_decisions() {
+    use generals_node::protocol::adversary::{Coalition, Strategy};
+    let mut net = Net::new(4, limits());
+    let coalition = Arc::new(std::sync::Mutex::new(
+        Coalition::new(
+            [
+                (NodeId(0), Strategy::Equivocate),
+                (NodeId(3), Strategy::Silent),
+            ]
+            .into(),
+            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
+            0,
+        )
+        .with_cluster(cluster(4)),
+    ));
+    net.nodes[0] = node(4, 0, limits()).with_coalition(coalition.clone(), "equivocate".into());
+    net.nodes[3] = node(4, 3, limits()).with_coalition(coalition, "silent".into());
+    let spec = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    let reports: Vec<&String> = net
+        .outputs
+        .iter()
+        .filter(|(i, o)| *i == 0 && o.starts_with("Report("))
+        .map(|(_, o)| o)
+        .collect();
+    let from = |l: u16| {
+        reports
+            .iter()
+            .find(|r| r.contains(&format!("reporter: NodeId({l})")))
+            .unwrap_or_else(|| panic!("no report from {l}: {reports:?}"))
+    };
+    for l in [1, 2] {
+        assert!(from(l).contains("evidence: Some("), "{}", from(l));
+        assert!(from(l).contains("faulty: false"), "{}", from(l));
+        let c = net.nodes[usize::from(l)].counters();
+        assert_eq!((c.decisions, c.evidence), (1, 1), "lieutenant {l}");
+        assert_eq!(net.decision(l, &spec), Some(Order::Retreat));
+    }
+    assert!(from(3).contains("faulty: true"), "{}", from(3));
+}
