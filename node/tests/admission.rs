@@ -1146,4 +1146,109 @@ fn decided_instances_beyond_the_window_leave_memory_but_not_status() {
         .map(|s| status_of(&net.nodes[0], s).map(|x| x.1))
         .collect();
     assert_eq!(summaries, [None, Some(3), Some(3), Some(3), Some(3)]);
+    let records: Vec<bool> = specs
+        .iter()
+        .map(|s| net.nodes[0].past(s).is_some())
+        .collect();
+    assert_eq!(records, [false, true, true, false, false]);
+}
+
+/// What a commander tells `order --wait` and `status`, from its own node:
+/// every general's decision from the signed reports, IC1 and IC2, the
+/// closed-form count, completeness, and the instance found by its id.
+/// Mutations seen to fail it (cargo-mutants): `Node::instance_report`,
+/// `is_complete`, `resolve`, `instance_statuses` and `instance_counters`
+/// returning constants or dropping a field, and their comparisons inverted.
+#[test]
+fn a_commanders_report_reads_every_generals_decision_from_the_signed_reports() {
+    let mut net = Net::new(4, limits());
+    net.cut = vec![(3, 0)]; // lieutenant 3's report never arrives
+    let spec = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    let n0 = &net.nodes[0];
+    assert!(!n0.is_complete(&spec), "3 of 4 generals reported");
+    assert!(
+        net.nodes[3].is_complete(&spec),
+        "a lieutenant is complete once decided"
+    );
+    assert_eq!(n0.resolve(spec.id), Some(spec));
+    assert_eq!(n0.resolve(InstanceId { seq: 9, ..spec.id }), None);
+    let own = n0.instance_counters(&spec).expect("held");
+    assert_eq!((own.signatures_made, own.signatures_verified), (1, 0));
+    let heard = net.nodes[1].instance_counters(&spec).expect("held");
+    assert_eq!(heard.signatures_made, 1);
+    assert!(heard.signatures_verified >= 1);
+    let statuses = n0.instance_statuses(None, 10);
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(status_of(n0, &spec).map(|s| s.1), Some(2));
+    assert!(!n0.spec_equivocated(spec.id));
+
+    let r = n0.instance_report(&spec).expect("held");
+    let decisions: Vec<(Option<Order>, Option<bool>, bool)> = r
+        .generals
+        .iter()
+        .map(|g| (g.decision, g.reported, g.traitor))
+        .collect();
+    let attack = Some(Order::Attack);
+    assert_eq!(
+        decisions,
+        [
+            (attack, Some(true), false),
+            (attack, Some(true), false),
+            (attack, Some(true), false),
+            (None, Some(false), false),
+        ]
+    );
+    assert!(r.ic1 && r.ic2);
+    assert_eq!(r.complete, Some(false));
+    assert_eq!(r.messages.formula, 9, "SM(1) at n = 4: (n-1)^2");
+    assert!(r.traitors.is_empty() && r.evidence.is_empty());
+    assert_eq!(r.order, Order::Attack);
+    assert_eq!(r.instance.as_deref(), Some("0-1"));
+}
+
+/// The same report when the commander equivocates: the lieutenants' proof
+/// is shown, verified, with who holds it; a self-declared traitor's report
+/// marks it a traitor and its decision is not counted.
+/// Mutations seen to fail it (cargo-mutants): the negations and `&&`/`||`
+/// of `Node::instance_report`'s handling of faulty reports and holders.
+#[test]
+fn a_report_shows_the_proof_its_holders_and_the_declared_traitors() {
+    use generals_node::protocol::adversary::{Coalition, Strategy};
+    let mut net = Net::new(4, limits());
+    let coalition = Arc::new(std::sync::Mutex::new(
+        Coalition::new(
+            [
+                (NodeId(0), Strategy::Equivocate),
+                (NodeId(3), Strategy::Silent),
+            ]
+            .into(),
+            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
+            0,
+        )
+        .with_cluster(cluster(4)),
+    ));
+    net.nodes[0] = node(4, 0, limits()).with_coalition(coalition.clone(), "equivocate".into());
+    net.nodes[3] = node(4, 3, limits()).with_coalition(coalition, "silent".into());
+    let spec = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    let r = net.nodes[0].instance_report(&spec).expect("held");
+    let decisions: Vec<(Option<Order>, bool)> =
+        r.generals.iter().map(|g| (g.decision, g.traitor)).collect();
+    let retreat = Some(Order::Retreat);
+    assert_eq!(
+        decisions,
+        [
+            (None, true),
+            (retreat, false),
+            (retreat, false),
+            (None, true)
+        ]
+    );
+    assert_eq!(r.traitors, [NodeId(0), NodeId(3)]);
+    assert!(r.ic1 && r.ic2, "IC2 is vacuous with a traitor commander");
+    assert_eq!(r.evidence.len(), 1);
+    assert_eq!(r.evidence[0].holders, [NodeId(1), NodeId(2)]);
+    assert!(r.evidence[0].verified && r.evidence[0].proof.is_some());
+    assert_eq!(r.complete, Some(true));
 }
