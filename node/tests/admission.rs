@@ -1077,22 +1077,7 @@ fn a_commander_counts_only_reports_signed_by_their_sender_with_real_proofs() {
 /// evidence counters not counted.
 #[test]
 fn reports_carry_the_lieutenants_proof_and_fault_and_nodes_count_decisions() {
-    use generals_node::protocol::adversary::{Coalition, Strategy};
-    let mut net = Net::new(4, limits());
-    let coalition = Arc::new(std::sync::Mutex::new(
-        Coalition::new(
-            [
-                (NodeId(0), Strategy::Equivocate),
-                (NodeId(3), Strategy::Silent),
-            ]
-            .into(),
-            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
-            0,
-        )
-        .with_cluster(cluster(4)),
-    ));
-    net.nodes[0] = node(4, 0, limits()).with_coalition(coalition.clone(), "equivocate".into());
-    net.nodes[3] = node(4, 3, limits()).with_coalition(coalition, "silent".into());
+    let mut net = equivocating_commander_and_silent_lieutenant_3();
     let spec = net.order(0, Protocol::Signed, 1, Order::Attack);
     net.run();
     let reports: Vec<&String> = net
@@ -1214,22 +1199,7 @@ fn a_commanders_report_reads_every_generals_decision_from_the_signed_reports() {
 /// of `Node::instance_report`'s handling of faulty reports and holders.
 #[test]
 fn a_report_shows_the_proof_its_holders_and_the_declared_traitors() {
-    use generals_node::protocol::adversary::{Coalition, Strategy};
-    let mut net = Net::new(4, limits());
-    let coalition = Arc::new(std::sync::Mutex::new(
-        Coalition::new(
-            [
-                (NodeId(0), Strategy::Equivocate),
-                (NodeId(3), Strategy::Silent),
-            ]
-            .into(),
-            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
-            0,
-        )
-        .with_cluster(cluster(4)),
-    ));
-    net.nodes[0] = node(4, 0, limits()).with_coalition(coalition.clone(), "equivocate".into());
-    net.nodes[3] = node(4, 3, limits()).with_coalition(coalition, "silent".into());
+    let mut net = equivocating_commander_and_silent_lieutenant_3();
     let spec = net.order(0, Protocol::Signed, 1, Order::Attack);
     net.run();
     let r = net.nodes[0].instance_report(&spec).expect("held");
@@ -1251,4 +1221,25 @@ fn a_report_shows_the_proof_its_holders_and_the_declared_traitors() {
     assert_eq!(r.evidence[0].holders, [NodeId(1), NodeId(2)]);
     assert!(r.evidence[0].verified && r.evidence[0].proof.is_some());
     assert_eq!(r.complete, Some(true));
+}
+
+/// n = 4: commander 0 equivocates, lieutenant 3 is silent, both declared.
+fn equivocating_commander_and_silent_lieutenant_3() -> Net {
+    use generals_node::protocol::adversary::{Coalition, Strategy};
+    let mut net = Net::new(4, limits());
+    let coalition = Arc::new(std::sync::Mutex::new(
+        Coalition::new(
+            [
+                (NodeId(0), Strategy::Equivocate),
+                (NodeId(3), Strategy::Silent),
+            ]
+            .into(),
+            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
+            0,
+        )
+        .with_cluster(cluster(4)),
+    ));
+    net.nodes[0] = node(4, 0, limits()).with_coalition(coalition.clone(), "equivocate".into());
+    net.nodes[3] = node(4, 3, limits()).with_coalition(coalition, "silent".into());
+    net
 }
