@@ -752,6 +752,16 @@ fn the_oral_bound_refuses_unforced_oral_orders_only() {
     assert!(n0
         .order(now, Protocol::Oral, 1, Order::Attack, true)
         .is_ok());
+    // And for m = 2, where 3m+1 and 3/m+1 differ.
+    let mut n0 = node(6, 0, limits());
+    assert!(matches!(
+        n0.order(now, Protocol::Oral, 2, Order::Attack, false),
+        Err(generals_node::protocol::OrderError::OralBound {
+            m: 2,
+            need: 7,
+            n: 6
+        })
+    ));
 }
 
 /// The status line of `spec` at `node`: (round, reports).
