@@ -1,5 +1,7 @@
 //! Ed25519 node keys, their files, and the signature type that goes on the wire.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -249,8 +251,53 @@ impl PublicKey {
     }
 
     pub(crate) fn verify_prepared(&self, msg: &[u8], sig: &Sig) -> bool {
+        VERIFY_MEMO.with(|memo| match memo.borrow_mut().as_mut() {
+            None => self.verify_strict(msg, sig),
+            Some(memo) => {
+                let mut key = Vec::with_capacity(32 + 64 + msg.len());
+                key.extend_from_slice(self.0.as_bytes());
+                key.extend_from_slice(&sig.0);
+                key.extend_from_slice(msg);
+                *memo
+                    .entry(key.into_boxed_slice())
+                    .or_insert_with(|| self.verify_strict(msg, sig))
+            }
+        })
+    }
+
+    fn verify_strict(&self, msg: &[u8], sig: &Sig) -> bool {
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
         self.0.verify_strict(msg, &sig).is_ok()
+    }
+}
+
+thread_local! {
+    static VERIFY_MEMO: RefCell<Option<HashMap<Box<[u8]>, bool>>> = const { RefCell::new(None) };
+}
+
+/// While it lives, signature checks on this thread remember their answers.
+///
+/// For the simulator, which runs every general of a case on one thread:
+/// there the same signature is checked once by each receiver, and those
+/// repeats are most of a search's time. A check's answer is a pure function
+/// of (key, signature, message), all three of which are the memo's key, so
+/// remembering it changes no answer, only the time. The daemon never starts
+/// one: each of its nodes checks what it receives itself.
+#[must_use = "the memo is dropped (and forgotten) at once otherwise"]
+#[derive(Debug)]
+pub struct VerifyMemo(());
+
+impl VerifyMemo {
+    /// Starts an empty memo on this thread (replacing any earlier one).
+    pub fn start() -> VerifyMemo {
+        VERIFY_MEMO.with(|memo| *memo.borrow_mut() = Some(HashMap::new()));
+        VerifyMemo(())
+    }
+}
+
+impl Drop for VerifyMemo {
+    fn drop(&mut self) {
+        VERIFY_MEMO.with(|memo| *memo.borrow_mut() = None);
     }
 }
 
@@ -537,5 +584,48 @@ mod tests {
         assert!(PublicKeyError::NotHex
             .to_string()
             .contains("generals keygen"));
+    }
+
+    /// The memo's key is the whole input: a remembered "good" answer never
+    /// leaks to another signature, message or key, and a "bad" one never to
+    /// the good signature.
+    #[test]
+    fn verify_memo_answers_exactly_as_the_check_does() {
+        let a = NodeKey::from_seed([1; 32]);
+        let b = NodeKey::from_seed([2; 32]);
+        let good = a.sign(Domain::Report, &[b"x"]);
+        let other = a.sign(Domain::Report, &[b"y"]);
+        let cases = |round: &str| {
+            assert!(a.public().verify(Domain::Report, &[b"x"], &good), "{round}");
+            assert!(
+                !a.public().verify(Domain::Report, &[b"x"], &other),
+                "{round}: sig"
+            );
+            assert!(
+                !a.public().verify(Domain::Report, &[b"y"], &good),
+                "{round}: msg"
+            );
+            assert!(
+                !b.public().verify(Domain::Report, &[b"x"], &good),
+                "{round}: key"
+            );
+            assert!(
+                a.public().verify(Domain::Report, &[b"y"], &other),
+                "{round}"
+            );
+        };
+        let memo = VerifyMemo::start();
+        cases("first, filling the memo");
+        cases("second, from the memo");
+        assert_eq!(
+            VERIFY_MEMO.with(|m| m.borrow().as_ref().map(HashMap::len)),
+            Some(5)
+        );
+        drop(memo);
+        assert!(
+            VERIFY_MEMO.with(|m| m.borrow().is_none()),
+            "dropped, it is off"
+        );
+        cases("after it");
     }
 }

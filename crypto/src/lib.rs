@@ -18,4 +18,4 @@ pub use cluster::ClusterId;
 pub use domain::Domain;
 pub use evidence::{EquivocationProof, ProofError};
 pub use ids::{InstanceId, NodeId, Order, ParseIdError};
-pub use keys::{KeyFileError, NodeKey, PublicKey, PublicKeyError, Sig};
+pub use keys::{KeyFileError, NodeKey, PublicKey, PublicKeyError, Sig, VerifyMemo};

@@ -50,7 +50,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use generals_crypto::{InstanceId, NodeId, Order};
+use generals_crypto::{InstanceId, NodeId, Order, VerifyMemo};
 use generals_wire::{InstanceSpec, Protocol};
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -348,7 +348,11 @@ pub fn check(seed: u64, space: &Space) -> (Tally, Option<Finding>) {
         ..Tally::default()
     };
     note_case(&mut tally, &cfg);
+    // One case's generals share this thread: each signature is checked once
+    // here, not once per receiver (see `VerifyMemo`).
+    let memo = VerifyMemo::start();
     let verdict = evaluate(&cfg, &mut tally);
+    drop(memo);
     tally.violations = u64::from(verdict.is_err());
     let finding = verdict.err().map(|(check, detail)| Finding {
         seed,
