@@ -40,6 +40,7 @@ mod check;
 mod error;
 mod fault;
 mod node;
+pub mod ports;
 mod testnet;
 
 pub use check::{check_host, compare_peers, config_files, own_key, HostView, Rejected};

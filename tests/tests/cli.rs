@@ -346,3 +346,59 @@ fn the_readme_simulate_samples_are_what_simulate_prints() {
     }
     assert_eq!(seen, 3, "the README shows three simulate runs");
 }
+
+/// `testnet` warns when its ports fall inside the kernel's ephemeral range
+/// (where other generals' outgoing connections can take them), and names
+/// a base port that fits; the default base port draws no warning.
+#[test]
+fn testnet_warns_about_ports_in_the_ephemeral_range() {
+    let Some(range) = generals_config::ports::ephemeral_range() else {
+        eprintln!(
+            "skipped: {} is not readable here",
+            generals_config::ports::EPHEMERAL_RANGE_FILE
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let run = |base: u16, out: &str| {
+        without_overrides(bin())
+            .args([
+                "testnet",
+                "--nodes",
+                "4",
+                "--base-port",
+                &base.to_string(),
+                "--out",
+            ])
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    let inside = run(*range.start(), "inside");
+    assert!(inside.status.success(), "{}", shown(&inside));
+    let warned = text(&inside.stderr);
+    assert!(
+        warned.starts_with("warning: listen ports"),
+        "{}",
+        shown(&inside)
+    );
+    assert!(
+        warned.contains("Address already in use"),
+        "{}",
+        shown(&inside)
+    );
+    assert!(
+        warned.contains(&format!("use ports below {}", range.start())),
+        "{}",
+        shown(&inside)
+    );
+
+    let clear = run(7000, "clear");
+    assert!(clear.status.success(), "{}", shown(&clear));
+    assert!(
+        !text(&clear.stderr).contains("warning"),
+        "{}",
+        shown(&clear)
+    );
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use generals_config::{generate_testnet, TestnetOptions, DEFAULT_ROUND_TIMEOUT_MS};
+use generals_config::{generate_testnet, ports, TestnetOptions, DEFAULT_ROUND_TIMEOUT_MS};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -59,6 +59,12 @@ pub fn run(args: TestnetArgs) -> anyhow::Result<ExitCode> {
         work_ps: Some(crate::daemon::calibrate::testnet_costs(args.nodes)),
     };
     let nodes = generate_testnet(&opts)?;
+    let last_port = args
+        .base_port
+        .saturating_add(u16::try_from(nodes.len() - 1)?);
+    if let Some(warning) = ports::ephemeral_warning(args.base_port..=last_port) {
+        eprintln!("warning: {warning}");
+    }
     let addr = |n: &generals_config::TestnetNode| n.addr.to_string();
     let hint_path = args.out.join("nodeI").join("config.toml");
     if args.json {

@@ -135,8 +135,13 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     let keys = Arc::new(Keyring::new(me, key, cfg.public_keys()));
 
     let listener = TcpListener::bind(cfg.listen).await.with_context(|| {
+        // Inside the ephemeral range, the usual culprit is another
+        // general's outgoing connection, not a second daemon.
+        let ephemeral = generals_config::ports::ephemeral_warning(cfg.listen.port()..=cfg.listen.port())
+            .map(|w| format!("; {w}"))
+            .unwrap_or_default();
         format!(
-            "cannot listen on {} (is another process using the port? change `listen` in {}){}",
+            "cannot listen on {} (is another process using the port? change `listen` in {}){}{ephemeral}",
             cfg.listen,
             cfg.file.display(),
             set_by(&cfg, "listen")
