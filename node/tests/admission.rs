@@ -462,6 +462,110 @@ fn late_frames_raise_a_timing_alarm() {
     assert_eq!(net.nodes[1].late_from(&s), vec![NodeId(3)]);
 }
 
+/// The alarm is raised once per instance, for its first late peer; every
+/// late peer is still named. Mutation seen to fail it: `late_frame`'s
+/// `insert(from) && first` made `||` (one event per late peer).
+#[test]
+fn late_frames_from_two_peers_raise_one_alarm_and_name_both() {
+    let mut net = Net::new(4, limits());
+    net.cut.push((3, 1));
+    net.cut.push((2, 1));
+    let s = net.order(0, Protocol::Oral, 1, Order::Attack);
+    net.run();
+    let ticket = InstanceTicket::issue(&key(0), &cluster(4), s);
+    for (from, bit) in [(3, true), (2, false), (3, false)] {
+        let mut late = OralBits::zeros(1);
+        late.set(0, bit);
+        net.frame(
+            from,
+            1,
+            RoundFrame {
+                ticket,
+                round: 2,
+                body: RoundBody::Oral(late),
+            },
+        );
+    }
+    net.collect();
+    assert_eq!(net.rejected(1, "past_round"), 3);
+    assert_eq!(net.nodes[1].late_from(&s), vec![NodeId(2), NodeId(3)]);
+    let alarms = net.outputs_of(1, "LateFrames");
+    assert_eq!(alarms.len(), 1, "{alarms:?}");
+    assert!(alarms[0].contains("from: NodeId(3)"), "{alarms:?}");
+}
+
+/// A frame of exactly `max_frame_bytes` (after the length prefix) is sent;
+/// one byte less of limit, and it is refused as too large. Mutation seen to
+/// fail it: `send_frame`'s `> max_frame_bytes` made `>=`.
+#[test]
+fn a_frame_of_exactly_max_frame_bytes_is_sent() {
+    let first_frame = |max: usize| {
+        let mut n0 = node(4, 0, NodeLimits::new(Limits::new(DELTA), 64, max));
+        n0.order(Instant::now(), Protocol::Oral, 1, Order::Attack, false)
+            .expect("order");
+        let mut sent = Vec::new();
+        let mut too_large = 0;
+        while let Some(out) = n0.poll_output() {
+            match out {
+                Output::Send {
+                    msg: PeerMessage::Round(f),
+                    ..
+                } => sent.push(f.wire_len()),
+                other if format!("{other:?}").contains("FrameTooLarge") => too_large += 1,
+                _ => {}
+            }
+        }
+        (sent, too_large)
+    };
+    let (sent, _) = first_frame(16 << 20);
+    assert_eq!(sent.len(), 3, "one round-1 frame per lieutenant");
+    let exact = sent[0] - generals_wire::LENGTH_PREFIX;
+    assert_eq!(first_frame(exact), (sent.clone(), 0), "exactly the limit");
+    assert_eq!(first_frame(exact - 1), (Vec::new(), 3), "one byte over");
+}
+
+/// A commander keeps its frames after it decides, for a lieutenant whose
+/// link comes back while the instance runs; a lieutenant gives its up when
+/// it decides. Mutation seen to fail it: `on_decided`'s
+/// `role == Role::Lieutenant` made `!=` (the commander forgets them).
+#[test]
+fn a_commander_sends_its_frames_again_to_a_peer_whose_link_returns() {
+    let mut net = Net::new(4, limits());
+    // 1 hears nothing from the commander: its link is down.
+    net.cut.push((0, 1));
+    let s = net.order(0, Protocol::Signed, 1, Order::Attack);
+    // Step until the commander has decided, with the instance still open.
+    for _ in 0..100 {
+        if net.decided.iter().any(|(i, sp, _)| *i == 0 && *sp == s) {
+            break;
+        }
+        net.collect();
+        if let Some((from, to, msg)) = net.queue.pop_front() {
+            net.deliver(from, to, msg);
+        }
+    }
+    assert!(
+        net.decided.iter().any(|(i, sp, _)| *i == 0 && *sp == s),
+        "the commander decided"
+    );
+    net.collect();
+    net.queue.clear();
+    let now = net.now;
+    net.nodes[0].link_up(now, NodeId(1));
+    let mut again = Vec::new();
+    while let Some(out) = net.nodes[0].poll_output() {
+        if let Output::Send {
+            to,
+            msg: PeerMessage::Round(f),
+            ..
+        } = out
+        {
+            again.push((to, f.round));
+        }
+    }
+    assert_eq!(again, vec![(NodeId(1), 1)], "the commander's frame, again");
+}
+
 /// The contract's sizes for the two new strategies, in the simulator (n
 /// nodes running this node core), with loyal and traitor commanders.
 /// With the ticket check of `Node::admit` reverted, every precreate case
