@@ -217,7 +217,11 @@ pub fn draw(report: &InstanceReport, trace: &Trace, eig: Option<NodeId>) -> anyh
         header(&area, report, &layout)?;
         lanes(&area, report, &layout)?;
         for f in &trace.frames {
-            frame(&area, &layout, trace, f)?;
+            frame(&area, &layout, f)?;
+        }
+        // Labels after every arrow, so no arrow crosses a label.
+        for f in &trace.frames {
+            frame_caption(&area, &layout, trace, f)?;
         }
         for w in &trace.withheld {
             let from = (layout.send_x(w.round, w.from), layout.lane(w.from));
@@ -286,6 +290,14 @@ impl Layout {
 
     fn column(&self, round: u8) -> i32 {
         LANES_X + self.colw * i32::from(round.clamp(1, self.rounds) - 1)
+    }
+
+    /// Where a frame's arrow starts and ends.
+    fn arrow(&self, f: &FrameRecord) -> ((i32, i32), (i32, i32)) {
+        (
+            (self.send_x(f.round, f.from), self.lane(f.from)),
+            (self.arrival_x(f), self.lane(f.to)),
+        )
     }
 
     fn decisions_x(&self) -> i32 {
@@ -388,7 +400,13 @@ pub fn summary(body: &RoundBody) -> String {
 pub fn frame_label(f: &FrameRecord) -> Option<String> {
     let mut label = summary(&f.body);
     if let Some(honest) = f.honest.as_ref().filter(|_| f.lie()) {
-        label = format!("{label}  LIE (it had {})", summary(honest));
+        // Long contents are spelled out in the notes under the diagram.
+        let had = summary(honest);
+        label = if had.len() <= 6 {
+            format!("{label}  LIE (it had {had})")
+        } else {
+            format!("{label}  LIE")
+        };
     } else if f.body == RoundBody::Empty && f.rejected.is_empty() {
         return None;
     }
@@ -399,11 +417,10 @@ pub fn frame_label(f: &FrameRecord) -> Option<String> {
     Some(label)
 }
 
-fn frame(area: &Area, layout: &Layout, trace: &Trace, f: &FrameRecord) -> anyhow::Result<()> {
+fn frame(area: &Area, layout: &Layout, f: &FrameRecord) -> anyhow::Result<()> {
     let kind = FrameKind::of(f);
     let color = kind.color();
-    let from = (layout.send_x(f.round, f.from), layout.lane(f.from));
-    let to = (layout.arrival_x(f), layout.lane(f.to));
+    let (from, to) = layout.arrow(f);
     let width = if kind == FrameKind::Empty { 1 } else { 2 };
     let head = arrow_head(from, to);
     if f.delivered_us.is_some() {
@@ -421,7 +438,17 @@ fn frame(area: &Area, layout: &Layout, trace: &Trace, f: &FrameRecord) -> anyhow
         vec![head[0], head[2], head[3]],
         color.filled(),
     ))
-    .map_err(plot_error)?;
+    .map_err(plot_error)
+}
+
+fn frame_caption(
+    area: &Area,
+    layout: &Layout,
+    trace: &Trace,
+    f: &FrameRecord,
+) -> anyhow::Result<()> {
+    let kind = FrameKind::of(f);
+    let (from, to) = layout.arrow(f);
     // A crowded round labels only its lies and refusals; the EIG tree
     // shows the values.
     let crowded = trace.frames.iter().filter(|g| g.round == f.round).count() > 12;
@@ -430,13 +457,22 @@ fn frame(area: &Area, layout: &Layout, trace: &Trace, f: &FrameRecord) -> anyhow
     let Some(label) = label else {
         return Ok(());
     };
-    // Near the head, so labels of one sender's fan stay apart.
-    let t = if crowded { 0.8 } else { 0.7 };
+    // Near the head, so labels of one sender's fan stay apart, and at two
+    // depths by sender, so crossing fans do not stack their labels.
+    let t = if crowded {
+        0.8
+    } else {
+        0.62 + 0.12 * f64::from(f.from.0 % 2)
+    };
     let at = (
         from.0 + ((to.0 - from.0) as f64 * t) as i32,
         from.1 + ((to.1 - from.1) as f64 * t) as i32 - 8,
     );
-    text(area, &label, at, bold(12, color, HPos::Center))
+    let half = 7 * label.chars().count() as i32 / 2 + 3;
+    let backdrop = [(at.0 - half, at.1 - 8), (at.0 + half, at.1 + 8)];
+    area.draw(&Rectangle::new(backdrop, WHITE.mix(0.85).filled()))
+        .map_err(plot_error)?;
+    text(area, &label, at, bold(12, kind.color(), HPos::Center))
 }
 
 /// [tip, base centre, base left, base right] of the triangle at `to`.
@@ -687,6 +723,19 @@ fn legend(area: &Area, y: i32) -> anyhow::Result<()> {
 /// traitors withheld, and the evidence.
 fn notes(report: &InstanceReport, trace: &Trace) -> Vec<(String, &'static RGBColor)> {
     let mut out = Vec::new();
+    for f in trace.frames.iter().filter(|f| f.lie()) {
+        let had = f.honest.as_ref().map(summary).unwrap_or_default();
+        out.push((
+            format!(
+                "LIE: round {}, {} → {} sent {}; its loyal core had {had}",
+                f.round,
+                f.from,
+                f.to,
+                summary(&f.body)
+            ),
+            &LIE,
+        ));
+    }
     for f in &trace.frames {
         for (kind, reason) in &f.rejected {
             out.push((

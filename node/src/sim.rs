@@ -332,11 +332,12 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
     }
     let mut ordered: Option<InstanceId> = None;
     // Recorded frames of every instance (filtered to the ordered one at the
-    // end), decision times, and the frame whose delivery the receiver's
-    // next outputs answer.
+    // end) and decision times.
     let mut records: Vec<FrameRecord> = Vec::new();
     let mut decided_at: BTreeMap<(NodeId, InstanceSpec), u64> = BTreeMap::new();
-    let mut answering: Option<(NodeId, usize)> = None;
+    // Which record is the frame (instance, round, sender, receiver): a
+    // refusal names all four.
+    let mut record_of: BTreeMap<(InstanceId, u8, NodeId, NodeId), usize> = BTreeMap::new();
 
     // Everything a run starts is over long before this virtual time: the
     // traitors' opening moves and their instances, the order, frames held
@@ -364,10 +365,16 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
                         decided_at.entry((me, spec)).or_insert(now_us);
                     }
                     Output::Event(e) => {
-                        if let (Some((to, k)), NodeEvent::Rejected { kind, reason, .. }) =
-                            (answering, &e)
+                        if let NodeEvent::Rejected {
+                            from,
+                            instance: Some(id),
+                            round: Some(round),
+                            kind,
+                            reason,
+                        } = &e
                         {
-                            if let Some(f) = records.get_mut(k).filter(|_| to == me) {
+                            let k = record_of.get(&(*id, *round, *from, me));
+                            if let Some(f) = k.and_then(|&k| records.get_mut(k)) {
                                 f.rejected.push(((*kind).to_owned(), reason.clone()));
                             }
                         }
@@ -379,13 +386,13 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
                 }
             }
         }
-        answering = None;
         for (from, to, msg, delay) in sends {
             let mut record = None;
             if let PeerMessage::Round(frame) = &msg {
                 trace.sent(from, to, frame);
                 if cfg.record_frames {
                     record = Some(records.len());
+                    record_of.insert((frame.ticket.spec.id, frame.round, from, to), records.len());
                     records.push(FrameRecord {
                         spec: frame.ticket.spec,
                         round: frame.round,
@@ -470,7 +477,6 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
                 };
                 if let Some(f) = d.record.and_then(|k| records.get_mut(k)) {
                     f.delivered_us = Some(now_us);
-                    answering = d.record.map(|k| (d.to, k));
                 }
                 match d.msg {
                     PeerMessage::Round(frame) => node.handle_frame(now, d.from, frame),
