@@ -469,6 +469,8 @@ fn frame_caption(
         from.1 + ((to.1 - from.1) as f64 * t) as i32 - 8,
     );
     let half = 7 * label.chars().count() as i32 / 2 + 3;
+    // Kept left of the decision column.
+    let at = (at.0.min(layout.decisions_x() - half - 4), at.1);
     let backdrop = [(at.0 - half, at.1 - 8), (at.0 + half, at.1 + 8)];
     area.draw(&Rectangle::new(backdrop, WHITE.mix(0.85).filled()))
         .map_err(plot_error)?;

@@ -584,13 +584,13 @@ fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent
             );
             match rejections.admit((*from, kind), Instant::now()) {
                 Some(suppressed) if loud => {
-                    warn!(%from, instance = ?instance, ?round, kind, suppressed, %reason, "frame refused")
+                    warn!(%from, instance = ?instance, round = *round, kind, suppressed, %reason, "frame refused")
                 }
                 Some(suppressed) => {
-                    debug!(%from, instance = ?instance, ?round, kind, suppressed, %reason, "rejected")
+                    debug!(%from, instance = ?instance, round = *round, kind, suppressed, %reason, "rejected")
                 }
                 None => {
-                    debug!(%from, instance = ?instance, ?round, kind, %reason, "rejected (held back)")
+                    debug!(%from, instance = ?instance, round = *round, kind, %reason, "rejected (held back)")
                 }
             }
         }
