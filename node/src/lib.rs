@@ -2,13 +2,14 @@
 //!
 //! [`protocol`] holds the sans-IO OM(m) and SM(m) state machines and the
 //! lock-step round driver; [`sim`] drives them over a deterministic virtual
-//! network; the `generals` binary (src/main.rs, src/cli/) is the operator
-//! CLI.
+//! network and [`picture`] draws one such run; the `generals` binary
+//! (src/main.rs, src/cli/) is the operator CLI.
 
 pub mod cli;
 pub mod cluster;
 pub mod control;
 pub mod daemon;
+pub mod picture;
 pub mod protocol;
 pub mod report;
 pub mod schedule;

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use generals_crypto::InstanceId;
 use generals_crypto::{ClusterId, NodeId, NodeKey, Order, SignedOrder};
-use generals_wire::{InstanceSpec, MessageCounters, PeerMessage, Protocol, RoundFrame};
+use generals_wire::{InstanceSpec, MessageCounters, PeerMessage, Protocol, RoundBody, RoundFrame};
 
+pub use crate::protocol::adversary::Rewrite;
 use crate::protocol::adversary::{other_instance, Coalition, OpeningTarget, Strategy};
 use crate::protocol::oral::logical_formula;
 use crate::protocol::{
@@ -51,6 +52,9 @@ pub struct SimConfig {
     pub max_instances: Option<usize>,
     /// Keep every node event in [`Trace::events`] (replays).
     pub log_events: bool,
+    /// Keep every frame of the ordered instance in [`Trace::frames`], with
+    /// what traitors would loyally have sent (pictures).
+    pub record_frames: bool,
 }
 
 impl SimConfig {
@@ -70,6 +74,7 @@ impl SimConfig {
             schedule: Schedule::Uniform,
             max_instances: None,
             log_events: false,
+            record_frames: false,
         }
     }
 
@@ -103,6 +108,8 @@ struct Delivery {
     to: NodeId,
     from: NodeId,
     msg: PeerMessage,
+    /// Its index in the recorded frames, if frames are recorded.
+    record: Option<usize>,
 }
 
 fn lock(c: &Mutex<Coalition>) -> std::sync::MutexGuard<'_, Coalition> {
@@ -146,6 +153,43 @@ pub struct Trace {
     /// Round frames handed to the network, by (instance, round, sender,
     /// receiver), whether or not the schedule then delivered them.
     pub frames_sent: BTreeMap<(InstanceSpec, u8, NodeId, NodeId), u32>,
+    /// With [`SimConfig::record_frames`]: every round frame of the ordered
+    /// instance, in the order the senders handed them to the network.
+    pub frames: Vec<FrameRecord>,
+    /// With [`SimConfig::record_frames`]: frames of the ordered instance a
+    /// traitor's loyal core built but the coalition never sent.
+    pub withheld: Vec<Rewrite>,
+    /// With [`SimConfig::record_frames`]: when each general decided the
+    /// ordered instance (virtual µs).
+    pub decided_us: BTreeMap<NodeId, u64>,
+}
+
+/// One round frame, from sender to receiver, as it went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameRecord {
+    pub spec: InstanceSpec,
+    pub round: u8,
+    pub from: NodeId,
+    pub to: NodeId,
+    /// Virtual µs at which it left (after any delay a traitor added).
+    pub sent_us: u64,
+    /// None if the schedule never delivered it.
+    pub delivered_us: Option<u64>,
+    pub body: RoundBody,
+    /// A traitor's frame: what its loyal core built from what it had
+    /// received, before the coalition rewrote it.
+    pub honest: Option<RoundBody>,
+    /// The receiver's rejections of this frame or of chains in it, as
+    /// (kind, reason): the counters' names and the logged text.
+    pub rejected: Vec<(String, String)>,
+}
+
+impl FrameRecord {
+    /// A traitor's frame that says something other than what its loyal
+    /// core would have said.
+    pub fn lie(&self) -> bool {
+        self.honest.as_ref().is_some_and(|h| *h != self.body)
+    }
 }
 
 impl Trace {
@@ -198,13 +242,15 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         cfg.order,
     );
     let coalition_delay = cfg.round_timeout * (u32::from(cfg.m) + 3) * 2;
-    let coalition = Arc::new(Mutex::new(
-        Coalition::new(cfg.traitors.clone(), traitor_keys, cfg.seed)
-            .with_targets(cfg.targets.iter().copied())
-            .with_captured(captured)
-            .with_cluster(cluster)
-            .with_delay(coalition_delay),
-    ));
+    let mut coalition = Coalition::new(cfg.traitors.clone(), traitor_keys, cfg.seed)
+        .with_targets(cfg.targets.iter().copied())
+        .with_captured(captured)
+        .with_cluster(cluster)
+        .with_delay(coalition_delay);
+    if cfg.record_frames {
+        coalition = coalition.with_log();
+    }
+    let coalition = Arc::new(Mutex::new(coalition));
     let mut nodes: Vec<Node> = ids
         .iter()
         .map(|&id| {
@@ -279,11 +325,19 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
                     to,
                     from: t,
                     msg,
+                    record: None,
                 }));
             }
         }
     }
     let mut ordered: Option<InstanceId> = None;
+    // Recorded frames of every instance (filtered to the ordered one at the
+    // end) and decision times.
+    let mut records: Vec<FrameRecord> = Vec::new();
+    let mut decided_at: BTreeMap<(NodeId, InstanceSpec), u64> = BTreeMap::new();
+    // Which record is the frame (instance, round, sender, receiver): a
+    // refusal names all four.
+    let mut record_of: BTreeMap<(InstanceId, u8, NodeId, NodeId), usize> = BTreeMap::new();
 
     // Everything a run starts is over long before this virtual time: the
     // traitors' opening moves and their instances, the order, frames held
@@ -300,24 +354,57 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         }
         let mut sends = Vec::new();
         for (i, node) in nodes.iter_mut().enumerate() {
+            let me = NodeId(i as u16);
             while let Some(out) = node.poll_output() {
                 match out {
                     Output::Send { to, msg, delay } => {
-                        sends.push((NodeId(i as u16), to, msg, delay));
+                        sends.push((me, to, msg, delay));
                     }
                     Output::Decided { spec, .. } => {
-                        *trace.decisions.entry((NodeId(i as u16), spec)).or_default() += 1;
+                        *trace.decisions.entry((me, spec)).or_default() += 1;
+                        decided_at.entry((me, spec)).or_insert(now_us);
                     }
-                    Output::Event(e) if cfg.log_events => {
-                        trace.events.push((now_us, NodeId(i as u16), e));
+                    Output::Event(e) => {
+                        if let NodeEvent::Rejected {
+                            from,
+                            instance: Some(id),
+                            round: Some(round),
+                            kind,
+                            reason,
+                        } = &e
+                        {
+                            let k = record_of.get(&(*id, *round, *from, me));
+                            if let Some(f) = k.and_then(|&k| records.get_mut(k)) {
+                                f.rejected.push(((*kind).to_owned(), reason.clone()));
+                            }
+                        }
+                        if cfg.log_events {
+                            trace.events.push((now_us, me, e));
+                        }
                     }
                     _ => {}
                 }
             }
         }
         for (from, to, msg, delay) in sends {
+            let mut record = None;
             if let PeerMessage::Round(frame) = &msg {
                 trace.sent(from, to, frame);
+                if cfg.record_frames {
+                    record = Some(records.len());
+                    record_of.insert((frame.ticket.spec.id, frame.round, from, to), records.len());
+                    records.push(FrameRecord {
+                        spec: frame.ticket.spec,
+                        round: frame.round,
+                        from,
+                        to,
+                        sent_us: now_us + delay.as_micros() as u64,
+                        delivered_us: None,
+                        body: frame.body.clone(),
+                        honest: None,
+                        rejected: Vec::new(),
+                    });
+                }
             }
             let until_deadline = if net.adaptive() {
                 nodes
@@ -348,6 +435,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
                 to,
                 from,
                 msg,
+                record,
             }));
         }
         let next_timeout = nodes
@@ -387,6 +475,9 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
                 let Some(node) = nodes.get_mut(d.to.index()) else {
                     continue;
                 };
+                if let Some(f) = d.record.and_then(|k| records.get_mut(k)) {
+                    f.delivered_us = Some(now_us);
+                }
                 match d.msg {
                     PeerMessage::Round(frame) => node.handle_frame(now, d.from, frame),
                     PeerMessage::Report(report) => node.handle_report(d.from, report),
@@ -410,6 +501,15 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         n: n as u16,
     };
     trace.spec = ordered.map(|_| spec);
+    if cfg.record_frames {
+        keep_frames(
+            &mut trace,
+            spec,
+            records,
+            decided_at,
+            lock(&coalition).take_log(),
+        );
+    }
 
     let mut counters = MessageCounters::default();
     let mut loyal_logical = 0u64;
@@ -550,4 +650,34 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         reports_missing,
     };
     Ok((report, trace))
+}
+
+/// Keeps the recorded frames of `spec`, with the honest body of each
+/// traitor's frame, and what traitors withheld.
+fn keep_frames(
+    trace: &mut Trace,
+    spec: InstanceSpec,
+    records: Vec<FrameRecord>,
+    decided_at: BTreeMap<(NodeId, InstanceSpec), u64>,
+    rewrites: Vec<Rewrite>,
+) {
+    trace.frames = records.into_iter().filter(|f| f.spec == spec).collect();
+    // A traitor sends one frame per (round, receiver) of an instance.
+    let index: BTreeMap<(u8, NodeId, NodeId), usize> = trace
+        .frames
+        .iter()
+        .enumerate()
+        .map(|(k, f)| ((f.round, f.from, f.to), k))
+        .collect();
+    for w in rewrites.into_iter().filter(|w| w.spec == spec) {
+        match index.get(&(w.round, w.from, w.to)) {
+            Some(&k) if w.sent.is_some() => trace.frames[k].honest = Some(w.honest),
+            _ => trace.withheld.push(w),
+        }
+    }
+    trace.decided_us = decided_at
+        .into_iter()
+        .filter(|((_, s), _)| *s == spec)
+        .map(|((id, _), t)| (id, t))
+        .collect();
 }

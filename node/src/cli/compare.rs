@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use super::client;
 use crate::control::{ControlRequest, ControlResponse};
+use crate::picture::plot_error;
 use crate::protocol::adversary::Strategy;
 use crate::report::{InstanceReport, Role};
 use crate::sim::{run_traced, SimConfig};
@@ -876,10 +877,6 @@ fn plot(path: &Path, rows: &[Comparison], sweep: bool) -> anyhow::Result<()> {
         root.present().map_err(plot_error)?;
     }
     std::fs::write(path, svg).with_context(|| format!("writing the plot to {}", path.display()))
-}
-
-fn plot_error<E: std::fmt::Debug>(e: E) -> anyhow::Error {
-    anyhow::anyhow!("drawing the plot: {e:?}")
 }
 
 fn panel<DB: DrawingBackend>(

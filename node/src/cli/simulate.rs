@@ -1,6 +1,7 @@
 //! `generals simulate`: one instance on the deterministic virtual network.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,9 +10,10 @@ use clap::Args;
 use generals_crypto::{NodeId, Order};
 use generals_wire::Protocol;
 
+use crate::picture;
 use crate::protocol::adversary::Strategy;
 use crate::report::Role;
-use crate::sim::{run as run_sim, SimConfig, SimReport};
+use crate::sim::{run_traced, SimConfig, SimReport};
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -20,6 +22,7 @@ Examples:
   generals simulate --protocol signed --nodes 4 --m 1 --traitors 0 --strategy equivocate --json
   generals simulate --protocol oral --nodes 3 --m 1 --traitors 2 --strategy flip   # the 3m+1 bound at work
   generals simulate --protocol signed --nodes 7 --m 2 --traitors 5,6 --strategy precreate
+  generals simulate --protocol oral --nodes 4 --m 1 --traitors 3 --strategy flip --picture om.svg
 
 --strategy (long --help) says what each strategy does. \"Odd ids\" are the
 receivers split, partial and hog single out, unless --targets names others.
@@ -66,6 +69,14 @@ pub struct SimulateArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Draw the run as SVG: a lane per general, an arrow per frame, lies,
+    /// refusals, decisions and evidence; for OM at n <= 7 also an EIG tree.
+    #[arg(long, value_name = "FILE.svg")]
+    pub picture: Option<PathBuf>,
+    /// The lieutenant whose EIG tree the picture shows (default: the first
+    /// loyal lieutenant).
+    #[arg(long, value_name = "ID", requires = "picture")]
+    pub picture_general: Option<u16>,
 }
 
 fn parse_protocol(s: &str) -> Result<Protocol, String> {
@@ -80,12 +91,21 @@ fn strategy_parser() -> impl clap::builder::TypedValueParser<Value = Strategy> {
 }
 
 pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    let cfg = validate(&args)?;
-    let report = run_sim(&cfg).context("the simulator refused this instance")?;
+    let mut cfg = validate(&args)?;
+    cfg.record_frames = args.picture.is_some();
+    let (report, trace) = run_traced(&cfg).context("the simulator refused this instance")?;
+    if let Some(path) = &args.picture {
+        let svg = picture::draw(&report, &trace, args.picture_general.map(NodeId))?;
+        std::fs::write(path, svg)
+            .with_context(|| format!("writing the picture to {}", path.display()))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
         print!("{}", render(&report));
+        if let Some(path) = &args.picture {
+            println!("picture:    {}", path.display());
+        }
     }
     Ok(if report.ic1 && report.ic2 {
         ExitCode::SUCCESS
@@ -104,6 +124,23 @@ fn validate(a: &SimulateArgs) -> anyhow::Result<SimConfig> {
             a.m,
             usize::from(a.m) + 2
         );
+    }
+    if a.picture.is_some() && a.nodes > picture::MAX_GENERALS {
+        bail!(
+            "--picture draws one lane per general and stops at {} generals (got --nodes {}); \
+             use --json for larger runs",
+            picture::MAX_GENERALS,
+            a.nodes
+        );
+    }
+    if let Some(g) = a.picture_general {
+        if usize::from(g) >= a.nodes || g == a.commander {
+            bail!(
+                "--picture-general {g} is not a lieutenant (the commander is {}, ids are 0..{})",
+                a.commander,
+                a.nodes - 1
+            );
+        }
     }
     if usize::from(a.commander) >= a.nodes {
         bail!(
@@ -287,7 +324,7 @@ mod tests {
     use super::*;
 
     fn first_line(traitors: &[(u16, Option<&str>)]) -> String {
-        let mut r = run_sim(&SimConfig::new(Protocol::Signed, 7, 2)).unwrap();
+        let mut r = crate::sim::run(&SimConfig::new(Protocol::Signed, 7, 2)).unwrap();
         r.traitors = traitors.iter().map(|&(t, _)| NodeId(t)).collect();
         r.strategy = traitors
             .iter()

@@ -573,6 +573,7 @@ fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent
         NodeEvent::Rejected {
             from,
             instance,
+            round,
             kind,
             reason,
         } => {
@@ -583,12 +584,14 @@ fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent
             );
             match rejections.admit((*from, kind), Instant::now()) {
                 Some(suppressed) if loud => {
-                    warn!(%from, instance = ?instance, kind, suppressed, %reason, "frame refused")
+                    warn!(%from, instance = ?instance, round = *round, kind, suppressed, %reason, "frame refused")
                 }
                 Some(suppressed) => {
-                    debug!(%from, instance = ?instance, kind, suppressed, %reason, "rejected")
+                    debug!(%from, instance = ?instance, round = *round, kind, suppressed, %reason, "rejected")
                 }
-                None => debug!(%from, instance = ?instance, kind, %reason, "rejected (held back)"),
+                None => {
+                    debug!(%from, instance = ?instance, round = *round, kind, %reason, "rejected (held back)")
+                }
             }
         }
         NodeEvent::FrameTooLarge {

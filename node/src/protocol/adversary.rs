@@ -89,6 +89,21 @@ pub struct Coalition {
     /// The cluster the traitors sign in (see [`Coalition::with_cluster`]).
     cluster: ClusterId,
     pub signatures_made: u64,
+    /// With [`Coalition::with_log`]: every rewrite, for pictures of a run.
+    log: Option<Vec<Rewrite>>,
+}
+
+/// One frame a traitor's loyal core wanted to send, and what went out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rewrite {
+    pub spec: InstanceSpec,
+    pub from: NodeId,
+    pub to: NodeId,
+    pub round: u8,
+    /// What the loyal core built from what this traitor had received.
+    pub honest: RoundBody,
+    /// What the coalition sent instead (None: nothing).
+    pub sent: Option<RoundBody>,
 }
 
 impl Coalition {
@@ -108,7 +123,20 @@ impl Coalition {
             commanded: BTreeMap::new(),
             cluster: ClusterId([0; 32]),
             signatures_made: 0,
+            log: None,
         }
+    }
+
+    /// Keeps every rewrite (see [`Coalition::take_log`]); off by default,
+    /// since a long search would keep every frame.
+    pub fn with_log(mut self) -> Coalition {
+        self.log = Some(Vec::new());
+        self
+    }
+
+    /// The rewrites kept since [`Coalition::with_log`], oldest first.
+    pub fn take_log(&mut self) -> Vec<Rewrite> {
+        self.log.as_mut().map(std::mem::take).unwrap_or_default()
     }
 
     /// Receivers that split and partial single out, instead of odd ids.
@@ -157,6 +185,29 @@ impl Coalition {
 
     /// Rewrites the frame traitor `from` would loyally send `to` in `round`.
     pub fn rewrite(
+        &mut self,
+        spec: &InstanceSpec,
+        from: NodeId,
+        to: NodeId,
+        round: u8,
+        body: RoundBody,
+    ) -> Outgoing {
+        let honest = self.log.is_some().then(|| body.clone());
+        let out = self.rewrite_frame(spec, from, to, round, body);
+        if let (Some(log), Some(honest)) = (self.log.as_mut(), honest) {
+            log.push(Rewrite {
+                spec: *spec,
+                from,
+                to,
+                round,
+                honest,
+                sent: out.body.clone(),
+            });
+        }
+        out
+    }
+
+    fn rewrite_frame(
         &mut self,
         spec: &InstanceSpec,
         from: NodeId,

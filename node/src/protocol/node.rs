@@ -181,6 +181,10 @@ pub enum NodeEvent {
     Rejected {
         from: NodeId,
         instance: Option<InstanceId>,
+        /// The refused frame's round, once the instance itself read it: a
+        /// frame may wait for its round, so the refusal can come later than
+        /// its arrival.
+        round: Option<u8>,
         kind: &'static str,
         reason: String,
     },
@@ -492,10 +496,22 @@ impl Node {
         kind: &'static str,
         reason: String,
     ) {
+        self.reject_in_round(from, instance, None, kind, reason);
+    }
+
+    fn reject_in_round(
+        &mut self,
+        from: NodeId,
+        instance: Option<InstanceId>,
+        round: Option<u8>,
+        kind: &'static str,
+        reason: String,
+    ) {
         *self.counters.rejections.entry(kind.into()).or_default() += 1;
         self.out.push_back(Output::Event(NodeEvent::Rejected {
             from,
             instance,
+            round,
             kind,
             reason,
         }));
@@ -733,12 +749,12 @@ impl Node {
         let mut effects = Vec::new();
         inst.handle_frame(now, from, frame, &mut effects);
         // A rejected frame creates nothing: no instance, no relay, no record.
-        if let Some(Effect::Rejected { reason, .. }) = effects
+        if let Some(Effect::Rejected { reason, round, .. }) = effects
             .iter()
             .find(|e| matches!(e, Effect::Rejected { .. }))
         {
             let (kind, text) = (reason.kind(), reason.to_string());
-            return self.reject(from, Some(id), kind, text);
+            return self.reject_in_round(from, Some(id), Some(*round), kind, text);
         }
         self.counters.instances_joined += 1;
         self.seen.entry(id.commander).or_default().insert(id.seq);
@@ -1001,7 +1017,7 @@ impl Node {
                         self.late_frame(spec, from, round);
                     }
                     let (kind, text) = (reason.kind(), reason.to_string());
-                    self.reject(from, Some(spec.id), kind, text);
+                    self.reject_in_round(from, Some(spec.id), Some(round), kind, text);
                 }
                 Effect::Decided(outcome) => self.on_decided(spec, outcome),
             }

@@ -212,6 +212,33 @@ impl OralTree {
         level.block_of[last].is_some_and(|b| level.get(b, i))
     }
 
+    /// The value this tree holds at `path` (commander first): what was
+    /// received until [`OralTree::decide`], and after it each inner path's
+    /// resolved majority (leaves keep what was received). None for a path
+    /// with no place here. It scans a level: for pictures and tests only.
+    pub fn value(&self, path: &[u8]) -> Option<Order> {
+        let len = path.len();
+        let level = self.levels.get(len.checked_sub(1)?)?;
+        if path.first() != Some(&self.commander) {
+            return None;
+        }
+        if len == 1 {
+            return Some(Order::from_bit(level.get(0, 0)));
+        }
+        let last = path[len - 1];
+        let block = level.block_of.get(usize::from(last)).copied().flatten()?;
+        let prefix = &path[..len - 1];
+        let (mut rank, mut i) = (None, 0);
+        let avoid = bit(self.me) | bit(last);
+        for_each_path(self.n, self.commander, avoid, len - 1, &mut |p, _| {
+            if p == prefix {
+                rank = Some(i);
+            }
+            i += 1;
+        });
+        rank.map(|i| Order::from_bit(level.get(block, i)))
+    }
+
     /// Lamport's recursive majority, bottom-up: a level's values are replaced
     /// by their resolved values, which the level above then reads.
     pub fn decide(&mut self) -> Order {
@@ -323,48 +350,86 @@ mod tests {
         resolve(n, m, me, &mut vec![c], stored)
     }
 
+    /// A value that is a hash of the full path: arbitrary, but known.
+    fn hashed(p: &[u8]) -> bool {
+        p.iter().fold(7u32, |a, &x| {
+            a.wrapping_mul(31).wrapping_add(u32::from(x) + 1)
+        }) % 3
+            != 0
+    }
+
+    /// Lieutenant `me`'s tree, filled through its frame interface with
+    /// [`hashed`] at every path.
+    fn filled(n: usize, m: u8, me: u8) -> OralTree {
+        let mut t = OralTree::new(n, m, 0, me).unwrap();
+        for round in 1..=m + 1 {
+            let relayers: Vec<u8> = if round == 1 {
+                vec![0]
+            } else {
+                (1..n as u8).filter(|&s| s != me).collect()
+            };
+            for s in relayers {
+                let count = frame_values(n, round).unwrap() as u32;
+                let mut bits = OralBits::zeros(count);
+                let mut i = 0;
+                let avoid = bit(s) | bit(me);
+                let len = usize::from(round) - 1;
+                if round == 1 {
+                    bits.set(0, hashed(&[0]));
+                } else {
+                    for_each_path(n, 0, avoid, len, &mut |p, _| {
+                        let mut full = p.to_vec();
+                        full.push(s);
+                        bits.set(i, hashed(&full));
+                        i += 1;
+                    });
+                }
+                t.store(round, s, &bits).unwrap();
+            }
+        }
+        t
+    }
+
     #[test]
     fn packed_tree_agrees_with_reference_on_arbitrary_values() {
-        // Fill the tree through its frame interface with a value that is a
-        // hash of the full path, then compare decisions.
-        let h = |p: &[u8]| {
-            p.iter().fold(7u32, |a, &x| {
-                a.wrapping_mul(31).wrapping_add(u32::from(x) + 1)
-            }) % 3
-                != 0
-        };
         for (n, m) in [(4usize, 1u8), (5, 2), (7, 2), (7, 3)] {
             for me in 1..n as u8 {
-                let mut t = OralTree::new(n, m, 0, me).unwrap();
-                for round in 1..=m + 1 {
-                    let relayers: Vec<u8> = if round == 1 {
-                        vec![0]
-                    } else {
-                        (1..n as u8).filter(|&s| s != me).collect()
-                    };
-                    for s in relayers {
-                        let count = frame_values(n, round).unwrap() as u32;
-                        let mut bits = OralBits::zeros(count);
-                        let mut i = 0;
-                        let avoid = bit(s) | bit(me);
-                        let len = usize::from(round) - 1;
-                        if round == 1 {
-                            bits.set(0, h(&[0]));
-                        } else {
-                            for_each_path(n, 0, avoid, len, &mut |p, _| {
-                                let mut full = p.to_vec();
-                                full.push(s);
-                                bits.set(i, h(&full));
-                                i += 1;
-                            });
-                        }
-                        t.store(round, s, &bits).unwrap();
-                    }
-                }
-                let want = reference_decide(n, usize::from(m), 0, me, &h);
+                let mut t = filled(n, m, me);
+                let want = reference_decide(n, usize::from(m), 0, me, &hashed);
                 assert_eq!(t.decide().is_attack(), want, "n={n} m={m} me={me}");
             }
         }
+    }
+
+    #[test]
+    fn value_reads_what_was_received_then_the_majorities() {
+        let (n, m, me) = (5usize, 2u8, 2u8);
+        let mut t = filled(n, m, me);
+        let mut paths = Vec::new();
+        for len in 1..=usize::from(m) + 1 {
+            for_each_path(n, 0, bit(me), len, &mut |p, _| paths.push(p.to_vec()));
+        }
+        for p in &paths {
+            assert_eq!(t.value(p), Some(Order::from_bit(hashed(p))), "{p:?}");
+        }
+        assert_eq!(t.value(&[0, 2]), None, "paths through me have no place");
+        assert_eq!(t.value(&[1, 3]), None, "paths start with the commander");
+        assert_eq!(t.value(&[0, 1, 3, 4, 1]), None, "deeper than m+1");
+        let decision = t.decide();
+        assert_eq!(t.value(&[0]), Some(decision));
+        // Each inner path now holds its strict majority over itself and
+        // its children; leaves keep what was received.
+        for p in paths.iter().filter(|p| p.len() <= usize::from(m)) {
+            let children: Vec<Order> = (0..n as u8)
+                .filter(|&j| j != me && !p.contains(&j))
+                .map(|j| t.value(&[p.as_slice(), &[j]].concat()).unwrap())
+                .collect();
+            let attack = children.iter().filter(|o| o.is_attack()).count() + usize::from(hashed(p));
+            let want = Order::from_bit(2 * attack > children.len() + 1);
+            assert_eq!(t.value(p), Some(want), "{p:?}");
+        }
+        let leaf = paths.iter().find(|p| p.len() == 3).unwrap();
+        assert_eq!(t.value(leaf), Some(Order::from_bit(hashed(leaf))));
     }
 
     #[test]
