@@ -22,10 +22,10 @@ use super::links::LinkEvent;
 use super::log_limit::LogLimiter;
 use super::storage::Storage;
 use crate::control::{
-    ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkState, NodeStatus,
-    PeerStatus,
+    ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkErrorKind, LinkState,
+    NodeStatus, PeerStatus,
 };
-use crate::protocol::{Node, NodeEvent, Output};
+use crate::protocol::{Node, NodeEvent, Output, RejectKind};
 
 /// Decided instances `status` lists (undecided ones are always listed).
 const STATUS_RECENT: usize = 100;
@@ -69,7 +69,7 @@ pub struct Driver {
     delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
     /// Log lines for refused frames, per peer and kind (the counters count
     /// every one).
-    rejections: LogLimiter<(NodeId, &'static str)>,
+    rejections: LogLimiter<(NodeId, RejectKind)>,
 }
 
 fn unix_ms() -> u64 {
@@ -197,7 +197,7 @@ impl Driver {
                         .node
                         .counters_mut()
                         .link_errors
-                        .entry(reason.kind().into())
+                        .entry(reason.kind())
                         .or_default() += 1;
                     p.stats.last_error = Some(reason.to_string());
                 }
@@ -205,7 +205,7 @@ impl Driver {
             LinkEvent::Refused { addr, peer, reason } => {
                 let c = self.node.counters_mut();
                 c.links_refused += 1;
-                *c.link_errors.entry("refused".into()).or_default() += 1;
+                *c.link_errors.entry(LinkErrorKind::Refused).or_default() += 1;
                 // Only a peer this node dialled: a listener has only a claim.
                 if let Some(p) = peer.and_then(|id| self.peers.get_mut(id.index())) {
                     p.stats.last_error = Some(reason.to_string());
@@ -557,7 +557,7 @@ impl Driver {
 /// One log line per event; the counters hold the numbers. Refused frames
 /// are logged per peer and kind on the limiter's steps, each line with how
 /// many it held back; the ones held back go to debug.
-fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent) {
+fn log_event(rejections: &mut LogLimiter<(NodeId, RejectKind)>, ev: &NodeEvent) {
     match ev {
         NodeEvent::Issued { spec, order } => {
             info!(instance = %spec.id, protocol = %spec.protocol, m = spec.m, %order, "issuing order")
@@ -577,11 +577,9 @@ fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent
             reason,
         } => {
             let instance = instance.map(|i| i.to_string());
-            let loud = matches!(
-                *kind,
-                "commander_quota" | "relay_quota" | "memory_budget" | "bad_ticket"
-            );
-            match rejections.admit((*from, kind), Instant::now()) {
+            let loud = kind.is_loud();
+            let (key, kind) = ((*from, *kind), kind.as_str());
+            match rejections.admit(key, Instant::now()) {
                 Some(suppressed) if loud => {
                     warn!(%from, instance = ?instance, kind, suppressed, %reason, "frame refused")
                 }

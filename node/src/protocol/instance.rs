@@ -927,7 +927,8 @@ mod tests {
                 found: NodeId(1),
             }),
         ];
-        let kinds: std::collections::BTreeSet<&str> = samples.iter().map(Rejection::kind).collect();
+        let kinds: std::collections::BTreeSet<&str> =
+            samples.iter().map(|r| r.kind().as_str()).collect();
         assert_eq!(
             kinds.len(),
             samples.len(),

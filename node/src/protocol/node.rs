@@ -50,8 +50,8 @@ use serde::{Deserialize, Serialize};
 
 use super::adversary::{Coalition, OpeningTarget};
 use super::oral::tree_bytes;
-use super::{Effect, Instance, Keyring, Limits, Outcome, Rejection, Role};
-use crate::control::{InstanceStatus, NodeCounters};
+use super::{Effect, Instance, Keyring, Limits, Outcome, RejectKind, Rejection, Role};
+use crate::control::{InstanceStatus, LinkErrorKind, NodeCounters};
 use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport};
 
 /// Memory all undecided OM trees may take together (one OM(7) at n = 22
@@ -177,11 +177,11 @@ pub enum NodeEvent {
         decision: Order,
         role: Role,
     },
-    /// A frame or report was refused; `kind` is the counter's name.
+    /// A frame or report was refused; `kind` is the counter's key.
     Rejected {
         from: NodeId,
         instance: Option<InstanceId>,
-        kind: &'static str,
+        kind: RejectKind,
         reason: String,
     },
     /// The first frame of an instance that came after its round closed here:
@@ -489,10 +489,10 @@ impl Node {
         &mut self,
         from: NodeId,
         instance: Option<InstanceId>,
-        kind: &'static str,
+        kind: RejectKind,
         reason: String,
     ) {
-        *self.counters.rejections.entry(kind.into()).or_default() += 1;
+        *self.counters.rejections.entry(kind).or_default() += 1;
         self.out.push_back(Output::Event(NodeEvent::Rejected {
             from,
             instance,
@@ -649,7 +649,7 @@ impl Node {
                 return self.reject(
                     from,
                     Some(spec.id),
-                    "bad_ticket",
+                    RejectKind::BadTicket,
                     "ticket differs from the one this instance was joined with".into(),
                 );
             }
@@ -667,24 +667,34 @@ impl Node {
             return self.reject(
                 from,
                 Some(id),
-                "unknown_own_instance",
+                RejectKind::UnknownOwnInstance,
                 "frame for an instance this node never issued".into(),
             );
         }
         if let Err(e) = super::instance::validate(&spec, &self.keys) {
-            return self.reject(from, Some(id), "bad_spec", e.to_string());
+            return self.reject(from, Some(id), RejectKind::BadSpec, e.to_string());
         }
         if self.draining {
-            return self.reject(from, Some(id), "shutting_down", "node is draining".into());
+            return self.reject(
+                from,
+                Some(id),
+                RejectKind::ShuttingDown,
+                "node is draining".into(),
+            );
         }
         let Some(commander) = self.keys.peers.get(id.commander.index()) else {
-            return self.reject(from, Some(id), "bad_spec", "unknown commander".into());
+            return self.reject(
+                from,
+                Some(id),
+                RejectKind::BadSpec,
+                "unknown commander".into(),
+            );
         };
         if !frame.ticket.verify(commander, &self.keys.cluster) {
             return self.reject(
                 from,
                 Some(id),
-                "bad_ticket",
+                RejectKind::BadTicket,
                 "ticket is not the commander's signature on this spec for this cluster".into(),
             );
         }
@@ -712,7 +722,7 @@ impl Node {
             return self.reject(
                 from,
                 Some(id),
-                "already_decided",
+                RejectKind::AlreadyDecided,
                 "instance was already run here".into(),
             );
         }
@@ -728,7 +738,7 @@ impl Node {
         let mut inst =
             match Instance::lieutenant(frame.ticket, self.keys.clone(), now, self.limits.round) {
                 Ok(inst) => inst,
-                Err(e) => return self.reject(from, Some(id), "bad_spec", e.to_string()),
+                Err(e) => return self.reject(from, Some(id), RejectKind::BadSpec, e.to_string()),
             };
         let mut effects = Vec::new();
         inst.handle_frame(now, from, frame, &mut effects);
@@ -771,21 +781,21 @@ impl Node {
         spec: &InstanceSpec,
         relayer: Option<NodeId>,
         need: u64,
-    ) -> Option<(&'static str, String)> {
+    ) -> Option<(RejectKind, String)> {
         let c = spec.id.commander;
         match relayer {
             None => {
                 let active = self.active.get(c.index()).copied().unwrap_or(0);
                 if active >= self.quota() {
                     return Some((
-                        "commander_quota",
+                        RejectKind::CommanderQuota,
                         format!("commander {c} already has {active} instances in flight here"),
                     ));
                 }
                 let trees = self.trees.get(c.index()).copied().unwrap_or(0);
                 (trees.saturating_add(need) > self.tree_share()).then(|| {
                     (
-                        "memory_budget",
+                        RejectKind::MemoryBudget,
                         format!("commander {c}'s OM trees would exceed its share"),
                     )
                 })
@@ -794,13 +804,13 @@ impl Node {
                 let (count, trees) = self.relayed.get(j.index()).copied().unwrap_or_default();
                 if count >= self.limits.max_instances {
                     return Some((
-                        "relay_quota",
+                        RejectKind::RelayQuota,
                         format!("peer {j} already made this node join {count} instances"),
                     ));
                 }
                 (trees.saturating_add(need) > self.limits.tree_bytes).then(|| {
                     (
-                        "memory_budget",
+                        RejectKind::MemoryBudget,
                         format!("OM trees joined on peer {j}'s relays would exceed the budget"),
                     )
                 })
@@ -948,7 +958,7 @@ impl Node {
             return self.reject(
                 from,
                 Some(spec.id),
-                "report_unknown_instance",
+                RejectKind::ReportUnknownInstance,
                 "report for an instance this node does not hold".into(),
             );
         };
@@ -976,7 +986,7 @@ impl Node {
             } else {
                 "report is not signed by its sender"
             };
-            return self.reject(from, Some(spec.id), "bad_report", why.into());
+            return self.reject(from, Some(spec.id), RejectKind::BadReport, why.into());
         }
         if let Some(e) = self.instances.get_mut(&spec) {
             if let std::collections::btree_map::Entry::Vacant(slot) = e.reports.entry(from) {
@@ -1046,7 +1056,7 @@ impl Node {
             *self
                 .counters
                 .link_errors
-                .entry("frame_too_large".into())
+                .entry(LinkErrorKind::FrameTooLarge)
                 .or_default() += 1;
             let max = self.limits.max_frame_bytes;
             let ev = NodeEvent::FrameTooLarge {
