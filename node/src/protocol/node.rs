@@ -176,6 +176,8 @@ pub enum NodeEvent {
         spec: InstanceSpec,
         decision: Order,
         role: Role,
+        /// Each round's time here ([`Instance::round_times`]).
+        rounds: Vec<Duration>,
     },
     /// A frame or report was refused; `kind` is the counter's key.
     Rejected {
@@ -1105,6 +1107,7 @@ impl Node {
         }
         let late: Vec<NodeId> = e.late.iter().copied().collect();
         let counters = e.counters;
+        let rounds = e.inst.round_times().to_vec();
         // Durable before anyone hears of it.
         self.out.push_back(Output::Decided { spec, record });
         self.counters.decisions += 1;
@@ -1116,6 +1119,7 @@ impl Node {
             spec,
             decision: outcome.decision,
             role,
+            rounds,
         }));
         if role == Role::Lieutenant {
             self.release(spec);
