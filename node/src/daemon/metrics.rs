@@ -656,3 +656,82 @@ fn reply(code: u16, status: &str, content_type: &str, body: &str) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(answer: &str) -> &str {
+        answer.split(' ').nth(1).unwrap()
+    }
+
+    /// /healthz is 200 only while ready, not draining and with every peer
+    /// link up; each 503 says why.
+    #[test]
+    fn healthz_follows_readiness_links_and_draining() {
+        let m = Metrics::new(NodeId(1), 3);
+        let get = |m: &Metrics| respond("GET /healthz HTTP/1.1\r\nHost: x", m);
+        assert!(get(&m).ends_with("starting: the node is not ready yet\n"));
+        m.set_ready();
+        let down = get(&m);
+        assert_eq!(code(&down), "503");
+        assert!(
+            down.ends_with("links down to 2 of 2 peers: 0, 2\n"),
+            "{down}"
+        );
+        m.link(NodeId(0), true);
+        m.link(NodeId(2), true);
+        assert_eq!(code(&get(&m)), "200");
+        m.link(NodeId(2), false);
+        assert!(get(&m).ends_with("peers: 2\n"));
+        m.link(NodeId(2), true);
+        m.set_draining();
+        assert!(get(&m).ends_with("draining: the node is stopping\n"));
+    }
+
+    #[test]
+    fn only_get_on_the_two_paths() {
+        let m = Metrics::new(NodeId(0), 2);
+        assert_eq!(code(&respond("GET /other HTTP/1.1", &m)), "404");
+        assert_eq!(code(&respond("POST /metrics HTTP/1.1", &m)), "405");
+        assert_eq!(code(&respond("", &m)), "404");
+        let text = respond("GET /metrics?x=1 HTTP/1.1\r\nHost: x", &m);
+        assert!(text.contains("version=0.0.4"), "{text}");
+        let om = respond(
+            "GET /metrics HTTP/1.1\r\naccept: application/openmetrics-text",
+            &m,
+        );
+        assert!(om.contains("application/openmetrics-text") && om.ends_with("# EOF\n"));
+    }
+
+    /// The typed calls land on the series their kinds name.
+    #[test]
+    fn counts_land_on_their_labels() {
+        let m = Metrics::new(NodeId(0), 4);
+        m.rejected(RejectKind::BadSignature);
+        m.rejected(RejectKind::PastRound);
+        m.decided(
+            Protocol::Signed,
+            Order::Retreat,
+            (2, 5),
+            &[Duration::from_millis(3)],
+        );
+        m.link(NodeId(1), true);
+        let text = m.encode(false).unwrap();
+        for line in [
+            "generals_rejections_total{reason=\"bad_signature\"} 1",
+            "generals_rejections_total{reason=\"past_round\"} 1",
+            "generals_signatures_rejected_total{reason=\"bad_signature\"} 1",
+            "generals_decisions_total{protocol=\"signed\",value=\"retreat\"} 1",
+            "generals_signatures_made_total{protocol=\"signed\"} 2",
+            "generals_signatures_verified_total{protocol=\"signed\"} 5",
+            "generals_round_duration_seconds_count{protocol=\"signed\"} 1",
+            "generals_links_up 1",
+            "generals_peers 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
+        }
+        // past_round is not a signature.
+        assert!(!text.contains("generals_signatures_rejected_total{reason=\"past_round\"}"));
+    }
+}
