@@ -87,6 +87,7 @@ const KEYS: &[(&str, &str)] = &[
          addr = \"127.0.0.1:7000\", pubkey = \"<64 hex digits>\"",
     ),
     ("fault", "[fault] with strategy = \"silent\""),
+    ("metrics", "[metrics] with listen = \"127.0.0.1:9464\""),
     ("peers.id", "0"),
     ("peers.addr", "\"127.0.0.1:7000\""),
     ("peers.pubkey", "\"<64 hex digits from generals keygen>\""),
@@ -94,6 +95,7 @@ const KEYS: &[(&str, &str)] = &[
     ("fault.targets", "[2, 3]"),
     ("fault.seed", "1"),
     ("fault.delay_ms", "0"),
+    ("metrics.listen", "\"127.0.0.1:9464\""),
 ];
 
 /// The keys that hold integers (`fault.targets` holds a list of them).
@@ -134,6 +136,7 @@ const ENV_KEYS: &[&str] = &[
     "fault.strategy",
     "fault.seed",
     "fault.delay_ms",
+    "metrics.listen",
 ];
 
 /// One general as every config lists it.
@@ -172,6 +175,9 @@ pub struct NodeConfig {
     pub log_format: LogFormat,
     pub peers: Vec<PeerConfig>,
     pub fault: Option<FaultConfig>,
+    /// `[metrics] listen`: where the Prometheus endpoint listens; `None`
+    /// (no `[metrics]` table), no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
     /// The keys a `GENERALS_*` variable set, and the variable: what the
     /// daemon names when such a value is refused later (`fault.strategy` →
     /// `GENERALS_FAULT__STRATEGY`).
@@ -309,6 +315,12 @@ struct RawConfig {
     log_format: Option<String>,
     peers: Option<Vec<RawPeer>>,
     fault: Option<RawFault>,
+    metrics: Option<RawMetrics>,
+}
+
+#[derive(Deserialize)]
+struct RawMetrics {
+    listen: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -568,6 +580,9 @@ impl Ctx<'_> {
         if let Some(ValueKind::Table(fault)) = top.get("fault").map(|v| &v.kind) {
             check(fault, "fault", "fault.");
         }
+        if let Some(ValueKind::Table(metrics)) = top.get("metrics").map(|v| &v.kind) {
+            check(metrics, "metrics", "metrics.");
+        }
         if let Some(ValueKind::Array(peers)) = top.get("peers").map(|v| &v.kind) {
             for (i, peer) in peers.iter().enumerate() {
                 if let ValueKind::Table(t) = &peer.kind {
@@ -603,6 +618,7 @@ impl Ctx<'_> {
                 error
                     .to_string()
                     .replace("struct RawFault", "a [fault] table")
+                    .replace("struct RawMetrics", "a [metrics] table")
                     .replace("struct RawPeer", "a [[peers]] table"),
             ),
             other => return self.other(other),
@@ -836,6 +852,10 @@ impl Ctx<'_> {
             Some(f) => p.keep(self.fault(f, n)),
             None => None,
         };
+        let metrics_listen = match raw.metrics {
+            Some(m) => p.keep(self.metrics_listen(m, listen, peers.as_deref().unwrap_or_default())),
+            None => None,
+        };
         let (true, Some((my_id, _)), Some(listen), Some(key_file), Some(data_dir), Some(peers)) = (
             found.0.is_empty(),
             me,
@@ -866,6 +886,7 @@ impl Ctx<'_> {
             log_format,
             peers,
             fault,
+            metrics_listen,
             overrides: self.overrides(),
         })
     }
@@ -972,6 +993,48 @@ impl Ctx<'_> {
         }
         let ok = p.0.len() == before;
         (peers, ok)
+    }
+
+    /// `[metrics] listen`: an address to bind that no link uses. A port
+    /// shared with `listen` or a peer's `addr` on the same IP (or on the
+    /// unspecified address, which binds every IP) would fail to bind, or
+    /// worse, take a peer's port on this host.
+    fn metrics_listen(
+        &self,
+        raw: RawMetrics,
+        listen: Option<SocketAddr>,
+        peers: &[PeerConfig],
+    ) -> Result<SocketAddr, ConfigError> {
+        const KEY: &str = "metrics.listen";
+        let addr = self.addr(KEY, &raw.listen.ok_or_else(|| self.missing(KEY))?)?;
+        let clash = |other: SocketAddr| {
+            other.port() == addr.port()
+                && (other.ip() == addr.ip()
+                    || other.ip().is_unspecified()
+                    || addr.ip().is_unspecified())
+        };
+        let taken = listen
+            .filter(|l| clash(*l))
+            .map(|l| format!("`listen` ({l})"))
+            .or_else(|| {
+                peers
+                    .iter()
+                    .find(|p| clash(p.addr))
+                    .map(|p| format!("peers[{}].addr ({})", p.id, p.addr))
+            });
+        match taken {
+            Some(what) => Err(ConfigError::Invalid {
+                path: self.path.to_owned(),
+                key: KEY.to_owned(),
+                env: self.env_of(KEY),
+                problem: format!("is {addr}, whose port {what} already uses"),
+                fix: format!(
+                    "give the metrics endpoint a port of its own, such as {}",
+                    SocketAddr::new(addr.ip(), 9464)
+                ),
+            }),
+            None => Ok(addr),
+        }
     }
 
     fn fault(&self, raw: RawFault, n: usize) -> Result<FaultConfig, ConfigError> {

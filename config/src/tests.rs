@@ -1303,3 +1303,62 @@ fn check_reports_every_unknown_key_and_mistyped_number() {
     );
     assert_eq!(all.len(), 3, "{all:#?}");
 }
+
+#[test]
+fn metrics_are_off_by_default_and_take_a_table_or_a_variable() {
+    let c = load_env(&cfg(2, 0, "", ""), &[]).unwrap();
+    assert_eq!(c.metrics_listen, None);
+    let tail = "[metrics]\nlisten = \"127.0.0.1:9464\"\n";
+    let c = load_env(&cfg(2, 0, "", tail), &[]).unwrap();
+    assert_eq!(c.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+    let var = ("GENERALS_METRICS__LISTEN", "[::1]:9100");
+    let c = load_env(&cfg(2, 0, "", tail), &[var]).unwrap();
+    assert_eq!(c.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+    assert_eq!(
+        c.env_var_of("metrics.listen"),
+        Some("GENERALS_METRICS__LISTEN")
+    );
+    let c = load_env(&cfg(2, 0, "", ""), &[var]).unwrap();
+    assert_eq!(c.metrics_listen, Some("[::1]:9100".parse().unwrap()));
+}
+
+#[test]
+fn metrics_listen_is_checked_like_every_address_and_must_not_take_a_link_port() {
+    let (e, msg) = err(&cfg(2, 0, "", "[metrics]\n"));
+    assert!(matches!(e, ConfigError::MissingKey { .. }), "{e}");
+    says(&msg, &["metrics.listen"]);
+    let (_, msg) = err(&cfg(2, 0, "", "[metrics]\nlisten = \"localhost:9464\"\n"));
+    says(&msg, &["metrics.listen", "localhost:9464"]);
+    let (_, msg) = err(&cfg(
+        2,
+        0,
+        "",
+        "[metrics]\nlisten = \"127.0.0.1:9464\"\nport = 1\n",
+    ));
+    says(&msg, &["metrics.port"]);
+    // Our own listen port, on the same IP or on every IP.
+    for taken in ["127.0.0.1:7000", "0.0.0.0:7000"] {
+        let tail = format!("[metrics]\nlisten = \"{taken}\"\n");
+        let (e, msg) = err(&cfg(2, 0, "", &tail));
+        assert!(matches!(e, ConfigError::Invalid { .. }), "{e}");
+        says(
+            &msg,
+            &["`metrics.listen`", "`listen` (127.0.0.1:7000)", "9464"],
+        );
+    }
+    // Another general's address on this host.
+    let (_, msg) = err(&cfg(2, 0, "", "[metrics]\nlisten = \"127.0.0.1:7001\"\n"));
+    says(&msg, &["peers[1].addr (127.0.0.1:7001)"]);
+    let (_, msg) = err_env(
+        &cfg(2, 0, "", ""),
+        &[("GENERALS_METRICS__LISTEN", "127.0.0.1:7001")],
+    );
+    says(&msg, &["GENERALS_METRICS__LISTEN"]);
+    // The same port on another IP is another socket.
+    let c = load_env(
+        &cfg(2, 0, "", "[metrics]\nlisten = \"127.0.0.2:7001\"\n"),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(c.metrics_listen, Some("127.0.0.2:7001".parse().unwrap()));
+}

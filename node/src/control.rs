@@ -5,16 +5,18 @@
 //! (a 4-byte big-endian length, then the body); bodies are JSON, one request
 //! and one response per frame, so any language can script a node.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use generals_crypto::{EquivocationProof, InstanceId, NodeId, Order};
-use generals_wire::{MessageCounters, Protocol};
+use generals_wire::{CodecErrorKind, MessageCounters, Protocol};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::{Decoder, Encoder, LengthDelimitedCodec};
 
+use crate::protocol::RejectKind;
 use crate::report::InstanceReport;
 
 /// The socket's file name inside the data directory.
@@ -168,10 +170,49 @@ pub struct NodeCounters {
     pub bytes_out: u64,
     pub links_accepted: u64,
     pub links_refused: u64,
-    /// Rejected frames and chains, by `Rejection::kind()`.
-    pub rejections: std::collections::BTreeMap<String, u64>,
-    /// Links closed for a bad frame, by reason.
-    pub link_errors: std::collections::BTreeMap<String, u64>,
+    /// Rejected frames, chains and reports, by kind.
+    pub rejections: BTreeMap<RejectKind, u64>,
+    /// Links closed or refused, and frames not sent, by kind.
+    pub link_errors: BTreeMap<LinkErrorKind, u64>,
+}
+
+generals_wire::kinds! {
+    /// Why a link closed or was refused, or a frame was not sent: the keys
+    /// of `link_errors` in `generals status`.
+    pub enum LinkErrorKind {
+        // A frame could not be read or written (the codec's kinds).
+        Io => "io",
+        TooLarge => "too_large",
+        Decode => "decode",
+        Tampered => "tampered",
+        Truncated => "truncated",
+        BadRecord => "bad_record",
+        Exhausted => "exhausted",
+        /// The peer closed the connection between two frames.
+        Closed => "closed",
+        /// A newer link to the same peer took this one's place.
+        Replaced => "replaced",
+        /// This node is stopping.
+        Shutdown => "shutdown",
+        /// A connection refused during the handshake, at either end.
+        Refused => "refused",
+        /// A frame larger than this node's `max_frame_bytes` was not sent.
+        FrameTooLarge => "frame_too_large",
+    }
+}
+
+impl From<CodecErrorKind> for LinkErrorKind {
+    fn from(k: CodecErrorKind) -> LinkErrorKind {
+        match k {
+            CodecErrorKind::Io => LinkErrorKind::Io,
+            CodecErrorKind::TooLarge => LinkErrorKind::TooLarge,
+            CodecErrorKind::Decode => LinkErrorKind::Decode,
+            CodecErrorKind::Tampered => LinkErrorKind::Tampered,
+            CodecErrorKind::Truncated => LinkErrorKind::Truncated,
+            CodecErrorKind::BadRecord => LinkErrorKind::BadRecord,
+            CodecErrorKind::Exhausted => LinkErrorKind::Exhausted,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,5 +309,32 @@ mod tests {
         let mut buf = BytesMut::from(&b"\x00\x00\x00\x03abc"[..]);
         let err = server.decode(&mut buf).unwrap_err();
         assert!(err.to_string().contains("bad control message"), "{err}");
+    }
+
+    /// The typed counter maps keep the JSON keys scripts read: the kinds'
+    /// snake_case names, listed alphabetically.
+    #[test]
+    fn counter_maps_serialize_with_their_string_keys() {
+        let mut c = NodeCounters::default();
+        c.rejections.insert(RejectKind::WrongRound, 1);
+        c.rejections.insert(RejectKind::BadTicket, 2);
+        c.link_errors.insert(LinkErrorKind::Tampered, 3);
+        c.link_errors.insert(LinkErrorKind::FrameTooLarge, 4);
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            json["rejections"].to_string(),
+            r#"{"bad_ticket":2,"wrong_round":1}"#
+        );
+        assert_eq!(
+            json["link_errors"].to_string(),
+            r#"{"frame_too_large":4,"tampered":3}"#
+        );
+        let back: NodeCounters = serde_json::from_value(json).unwrap();
+        assert_eq!(back, c);
+        assert_eq!(back.rejections.get("bad_ticket"), Some(&2));
+        // Every codec kind has a link error kind of the same name.
+        for k in CodecErrorKind::ALL {
+            assert_eq!(LinkErrorKind::from(*k).as_str(), k.as_str());
+        }
     }
 }

@@ -68,7 +68,7 @@ pub struct InstanceReport {
     pub messages: MessageReport,
     pub evidence: Vec<EvidenceReport>,
     /// Rejections at loyal generals, by reason.
-    pub rejections: BTreeMap<String, u64>,
+    pub rejections: BTreeMap<crate::protocol::RejectKind, u64>,
     /// Daemons: the instance id, COMMANDER-SEQ.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,

@@ -19,8 +19,8 @@ pub use crate::protocol::adversary::Rewrite;
 use crate::protocol::adversary::{other_instance, Coalition, OpeningTarget, Strategy};
 use crate::protocol::oral::logical_formula;
 use crate::protocol::{
-    round_deadline, Keyring, Limits, Node, NodeEvent, NodeLimits, OrderError, Output, SignState,
-    SpecError,
+    round_deadline, Keyring, Limits, Node, NodeEvent, NodeLimits, OrderError, Output, RejectKind,
+    SignState, SpecError,
 };
 pub use crate::report::{
     EvidenceReport, GeneralReport, InstanceReport as SimReport, MessageReport, Role,
@@ -375,7 +375,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
                         {
                             let k = record_of.get(&(*id, *round, *from, me));
                             if let Some(f) = k.and_then(|&k| records.get_mut(k)) {
-                                f.rejected.push(((*kind).to_owned(), reason.clone()));
+                                f.rejected.push((kind.as_str().to_owned(), reason.clone()));
                             }
                         }
                         if cfg.log_events {
@@ -513,7 +513,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
 
     let mut counters = MessageCounters::default();
     let mut loyal_logical = 0u64;
-    let mut rejections: BTreeMap<String, u64> = BTreeMap::new();
+    let mut rejections: BTreeMap<RejectKind, u64> = BTreeMap::new();
     for (i, node) in nodes.iter().enumerate() {
         let traitor = cfg.traitors.contains_key(&NodeId(i as u16));
         if let Some(c) = node.instance_counters(&spec) {
@@ -524,7 +524,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         }
         if !traitor {
             for (k, v) in &node.counters().rejections {
-                *rejections.entry(k.clone()).or_default() += v;
+                *rejections.entry(*k).or_default() += v;
             }
         }
     }

@@ -163,7 +163,9 @@ fn canned_status() -> NodeStatus {
         frames_out: 9,
         ..NodeCounters::default()
     };
-    counters.rejections.insert("bad_signature".into(), 2);
+    counters
+        .rejections
+        .insert(generals_node::protocol::RejectKind::BadSignature, 2);
     NodeStatus {
         id: NodeId(0),
         n: 4,

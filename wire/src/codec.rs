@@ -42,17 +42,31 @@ pub enum CodecError {
     Exhausted,
 }
 
+crate::kinds! {
+    /// [`CodecError`]'s stable names, for counters (`link_errors` in
+    /// `status`) and metric labels.
+    pub enum CodecErrorKind {
+        Io => "io",
+        TooLarge => "too_large",
+        Decode => "decode",
+        Tampered => "tampered",
+        Truncated => "truncated",
+        BadRecord => "bad_record",
+        Exhausted => "exhausted",
+    }
+}
+
 impl CodecError {
-    /// A stable name for counters (`link_errors` in `status`).
-    pub fn kind(&self) -> &'static str {
+    /// A stable name for counters and metric labels.
+    pub fn kind(&self) -> CodecErrorKind {
         match self {
-            CodecError::Io(_) => "io",
-            CodecError::TooLarge { .. } => "too_large",
-            CodecError::Decode(_) => "decode",
-            CodecError::Tampered { .. } => "tampered",
-            CodecError::Truncated { .. } => "truncated",
-            CodecError::BadRecord { .. } => "bad_record",
-            CodecError::Exhausted => "exhausted",
+            CodecError::Io(_) => CodecErrorKind::Io,
+            CodecError::TooLarge { .. } => CodecErrorKind::TooLarge,
+            CodecError::Decode(_) => CodecErrorKind::Decode,
+            CodecError::Tampered { .. } => CodecErrorKind::Tampered,
+            CodecError::Truncated { .. } => CodecErrorKind::Truncated,
+            CodecError::BadRecord { .. } => CodecErrorKind::BadRecord,
+            CodecError::Exhausted => CodecErrorKind::Exhausted,
         }
     }
 }

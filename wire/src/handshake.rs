@@ -283,26 +283,48 @@ impl fmt::Display for PeerRefusal {
     }
 }
 
+crate::kinds! {
+    /// [`HandshakeError`]'s stable names, for logs, counters and metric labels.
+    pub enum HandshakeErrorKind {
+        Timeout => "timeout",
+        Closed => "closed",
+        Io => "io",
+        Oversized => "oversized",
+        NotGenerals => "not_generals",
+        Version => "version",
+        Malformed => "malformed",
+        UnknownId => "unknown_id",
+        ClaimsOurId => "own_id",
+        WrongPeer => "wrong_peer",
+        OtherCluster => "other_cluster",
+        Noise => "noise",
+        WrongKey => "wrong_key",
+        RefusedByPeer => "refused_by_peer",
+        Sealed => "sealed",
+        Local => "local",
+    }
+}
+
 impl HandshakeError {
-    /// A stable name for logs and counters.
-    pub fn kind(&self) -> &'static str {
+    /// A stable name for logs, counters and metric labels.
+    pub fn kind(&self) -> HandshakeErrorKind {
         match self {
-            HandshakeError::Timeout(_) => "timeout",
-            HandshakeError::Closed => "closed",
-            HandshakeError::Io(_) => "io",
-            HandshakeError::Oversized(_) => "oversized",
-            HandshakeError::NotGenerals => "not_generals",
-            HandshakeError::Version(_) => "version",
-            HandshakeError::Malformed(_) => "malformed",
-            HandshakeError::UnknownId(_) => "unknown_id",
-            HandshakeError::ClaimsOurId(_) => "own_id",
-            HandshakeError::WrongPeer { .. } => "wrong_peer",
-            HandshakeError::OtherCluster(_) => "other_cluster",
-            HandshakeError::Noise { .. } => "noise",
-            HandshakeError::WrongKey(_) => "wrong_key",
-            HandshakeError::RefusedByPeer(_) => "refused_by_peer",
-            HandshakeError::Sealed { .. } => "sealed",
-            HandshakeError::Local(_) => "local",
+            HandshakeError::Timeout(_) => HandshakeErrorKind::Timeout,
+            HandshakeError::Closed => HandshakeErrorKind::Closed,
+            HandshakeError::Io(_) => HandshakeErrorKind::Io,
+            HandshakeError::Oversized(_) => HandshakeErrorKind::Oversized,
+            HandshakeError::NotGenerals => HandshakeErrorKind::NotGenerals,
+            HandshakeError::Version(_) => HandshakeErrorKind::Version,
+            HandshakeError::Malformed(_) => HandshakeErrorKind::Malformed,
+            HandshakeError::UnknownId(_) => HandshakeErrorKind::UnknownId,
+            HandshakeError::ClaimsOurId(_) => HandshakeErrorKind::ClaimsOurId,
+            HandshakeError::WrongPeer { .. } => HandshakeErrorKind::WrongPeer,
+            HandshakeError::OtherCluster(_) => HandshakeErrorKind::OtherCluster,
+            HandshakeError::Noise { .. } => HandshakeErrorKind::Noise,
+            HandshakeError::WrongKey(_) => HandshakeErrorKind::WrongKey,
+            HandshakeError::RefusedByPeer(_) => HandshakeErrorKind::RefusedByPeer,
+            HandshakeError::Sealed { .. } => HandshakeErrorKind::Sealed,
+            HandshakeError::Local(_) => HandshakeErrorKind::Local,
         }
     }
 }

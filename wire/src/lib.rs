@@ -13,12 +13,13 @@ mod codec;
 mod encoding;
 pub mod handshake;
 mod instance;
+mod kinds;
 mod report;
 mod round;
 mod sealed;
 mod ticket;
 
-pub use codec::{CodecError, MessageCodec, LENGTH_PREFIX};
+pub use codec::{CodecError, CodecErrorKind, MessageCodec, LENGTH_PREFIX};
 pub use encoding::{decode, encode, encoded_len, DecodeError, HARD_MAX_FRAME};
 pub use instance::{InstanceSpec, Protocol};
 pub use report::{DecisionReport, MessageCounters};
@@ -29,3 +30,7 @@ pub use sealed::{
 pub use ticket::{InstanceTicket, SpecEquivocationProof, SpecProofError};
 
 pub use generals_crypto::{InstanceId, NodeId, Order};
+
+/// For [`kinds!`]: the serde its expansion names, whatever the caller's is.
+#[doc(hidden)]
+pub use serde as __serde;

@@ -164,7 +164,7 @@ pub fn render(st: &NodeStatus) -> String {
     s
 }
 
-fn by_kind(counts: &std::collections::BTreeMap<String, u64>) -> String {
+fn by_kind<K: std::fmt::Display>(counts: &std::collections::BTreeMap<K, u64>) -> String {
     if counts.is_empty() {
         return "none".to_owned();
     }

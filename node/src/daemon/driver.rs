@@ -20,12 +20,13 @@ use tracing::{debug, error, info, warn};
 
 use super::links::LinkEvent;
 use super::log_limit::LogLimiter;
+use super::metrics::{Equivocation, Metrics, Traffic};
 use super::storage::Storage;
 use crate::control::{
-    ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkState, NodeStatus,
-    PeerStatus,
+    ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkErrorKind, LinkState,
+    NodeStatus, PeerStatus,
 };
-use crate::protocol::{Node, NodeEvent, Output};
+use crate::protocol::{Node, NodeEvent, Output, RejectKind};
 
 /// Decided instances `status` lists (undecided ones are always listed).
 const STATUS_RECENT: usize = 100;
@@ -69,7 +70,8 @@ pub struct Driver {
     delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
     /// Log lines for refused frames, per peer and kind (the counters count
     /// every one).
-    rejections: LogLimiter<(NodeId, &'static str)>,
+    rejections: LogLimiter<(NodeId, RejectKind)>,
+    metrics: Arc<Metrics>,
 }
 
 fn unix_ms() -> u64 {
@@ -84,6 +86,7 @@ impl Driver {
         node: Node,
         storage: Storage,
         delayed_tx: mpsc::Sender<(NodeId, PeerMessage)>,
+        metrics: Arc<Metrics>,
     ) -> Driver {
         let now = Instant::now();
         let me = node.me();
@@ -115,6 +118,9 @@ impl Driver {
                 },
             })
             .collect();
+        // The driver exists once the node is set up: from here it takes
+        // frames and orders, which is what /healthz calls ready.
+        metrics.set_ready();
         Driver {
             cfg,
             node,
@@ -124,6 +130,7 @@ impl Driver {
             started: now,
             delayed_tx,
             rejections: LogLimiter::default(),
+            metrics,
         }
     }
 
@@ -139,6 +146,7 @@ impl Driver {
     /// Stop taking new work; in-flight instances go on.
     pub fn start_draining(&mut self) {
         self.node.start_draining();
+        self.metrics.set_draining();
     }
 
     /// When the driver must next wake up without input.
@@ -181,6 +189,7 @@ impl Driver {
                     p.since = now;
                     p.stats.connects += 1;
                     self.node.counters_mut().links_accepted += 1;
+                    self.metrics.link(peer, true);
                     // Frames of rounds still open go out again on the new link.
                     self.node.link_up(now, peer);
                 }
@@ -192,20 +201,25 @@ impl Driver {
                         p.link = None;
                         p.state = LinkState::Connecting;
                         p.since = now;
+                        self.metrics.link(peer, false);
                     }
+                    let kind = reason.kind();
                     *self
                         .node
                         .counters_mut()
                         .link_errors
-                        .entry(reason.kind().into())
+                        .entry(kind)
                         .or_default() += 1;
+                    self.metrics.link_error(kind);
                     p.stats.last_error = Some(reason.to_string());
                 }
             }
             LinkEvent::Refused { addr, peer, reason } => {
                 let c = self.node.counters_mut();
                 c.links_refused += 1;
-                *c.link_errors.entry("refused".into()).or_default() += 1;
+                *c.link_errors.entry(LinkErrorKind::Refused).or_default() += 1;
+                self.metrics.link_error(LinkErrorKind::Refused);
+                self.metrics.handshake_refused(reason.kind());
                 // Only a peer this node dialled: a listener has only a claim.
                 if let Some(p) = peer.and_then(|id| self.peers.get_mut(id.index())) {
                     p.stats.last_error = Some(reason.to_string());
@@ -225,6 +239,7 @@ impl Driver {
                     p.stats.frames_in += 1;
                     p.stats.bytes_in += bytes as u64;
                 }
+                self.metrics.received(Traffic::read(&msg, bytes));
                 match msg {
                     PeerMessage::Round(frame) => self.node.handle_frame(now, peer, frame),
                     PeerMessage::Report(report) => self.node.handle_report(peer, report),
@@ -238,6 +253,8 @@ impl Driver {
     /// state or decision could not be made durable sends nothing more.
     fn flush(&mut self) {
         let mut blocked: BTreeSet<InstanceId> = BTreeSet::new();
+        // Whether the number of undecided instances may have changed.
+        let mut recount = false;
         while let Some(out) = self.node.poll_output() {
             match out {
                 Output::SaveSignState(state) => {
@@ -251,29 +268,39 @@ impl Driver {
                         if let Some(spec) = self.node.resolve(id) {
                             self.node.abandon(spec);
                         }
+                        recount = true;
                     }
                 }
                 Output::Decided { spec, mut record } => {
                     record.decided_unix_ms = unix_ms();
+                    recount = true;
                     if let Err(err) = self.storage.append_decision(&record) {
                         error!(instance = %spec.id, error = %err, "could not persist a decision; not reporting it");
                         blocked.insert(spec.id);
                     }
                 }
-                Output::Evidence(proof) => match self.storage.save_evidence(&proof) {
-                    Ok(path) => {
-                        let id = proof.instance();
-                        warn!(instance = %id, commander = %id.commander, file = %path.display(), "EQUIVOCATION: the commander signed both ATTACK and RETREAT")
+                Output::Evidence(proof) => {
+                    self.metrics.equivocation(Equivocation::Order);
+                    match self.storage.save_evidence(&proof) {
+                        Ok(path) => {
+                            let id = proof.instance();
+                            warn!(instance = %id, commander = %id.commander, file = %path.display(), "EQUIVOCATION: the commander signed both ATTACK and RETREAT")
+                        }
+                        Err(err) => error!(error = %err, "could not save an equivocation proof"),
                     }
-                    Err(err) => error!(error = %err, "could not save an equivocation proof"),
-                },
-                Output::SpecEvidence(proof) => match self.storage.save_spec_evidence(&proof) {
-                    Ok(path) => {
-                        let id = proof.instance();
-                        warn!(instance = %id, commander = %id.commander, file = %path.display(), "EQUIVOCATION: the commander signed two different specs for one instance id")
+                }
+                Output::SpecEvidence(proof) => {
+                    self.metrics.equivocation(Equivocation::Spec);
+                    match self.storage.save_spec_evidence(&proof) {
+                        Ok(path) => {
+                            let id = proof.instance();
+                            warn!(instance = %id, commander = %id.commander, file = %path.display(), "EQUIVOCATION: the commander signed two different specs for one instance id")
+                        }
+                        Err(err) => {
+                            error!(error = %err, "could not save a spec equivocation proof")
+                        }
                     }
-                    Err(err) => error!(error = %err, "could not save a spec equivocation proof"),
-                },
+                }
                 Output::Send { to, msg, delay } => {
                     let id = match &msg {
                         PeerMessage::Round(f) => f.spec().id,
@@ -297,10 +324,41 @@ impl Driver {
                         warn!(instance = %report.spec.id, error = %err, "could not keep a signed report; its instance shows one report fewer after a restart");
                     }
                 }
-                Output::Event(ev) => log_event(&mut self.rejections, &ev),
+                Output::Event(ev) => {
+                    recount |= self.observe(&ev);
+                    log_event(&mut self.rejections, &ev);
+                }
             }
         }
+        if recount {
+            self.metrics.instances_active(self.node.active_instances());
+        }
         self.wake_waiters();
+    }
+
+    /// Carries an event into the metrics; whether it may change the number
+    /// of undecided instances.
+    fn observe(&self, ev: &NodeEvent) -> bool {
+        match ev {
+            NodeEvent::Rejected { kind, .. } => self.metrics.rejected(*kind),
+            NodeEvent::Decided {
+                spec,
+                decision,
+                rounds,
+                ..
+            } => {
+                let c = self.node.instance_counters(spec).unwrap_or_default();
+                let signatures = (c.signatures_made, c.signatures_verified);
+                self.metrics
+                    .decided(spec.protocol, *decision, signatures, rounds);
+            }
+            NodeEvent::Issued { .. } | NodeEvent::Joined { .. } => return true,
+            NodeEvent::FrameTooLarge { .. } => {
+                self.metrics.link_error(LinkErrorKind::FrameTooLarge)
+            }
+            NodeEvent::LateFrames { .. } => {}
+        }
+        false
     }
 
     /// Queues a message on `to`'s link; a full queue or a missing link drops
@@ -328,11 +386,12 @@ impl Driver {
         };
         let (mut frames, mut bytes) = (0u64, 0u64);
         while let Some(msg) = p.backlog.pop_front() {
-            let len = msg.wire_len() as u64;
+            let traffic = Traffic::of(&msg);
             match tx.try_send(msg) {
                 Ok(()) => {
                     frames += 1;
-                    bytes += len;
+                    bytes += traffic.bytes;
+                    self.metrics.sent(traffic);
                 }
                 Err(mpsc::error::TrySendError::Full(msg)) => {
                     p.backlog.push_front(msg);
@@ -557,7 +616,7 @@ impl Driver {
 /// One log line per event; the counters hold the numbers. Refused frames
 /// are logged per peer and kind on the limiter's steps, each line with how
 /// many it held back; the ones held back go to debug.
-fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent) {
+fn log_event(rejections: &mut LogLimiter<(NodeId, RejectKind)>, ev: &NodeEvent) {
     match ev {
         NodeEvent::Issued { spec, order } => {
             info!(instance = %spec.id, protocol = %spec.protocol, m = spec.m, %order, "issuing order")
@@ -569,6 +628,7 @@ fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent
             spec,
             decision,
             role,
+            ..
         } => info!(instance = %spec.id, %decision, ?role, "decided"),
         NodeEvent::Rejected {
             from,
@@ -578,11 +638,9 @@ fn log_event(rejections: &mut LogLimiter<(NodeId, &'static str)>, ev: &NodeEvent
             reason,
         } => {
             let instance = instance.map(|i| i.to_string());
-            let loud = matches!(
-                *kind,
-                "commander_quota" | "relay_quota" | "memory_budget" | "bad_ticket"
-            );
-            match rejections.admit((*from, kind), Instant::now()) {
+            let loud = kind.is_loud();
+            let (key, kind) = ((*from, *kind), kind.as_str());
+            match rejections.admit(key, Instant::now()) {
                 Some(suppressed) if loud => {
                     warn!(%from, instance = ?instance, round = *round, kind, suppressed, %reason, "frame refused")
                 }
@@ -631,7 +689,8 @@ mod tests {
         let limits = NodeLimits::new(Limits::new(cfg.round_timeout()), 256, 16 << 20);
         let node = Node::new(keys, limits, sign, past);
         let (delayed_tx, _) = mpsc::channel(1);
-        let mut d = Driver::new(cfg, node, storage, delayed_tx);
+        let metrics = Arc::new(Metrics::new(NodeId(0), 4));
+        let mut d = Driver::new(cfg, node, storage, delayed_tx, metrics);
         let (tx, rx) = mpsc::channel(1);
         let up = LinkEvent::Up {
             peer: NodeId(1),

@@ -32,6 +32,7 @@ use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::{debug, info, warn};
 
 use super::log_limit::LogLimiter;
+use crate::control::LinkErrorKind;
 use crate::protocol::Keyring;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -66,15 +67,15 @@ pub enum LinkDown {
 }
 
 impl LinkDown {
-    /// A stable name for counters: the codec's kind (`tampered`,
-    /// `truncated`, `too_large`, `decode`, `bad_record`, `io`, ...), or
-    /// `closed`, `replaced`, `shutdown`.
-    pub fn kind(&self) -> &'static str {
+    /// Its counter key: the codec's kind (`tampered`, `truncated`,
+    /// `too_large`, `decode`, `bad_record`, `io`, ...), or `closed`,
+    /// `replaced`, `shutdown`.
+    pub fn kind(&self) -> LinkErrorKind {
         match self {
-            LinkDown::Read(e) | LinkDown::Write(e) => e.kind(),
-            LinkDown::Closed => "closed",
-            LinkDown::Replaced => "replaced",
-            LinkDown::Shutdown => "shutdown",
+            LinkDown::Read(e) | LinkDown::Write(e) => e.kind().into(),
+            LinkDown::Closed => LinkErrorKind::Closed,
+            LinkDown::Replaced => LinkErrorKind::Replaced,
+            LinkDown::Shutdown => LinkErrorKind::Shutdown,
         }
     }
 }
@@ -135,7 +136,7 @@ pub struct LinkContext {
     /// Listener refusals, per address and claimed id.
     refusals: Mutex<LogLimiter<(IpAddr, Option<NodeId>)>>,
     /// Links closed after a bad frame, per peer and kind.
-    bad_frames: Mutex<LogLimiter<(NodeId, &'static str)>>,
+    bad_frames: Mutex<LogLimiter<(NodeId, LinkErrorKind)>>,
 }
 
 impl LinkContext {
@@ -262,11 +263,11 @@ fn log_listener_refusal(
     let claimed = claimed.map_or_else(|| "-".to_owned(), |id| id.to_string());
     match admitted {
         Some(suppressed) => warn!(
-            %addr, %claimed, kind = reason.kind(), suppressed,
+            %addr, %claimed, kind = reason.kind().as_str(), suppressed,
             reason = %reason, "refused a connection"
         ),
         None => {
-            debug!(%addr, %claimed, kind = reason.kind(), reason = %reason, "refused a connection")
+            debug!(%addr, %claimed, kind = reason.kind().as_str(), reason = %reason, "refused a connection")
         }
     }
 }
@@ -301,7 +302,7 @@ pub async fn dial_loop(ctx: Arc<LinkContext>, peer: NodeId) {
         };
         let delay = backoff.after(attempt);
         if let Some(reason) = refusal {
-            warn!(%peer, %addr, kind = reason.kind(), retry_in = ?delay, reason = %reason, "link refused");
+            warn!(%peer, %addr, kind = reason.kind().as_str(), retry_in = ?delay, reason = %reason, "link refused");
             let event = LinkEvent::Refused {
                 addr,
                 peer: Some(peer),
@@ -428,12 +429,12 @@ async fn run_link(
     if matches!(reason, LinkDown::Read(_)) {
         match admit(&ctx.bad_frames, (peer, reason.kind())) {
             Some(suppressed) => {
-                warn!(%peer, kind = reason.kind(), suppressed, %reason, "link down")
+                warn!(%peer, kind = reason.kind().as_str(), suppressed, %reason, "link down")
             }
-            None => debug!(%peer, kind = reason.kind(), %reason, "link down"),
+            None => debug!(%peer, kind = reason.kind().as_str(), %reason, "link down"),
         }
     } else {
-        info!(%peer, kind = reason.kind(), %reason, "link down");
+        info!(%peer, kind = reason.kind().as_str(), %reason, "link down");
     }
     let _ = ctx
         .events

@@ -2,8 +2,8 @@
 //!
 //! [`links`] keeps one sealed TCP link per peer, [`driver`] owns every
 //! instance and carries out their effects, [`control_server`] answers the CLI
-//! on a Unix socket, and [`storage`] makes decisions, evidence and the
-//! signing state durable.
+//! on a Unix socket, [`metrics`] serves Prometheus metrics and `/healthz`,
+//! and [`storage`] makes decisions, evidence and the signing state durable.
 
 pub mod calibrate;
 pub mod control_server;
@@ -11,6 +11,7 @@ pub mod driver;
 pub mod links;
 pub mod log_limit;
 pub mod logging;
+pub mod metrics;
 pub mod storage;
 
 use std::collections::BTreeMap;
@@ -166,6 +167,10 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
         tasks.spawn(links::dial_loop(ctx.clone(), p.id));
     }
     tasks.spawn(control_server::serve(control, control_tx));
+    let metrics = Arc::new(metrics::Metrics::new(me, cfg.n()));
+    if let Some(listener) = metrics::bind(&cfg).await? {
+        tasks.spawn(metrics::serve(listener, metrics.clone()));
+    }
 
     // Measured here, before the node is ready, so no round waits for it.
     let round = calibrate::limits(&cfg);
@@ -177,7 +182,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     if let (Some(c), Some(name)) = (coalition, fault_name) {
         node = node.with_coalition(c, name);
     }
-    let mut driver = Driver::new(cfg.clone(), node, storage, delayed_tx);
+    let mut driver = Driver::new(cfg.clone(), node, storage, delayed_tx, metrics);
     info!(id = %me, listen = %cfg.listen, n = cfg.n(), data_dir = %cfg.data_dir().display(), "node started");
     // Ready once peers can connect and the CLI can talk to us (Type=notify).
     notify_systemd(&[

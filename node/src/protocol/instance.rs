@@ -148,6 +148,8 @@ pub struct Instance {
     outcome: Option<Outcome>,
     signatures_made: u64,
     signatures_verified: u64,
+    /// How long each closed round took here, from entering it to closing it.
+    round_times: Vec<Duration>,
 }
 
 pub(crate) fn validate(spec: &InstanceSpec, keys: &Keyring) -> Result<(), SpecError> {
@@ -243,6 +245,7 @@ impl Instance {
             outcome: Some(outcome),
             signatures_made,
             signatures_verified: 0,
+            round_times: Vec::new(),
         };
         drop(machine);
         Ok((instance, effects))
@@ -290,6 +293,7 @@ impl Instance {
             outcome: None,
             signatures_made: 0,
             signatures_verified: 0,
+            round_times: Vec::new(),
         };
         instance.missing = instance.expected_senders().count();
         Ok(instance)
@@ -319,6 +323,14 @@ impl Instance {
 
     pub fn outcome(&self) -> Option<&Outcome> {
         self.outcome.as_ref()
+    }
+
+    /// How long each round this node closed took, from entering it to
+    /// closing it (on its last frame or its deadline); rounds 1..=m+1 once
+    /// decided. Their sum is the instance's time here. Empty at a commander,
+    /// whose part ends as it sends round 1.
+    pub fn round_times(&self) -> &[Duration] {
+        &self.round_times
     }
 
     pub fn signatures_made(&self) -> u64 {
@@ -516,6 +528,8 @@ impl Instance {
         if self.outcome.is_some() {
             return;
         }
+        self.round_times
+            .push(now.saturating_duration_since(self.entered));
         if self.round > self.spec.m {
             let outcome = match &mut self.machine {
                 Machine::Oral(tree) => Outcome {
@@ -927,7 +941,8 @@ mod tests {
                 found: NodeId(1),
             }),
         ];
-        let kinds: std::collections::BTreeSet<&str> = samples.iter().map(Rejection::kind).collect();
+        let kinds: std::collections::BTreeSet<&str> =
+            samples.iter().map(|r| r.kind().as_str()).collect();
         assert_eq!(
             kinds.len(),
             samples.len(),

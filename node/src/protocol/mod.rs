@@ -88,31 +88,106 @@ pub enum Rejection {
     Chain(ChainError),
 }
 
+generals_wire::kinds! {
+    /// Why a frame, chain or report was refused: a [`Rejection`] inside an
+    /// instance, or the node's own admission and report checks. The keys of
+    /// `rejections` in `generals status` and the `reason` label of the
+    /// rejection metrics.
+    pub enum RejectKind {
+        PastRound => "past_round",
+        RoundOutOfRange => "round_out_of_range",
+        UnexpectedSender => "unexpected_sender",
+        Duplicate => "duplicate",
+        SpecMismatch => "spec_mismatch",
+        WrongBodyKind => "wrong_body_kind",
+        OralShape => "oral_shape",
+        OralCount => "oral_count",
+        TooManyChains => "too_many_chains",
+        WrongInstance => "wrong_instance",
+        WrongM => "wrong_m",
+        WrongRound => "wrong_round",
+        LastSignerNotLink => "last_signer_not_link",
+        ContainsReceiver => "contains_receiver",
+        BadSignature => "bad_signature",
+        UnknownSigner => "unknown_signer",
+        DuplicateSigner => "duplicate_signer",
+        FirstSignerNotCommander => "first_signer_not_commander",
+        BadChain => "bad_chain",
+        /// The ticket does not verify, or differs from the instance's.
+        BadTicket => "bad_ticket",
+        UnknownOwnInstance => "unknown_own_instance",
+        BadSpec => "bad_spec",
+        ShuttingDown => "shutting_down",
+        AlreadyDecided => "already_decided",
+        CommanderQuota => "commander_quota",
+        RelayQuota => "relay_quota",
+        MemoryBudget => "memory_budget",
+        ReportUnknownInstance => "report_unknown_instance",
+        /// A report not signed by its sender, or with a proof that does not verify.
+        BadReport => "bad_report",
+    }
+}
+
+impl RejectKind {
+    /// Whether this refuses a signature: a signed chain that breaks one of
+    /// SM's acceptance rules (DESIGN.md), a ticket, or a report. The
+    /// `generals_signatures_rejected_total` metric counts these.
+    pub fn is_signature(self) -> bool {
+        matches!(
+            self,
+            RejectKind::WrongInstance
+                | RejectKind::WrongM
+                | RejectKind::WrongRound
+                | RejectKind::LastSignerNotLink
+                | RejectKind::ContainsReceiver
+                | RejectKind::BadSignature
+                | RejectKind::UnknownSigner
+                | RejectKind::DuplicateSigner
+                | RejectKind::FirstSignerNotCommander
+                | RejectKind::BadChain
+                | RejectKind::BadTicket
+                | RejectKind::BadReport
+        )
+    }
+
+    /// Refusals an operator should see at warn level: a peer is over its
+    /// budget or sends what its commander never signed.
+    pub fn is_loud(self) -> bool {
+        matches!(
+            self,
+            RejectKind::CommanderQuota
+                | RejectKind::RelayQuota
+                | RejectKind::MemoryBudget
+                | RejectKind::BadTicket
+        )
+    }
+}
+
 impl Rejection {
     /// A stable snake_case name, for counters and metrics labels.
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> RejectKind {
         match self {
-            Rejection::PastRound { .. } => "past_round",
-            Rejection::RoundOutOfRange { .. } => "round_out_of_range",
-            Rejection::UnexpectedSender { .. } => "unexpected_sender",
-            Rejection::Duplicate { .. } => "duplicate",
-            Rejection::SpecMismatch => "spec_mismatch",
-            Rejection::WrongBodyKind => "wrong_body_kind",
-            Rejection::OralShape(_) => "oral_shape",
-            Rejection::OralCount { .. } => "oral_count",
-            Rejection::TooManyChains { .. } => "too_many_chains",
-            Rejection::WrongInstance { .. } => "wrong_instance",
-            Rejection::WrongM { .. } => "wrong_m",
-            Rejection::WrongRound { .. } => "wrong_round",
-            Rejection::LastSignerNotLink { .. } => "last_signer_not_link",
-            Rejection::ContainsReceiver => "contains_receiver",
-            Rejection::Chain(ChainError::BadSignature { .. }) => "bad_signature",
-            Rejection::Chain(ChainError::UnknownSigner { .. }) => "unknown_signer",
-            Rejection::Chain(ChainError::DuplicateSigner { .. }) => "duplicate_signer",
+            Rejection::PastRound { .. } => RejectKind::PastRound,
+            Rejection::RoundOutOfRange { .. } => RejectKind::RoundOutOfRange,
+            Rejection::UnexpectedSender { .. } => RejectKind::UnexpectedSender,
+            Rejection::Duplicate { .. } => RejectKind::Duplicate,
+            Rejection::SpecMismatch => RejectKind::SpecMismatch,
+            Rejection::WrongBodyKind => RejectKind::WrongBodyKind,
+            Rejection::OralShape(_) => RejectKind::OralShape,
+            Rejection::OralCount { .. } => RejectKind::OralCount,
+            Rejection::TooManyChains { .. } => RejectKind::TooManyChains,
+            Rejection::WrongInstance { .. } => RejectKind::WrongInstance,
+            Rejection::WrongM { .. } => RejectKind::WrongM,
+            Rejection::WrongRound { .. } => RejectKind::WrongRound,
+            Rejection::LastSignerNotLink { .. } => RejectKind::LastSignerNotLink,
+            Rejection::ContainsReceiver => RejectKind::ContainsReceiver,
+            Rejection::Chain(ChainError::BadSignature { .. }) => RejectKind::BadSignature,
+            Rejection::Chain(ChainError::UnknownSigner { .. }) => RejectKind::UnknownSigner,
+            Rejection::Chain(ChainError::DuplicateSigner { .. }) => RejectKind::DuplicateSigner,
             Rejection::Chain(ChainError::FirstSignerNotCommander { .. }) => {
-                "first_signer_not_commander"
+                RejectKind::FirstSignerNotCommander
             }
-            Rejection::Chain(_) => "bad_chain",
+            Rejection::Chain(_) => RejectKind::BadChain,
         }
     }
 }

@@ -50,8 +50,8 @@ use serde::{Deserialize, Serialize};
 
 use super::adversary::{Coalition, OpeningTarget};
 use super::oral::tree_bytes;
-use super::{Effect, Instance, Keyring, Limits, Outcome, Rejection, Role};
-use crate::control::{InstanceStatus, NodeCounters};
+use super::{Effect, Instance, Keyring, Limits, Outcome, RejectKind, Rejection, Role};
+use crate::control::{InstanceStatus, LinkErrorKind, NodeCounters};
 use crate::report::{EvidenceReport, GeneralReport, InstanceReport, MessageReport};
 
 /// Memory all undecided OM trees may take together (one OM(7) at n = 22
@@ -176,8 +176,10 @@ pub enum NodeEvent {
         spec: InstanceSpec,
         decision: Order,
         role: Role,
+        /// Each round's time here ([`Instance::round_times`]).
+        rounds: Vec<Duration>,
     },
-    /// A frame or report was refused; `kind` is the counter's name.
+    /// A frame or report was refused; `kind` is the counter's key.
     Rejected {
         from: NodeId,
         instance: Option<InstanceId>,
@@ -185,7 +187,7 @@ pub enum NodeEvent {
         /// frame may wait for its round, so the refusal can come later than
         /// its arrival.
         round: Option<u8>,
-        kind: &'static str,
+        kind: RejectKind,
         reason: String,
     },
     /// The first frame of an instance that came after its round closed here:
@@ -493,7 +495,7 @@ impl Node {
         &mut self,
         from: NodeId,
         instance: Option<InstanceId>,
-        kind: &'static str,
+        kind: RejectKind,
         reason: String,
     ) {
         self.reject_in_round(from, instance, None, kind, reason);
@@ -504,10 +506,10 @@ impl Node {
         from: NodeId,
         instance: Option<InstanceId>,
         round: Option<u8>,
-        kind: &'static str,
+        kind: RejectKind,
         reason: String,
     ) {
-        *self.counters.rejections.entry(kind.into()).or_default() += 1;
+        *self.counters.rejections.entry(kind).or_default() += 1;
         self.out.push_back(Output::Event(NodeEvent::Rejected {
             from,
             instance,
@@ -665,7 +667,7 @@ impl Node {
                 return self.reject(
                     from,
                     Some(spec.id),
-                    "bad_ticket",
+                    RejectKind::BadTicket,
                     "ticket differs from the one this instance was joined with".into(),
                 );
             }
@@ -683,24 +685,34 @@ impl Node {
             return self.reject(
                 from,
                 Some(id),
-                "unknown_own_instance",
+                RejectKind::UnknownOwnInstance,
                 "frame for an instance this node never issued".into(),
             );
         }
         if let Err(e) = super::instance::validate(&spec, &self.keys) {
-            return self.reject(from, Some(id), "bad_spec", e.to_string());
+            return self.reject(from, Some(id), RejectKind::BadSpec, e.to_string());
         }
         if self.draining {
-            return self.reject(from, Some(id), "shutting_down", "node is draining".into());
+            return self.reject(
+                from,
+                Some(id),
+                RejectKind::ShuttingDown,
+                "node is draining".into(),
+            );
         }
         let Some(commander) = self.keys.peers.get(id.commander.index()) else {
-            return self.reject(from, Some(id), "bad_spec", "unknown commander".into());
+            return self.reject(
+                from,
+                Some(id),
+                RejectKind::BadSpec,
+                "unknown commander".into(),
+            );
         };
         if !frame.ticket.verify(commander, &self.keys.cluster) {
             return self.reject(
                 from,
                 Some(id),
-                "bad_ticket",
+                RejectKind::BadTicket,
                 "ticket is not the commander's signature on this spec for this cluster".into(),
             );
         }
@@ -728,7 +740,7 @@ impl Node {
             return self.reject(
                 from,
                 Some(id),
-                "already_decided",
+                RejectKind::AlreadyDecided,
                 "instance was already run here".into(),
             );
         }
@@ -744,7 +756,7 @@ impl Node {
         let mut inst =
             match Instance::lieutenant(frame.ticket, self.keys.clone(), now, self.limits.round) {
                 Ok(inst) => inst,
-                Err(e) => return self.reject(from, Some(id), "bad_spec", e.to_string()),
+                Err(e) => return self.reject(from, Some(id), RejectKind::BadSpec, e.to_string()),
             };
         let mut effects = Vec::new();
         inst.handle_frame(now, from, frame, &mut effects);
@@ -787,21 +799,21 @@ impl Node {
         spec: &InstanceSpec,
         relayer: Option<NodeId>,
         need: u64,
-    ) -> Option<(&'static str, String)> {
+    ) -> Option<(RejectKind, String)> {
         let c = spec.id.commander;
         match relayer {
             None => {
                 let active = self.active.get(c.index()).copied().unwrap_or(0);
                 if active >= self.quota() {
                     return Some((
-                        "commander_quota",
+                        RejectKind::CommanderQuota,
                         format!("commander {c} already has {active} instances in flight here"),
                     ));
                 }
                 let trees = self.trees.get(c.index()).copied().unwrap_or(0);
                 (trees.saturating_add(need) > self.tree_share()).then(|| {
                     (
-                        "memory_budget",
+                        RejectKind::MemoryBudget,
                         format!("commander {c}'s OM trees would exceed its share"),
                     )
                 })
@@ -810,13 +822,13 @@ impl Node {
                 let (count, trees) = self.relayed.get(j.index()).copied().unwrap_or_default();
                 if count >= self.limits.max_instances {
                     return Some((
-                        "relay_quota",
+                        RejectKind::RelayQuota,
                         format!("peer {j} already made this node join {count} instances"),
                     ));
                 }
                 (trees.saturating_add(need) > self.limits.tree_bytes).then(|| {
                     (
-                        "memory_budget",
+                        RejectKind::MemoryBudget,
                         format!("OM trees joined on peer {j}'s relays would exceed the budget"),
                     )
                 })
@@ -964,7 +976,7 @@ impl Node {
             return self.reject(
                 from,
                 Some(spec.id),
-                "report_unknown_instance",
+                RejectKind::ReportUnknownInstance,
                 "report for an instance this node does not hold".into(),
             );
         };
@@ -992,7 +1004,7 @@ impl Node {
             } else {
                 "report is not signed by its sender"
             };
-            return self.reject(from, Some(spec.id), "bad_report", why.into());
+            return self.reject(from, Some(spec.id), RejectKind::BadReport, why.into());
         }
         if let Some(e) = self.instances.get_mut(&spec) {
             if let std::collections::btree_map::Entry::Vacant(slot) = e.reports.entry(from) {
@@ -1062,7 +1074,7 @@ impl Node {
             *self
                 .counters
                 .link_errors
-                .entry("frame_too_large".into())
+                .entry(LinkErrorKind::FrameTooLarge)
                 .or_default() += 1;
             let max = self.limits.max_frame_bytes;
             let ev = NodeEvent::FrameTooLarge {
@@ -1111,6 +1123,7 @@ impl Node {
         }
         let late: Vec<NodeId> = e.late.iter().copied().collect();
         let counters = e.counters;
+        let rounds = e.inst.round_times().to_vec();
         // Durable before anyone hears of it.
         self.out.push_back(Output::Decided { spec, record });
         self.counters.decisions += 1;
@@ -1122,6 +1135,7 @@ impl Node {
             spec,
             decision: outcome.decision,
             role,
+            rounds,
         }));
         if role == Role::Lieutenant {
             self.release(spec);
