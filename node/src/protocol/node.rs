@@ -468,6 +468,12 @@ impl Node {
         self.draining = true;
     }
 
+    /// The round limits of instances created from now on (a config
+    /// reload); each instance in flight keeps the limits it started with.
+    pub fn set_round_limits(&mut self, round: Limits) {
+        self.limits.round = round;
+    }
+
     /// Each commander's share of the instance slots at this node.
     fn quota(&self) -> usize {
         (self.limits.max_instances / self.keys.n().max(1)).max(1)
@@ -607,7 +613,6 @@ impl Node {
     /// peer still counts them against our share.
     fn expire_own(&mut self, now: Instant) {
         let me = self.me();
-        let round = self.limits.round;
         let done: Vec<InstanceSpec> = self
             .instances
             .iter()
@@ -615,7 +620,7 @@ impl Node {
                 k.id.commander == me
                     && e.charged
                     && (e.reports.len() + 1 >= usize::from(k.n)
-                        || now >= e.opened + 2 * instance_span(&round, k))
+                        || now >= e.opened + 2 * instance_span(&e.inst.limits(), k))
             })
             .map(|(k, _)| *k)
             .collect();
