@@ -39,7 +39,7 @@ StateDirectory=) and key_file = "node.key". Owners and modes:
   /etc/generals/NODE         root:generals    0750
   /etc/generals/NODE/config.toml  root:generals  0640
   /etc/generals/NODE/node.key     generals:generals 0600
-  /var/lib/generals/NODE     generals:generals 0700 (made by systemd at start)
+  /var/lib/generals/NODE     generals:generals 0700 (the unit's StateDirectory=)
 EOF
 }
 
@@ -167,8 +167,12 @@ place_paths() { # config node
         die "$1 has no top-level data_dir line to point at /var/lib/generals/$2; add data_dir = \"/var/lib/generals/$2\""
 }
 
+# The node's config directory, and its state directory as the unit's
+# StateDirectory= makes it (made here too, so that `generals config check`
+# run as the node's user finds data_dir writable before the first start).
 node_dir() { # node
     install -d -o 0 -g "$gid" -m 0750 "$etc/$1"
+    install -d -o "$uid" -g "$gid" -m 0700 "$root/var/lib/generals/$1"
 }
 
 if [ -n "$init" ]; then
@@ -222,8 +226,11 @@ fi
 apply_tmpfiles
 
 for node in "${installed[@]}"; do
-    say "node $node: $etc/$node/config.toml, state in /var/lib/generals/$node"
+    say "node $node: $etc/$node/config.toml, state in $root/var/lib/generals/$node"
 done
+
+[ -x "$root/bin/kill" ] ||
+    say "warning: $root/bin/kill is missing, so \`systemctl reload generals@NODE\` (ExecReload=/bin/kill -HUP \$MAINPID) will fail; install the procps package"
 
 # 5. systemd.
 systemctl_cmd=(systemctl)

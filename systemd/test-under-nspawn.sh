@@ -21,8 +21,8 @@
 # the reason, when not root or when something must be downloaded and the
 # mirror is unreachable. Under a minute once the rootfs is cached.
 #
-# Environment: GENERALS_BIN (default target/release/generals, built if
-# missing), GENERALS_NSPAWN_CACHE, GENERALS_NSPAWN_MIRROR (default: the
+# Environment: GENERALS_BIN (default target/release/generals, which
+# `cargo build --release` brings up to date first), GENERALS_NSPAWN_CACHE, GENERALS_NSPAWN_MIRROR (default: the
 # Debian mirror apt uses here), GENERALS_NSPAWN_KEEP=1 (keep the work dir).
 set -euo pipefail
 
@@ -35,8 +35,13 @@ skip() {
     echo "nspawn-test: SKIPPED: $*"
     exit 0
 }
+leader=""
 fail() {
     echo "nspawn-test: FAILED: $*" >&2
+    if [ -n "$leader" ]; then
+        echo "--- the nodes' journal (last 40 lines)" >&2
+        nsenter -t "$leader" -m -u -i -n -p -C -- journalctl -q --no-pager -n 40 -u 'generals@*' >&2 || true
+    fi
     exit 1
 }
 
@@ -69,12 +74,14 @@ if ! command -v systemd-nspawn >/dev/null || ! command -v debootstrap >/dev/null
     say "installing debootstrap systemd-container"
     apt-get install -y -q --no-install-recommends debootstrap systemd-container >/dev/null
 fi
-if [ ! -x "$rootfs/lib/systemd/systemd" ]; then
-    reachable || skip "no cached rootfs in $rootfs and the mirror $mirror is unreachable"
+# procps: the unit's ExecReload= runs /bin/kill, which minbase lacks (a
+# standard Debian install has it).
+if [ ! -x "$rootfs/lib/systemd/systemd" ] || [ ! -x "$rootfs/bin/kill" ]; then
+    reachable || skip "no cached rootfs with systemd and procps in $rootfs, and the mirror $mirror is unreachable"
     say "building the Debian bookworm rootfs in $rootfs from $mirror (once; about 40 s)"
-    rm -rf "$rootfs.tmp"
+    rm -rf "$rootfs.tmp" "$rootfs"
     mkdir -p "$cache"
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm \
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,procps bookworm \
         "$rootfs.tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
         fail "debootstrap failed; see $cache/debootstrap.log"
     mv "$rootfs.tmp" "$rootfs"
@@ -82,10 +89,14 @@ fi
 
 # 2. The binary the container runs.
 bin=${GENERALS_BIN:-$repo/target/release/generals}
-if [ ! -x "$bin" ]; then
-    [ -z "${GENERALS_BIN:-}" ] || fail "GENERALS_BIN=$bin is not an executable"
-    say "building $bin (cargo build --release --locked)"
-    (cd "$repo" && cargo build --release --locked -p generals-node --bin generals)
+if [ -n "${GENERALS_BIN:-}" ]; then
+    [ -x "$bin" ] || fail "GENERALS_BIN=$bin is not an executable"
+elif command -v cargo >/dev/null; then
+    # Does nothing when the binary is fresh; never test a stale one.
+    (cd "$repo" && cargo build --release --locked -q -p generals-node --bin generals) ||
+        fail "cargo build --release failed"
+else
+    [ -x "$bin" ] || fail "no $bin and no cargo to build it: build it, or set GENERALS_BIN"
 fi
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
@@ -110,7 +121,7 @@ cleanup() {
         find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
         [ -d "$d" ] && echo "nspawn-test: warning: could not remove $d" >&2
     done
-    if [ $rc -ne 0 ]; then
+    if [ $rc -ne 0 ] && [ -z "$leader" ]; then
         echo "--- container console (last 40 lines)" >&2
         tail -n 40 "$work/console.log" >&2 2>/dev/null
     fi
@@ -135,22 +146,23 @@ systemd-nspawn -D "$rootfs" --register=no --keep-unit -q --boot \
     >"$work/console.log" 2>&1 &
 nspawn_pid=$!
 
-leader=""
-for _ in $(seq 100); do
-    leader=$(pgrep -P "$nspawn_pid" | head -n 1) && [ -n "$leader" ] && break
-    kill -0 "$nspawn_pid" 2>/dev/null || fail "systemd-nspawn exited at once"
-    sleep 0.1
-done
-[ -n "$leader" ] || fail "the container's PID 1 did not appear"
-
-IN() { nsenter -t "$leader" -m -u -i -n -p -C -- "$@"; }
+# The container's PID 1: the child of systemd-nspawn that runs systemd (a
+# first child may be a short-lived helper).
 state=""
 for _ in $(seq 150); do
-    state=$(IN systemctl is-system-running 2>/dev/null) || true
-    case "$state" in running | degraded) break ;; esac
+    kill -0 "$nspawn_pid" 2>/dev/null || fail "systemd-nspawn exited during boot"
+    leader=""
+    for pid in $(pgrep -P "$nspawn_pid"); do
+        if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd ]; then leader=$pid; fi
+    done
+    if [ -n "$leader" ]; then
+        state=$(nsenter -t "$leader" -m -u -i -n -p -C -- systemctl is-system-running 2>/dev/null) || true
+        case "$state" in running | degraded) break ;; esac
+    fi
     sleep 0.2
 done
 case "$state" in running | degraded) ;; *) fail "the container's systemd did not come up (state: ${state:-none})" ;; esac
+IN() { nsenter -t "$leader" -m -u -i -n -p -C -- "$@"; }
 say "container up ($state) after $((SECONDS - started)) s"
 
 # Polls `cmd` (a shell command run in the container) for up to 30 s.
@@ -173,8 +185,8 @@ IN /opt/generals/src/systemd/install.sh --bin /opt/generals/bin/generals \
 [ "$(IN stat -c '%U:%G %a' /etc/generals/node0/node.key)" = "generals:generals 600" ] ||
     fail "node.key is not generals:generals 0600 after install.sh"
 for n in "${nodes[@]}"; do
-    IN runuser -u generals -- /usr/local/bin/generals config check --config "/etc/generals/$n/config.toml" >/dev/null ||
-        fail "config check rejects /etc/generals/$n/config.toml"
+    out=$(as_generals config check --config "/etc/generals/$n/config.toml" 2>&1) ||
+        fail "config check rejects /etc/generals/$n/config.toml: $out"
 done
 # Idempotent: a second run changes nothing and keeps the keys.
 before=$(IN sha256sum /etc/generals/node0/node.key)
