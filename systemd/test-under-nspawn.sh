@@ -8,6 +8,7 @@
 #   - `systemctl stop` is clean; `systemctl kill -s KILL` then start keeps
 #     every decision;
 #   - `journalctl -p warning` shows a refused stranger;
+#   - the watchdog restarts a node whose main loop is stopped;
 #   - the container powers off.
 #
 # Follows shared/notes/systemd-nspawn.md: systemd only ever runs inside the
@@ -274,7 +275,19 @@ eventually "node0 logs the refused stranger at priority warning" \
     "journalctl -q -u generals@node0 -p warning | grep -q 'refused a connection'"
 say "the stranger is in journalctl -p warning"
 
-# 10. Power off.
+# 10. The watchdog: a node whose main loop stops (SIGSTOP) is killed and
+# restarted. A drop-in shortens WatchdogSec= so this takes seconds.
+IN mkdir -p /run/systemd/system/generals@node1.service.d
+IN sh -c 'printf "[Service]\nWatchdogSec=2s\n" >/run/systemd/system/generals@node1.service.d/watchdog.conf'
+IN systemctl daemon-reload
+IN systemctl restart generals@node1
+wedged=$(IN systemctl show -p MainPID --value generals@node1)
+IN kill -STOP "$wedged"
+eventually "systemd restarts the wedged node1" \
+    "journalctl -q -u generals@node1 | grep -q 'Watchdog timeout' && systemctl is-active -q generals@node1 && [ \"\$(systemctl show -p MainPID --value generals@node1)\" != $wedged ]"
+say "the watchdog restarted a wedged node"
+
+# 11. Power off.
 IN systemctl poweroff || true
 for _ in $(seq 150); do
     kill -0 "$nspawn_pid" 2>/dev/null || break

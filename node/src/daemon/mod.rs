@@ -290,10 +290,13 @@ fn reload_config(path: &Path, running: &mut NodeConfig, ctx: &LinkContext, drive
     let plan = reload::plan(running, &new, logging::rust_log_set());
     for r in &plan.refused {
         let c = &r.change;
-        warn!(key = %c.key, old = %c.old, new = %c.new, reason = %r.reason, "reload refused {}", c.key);
+        warn!(
+            "reload refused {} ({} → {}): {}",
+            c.key, c.old, c.new, r.reason
+        );
     }
     for c in &plan.applied {
-        info!(key = %c.key, old = %c.old, new = %c.new, "reloaded {}: {} → {}", c.key, c.old, c.new);
+        info!("reloaded {}: {} → {}", c.key, c.old, c.new);
     }
     if plan.peers_moved() {
         for p in &plan.config.peers {
