@@ -2,8 +2,8 @@
 //!
 //! [`links`] keeps one sealed TCP link per peer, [`driver`] owns every
 //! instance and carries out their effects, [`control_server`] answers the CLI
-//! on a Unix socket, and [`storage`] makes decisions, evidence and the
-//! signing state durable.
+//! on a Unix socket, [`storage`] makes decisions, evidence and the signing
+//! state durable, and [`reload`] decides what a SIGHUP may change.
 
 pub mod calibrate;
 pub mod control_server;
