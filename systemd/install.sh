@@ -99,20 +99,37 @@ unit_dir="$root/etc/systemd/system"
 etc="$root/etc/generals"
 bindir="$prefix/bin"
 
-# 1. The binary (replaced: that is an upgrade) and the files systemd reads.
-install -D -m 0755 "$bin" "$root$bindir/generals.new"
-mv -f "$root$bindir/generals.new" "$root$bindir/generals"
-say "installed $root$bindir/generals ($("$root$bindir/generals" --version | head -n 1))"
-install -d -m 0755 "$unit_dir"
-sed "s|^ExecStart=/usr/local/bin/generals |ExecStart=$bindir/generals |" \
-    "$here/generals@.service" >"$unit_dir/generals@.service.new"
-chmod 0644 "$unit_dir/generals@.service.new"
-mv -f "$unit_dir/generals@.service.new" "$unit_dir/generals@.service"
-install -m 0644 "$here/generals.target" "$unit_dir/generals.target"
-install -D -m 0644 "$here/sysusers.d/generals.conf" "$root/usr/lib/sysusers.d/generals.conf"
-install -D -m 0644 "$here/tmpfiles.d/generals.conf" "$root/usr/lib/tmpfiles.d/generals.conf"
-install -D -m 0644 "$repo/docs/OPERATIONS.md" "$root/usr/share/doc/generals/OPERATIONS.md"
-say "installed generals@.service and generals.target in $unit_dir, sysusers.d and tmpfiles.d files in $root/usr/lib"
+# Installs SRC as DEST (mode MODE) unless DEST already has the same bytes, so
+# that a second run touches nothing (systemd would see changed units).
+# Replaced through a rename: a running binary is never written over.
+put() { # src dest mode
+    if [ -f "$2" ] && cmp -s "$1" "$2"; then
+        chmod "$3" "$2"
+        return 0
+    fi
+    install -D -m "$3" "$1" "$2.new"
+    mv -f "$2.new" "$2"
+    changed+=("$2")
+}
+changed=()
+
+# 1. The binary (a newer one replaces it: that is an upgrade) and the files
+# systemd reads.
+put "$bin" "$root$bindir/generals" 0755
+unit=$(mktemp)
+sed "s|^ExecStart=/usr/local/bin/generals |ExecStart=$bindir/generals |" "$here/generals@.service" >"$unit"
+put "$unit" "$unit_dir/generals@.service" 0644
+rm -f "$unit"
+put "$here/generals.target" "$unit_dir/generals.target" 0644
+put "$here/sysusers.d/generals.conf" "$root/usr/lib/sysusers.d/generals.conf" 0644
+put "$here/tmpfiles.d/generals.conf" "$root/usr/lib/tmpfiles.d/generals.conf" 0644
+put "$repo/docs/OPERATIONS.md" "$root/usr/share/doc/generals/OPERATIONS.md" 0644
+say "binary: $root$bindir/generals ($("$root$bindir/generals" --version | head -n 1))"
+if [ "${#changed[@]}" -gt 0 ]; then
+    for f in "${changed[@]}"; do say "installed $f"; done
+else
+    say "the binary, units, sysusers.d and tmpfiles.d files are already up to date"
+fi
 
 # 2. The user and group.
 root_opt=()
@@ -237,7 +254,7 @@ systemctl_cmd=(systemctl)
 [ -n "$root" ] && systemctl_cmd=(systemctl --root="$root")
 live=0
 [ -z "$root" ] && [ -d /run/systemd/system ] && live=1
-if [ "$live" = 1 ]; then
+if [ "$live" = 1 ] && [ "${#changed[@]}" -gt 0 ]; then
     systemctl daemon-reload
 fi
 if [ "$enable" = 1 ]; then

@@ -100,6 +100,7 @@ else
     [ -x "$bin" ] || fail "no $bin and no cargo to build it: build it, or set GENERALS_BIN"
 fi
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
+started=$SECONDS  # the time below is the test's, without the build
 
 work=$(mktemp -d /var/tmp/generals-nspawn.XXXXXX)
 cg=generals-nspawn-$$
@@ -194,6 +195,13 @@ before=$(IN sha256sum /etc/generals/node0/node.key)
 IN /opt/generals/src/systemd/install.sh --bin /opt/generals/bin/generals \
     --testnet /root/testnet >/dev/null 2>&1 || fail "install.sh failed on a second run"
 [ "$(IN sha256sum /etc/generals/node0/node.key)" = "$before" ] || fail "a second install.sh run changed node0's key"
+# Another testnet's keys are refused, and the installed ones kept.
+IN /opt/generals/bin/generals testnet -n 4 --host 127.0.0.1 --out /root/other >/dev/null
+if out=$(IN /opt/generals/src/systemd/install.sh --bin /opt/generals/bin/generals --testnet /root/other 2>&1); then
+    fail "install.sh installed another testnet over the keys in place: $out"
+fi
+grep -q "refusing to overwrite a key" <<<"$out" || fail "install.sh did not say why it stopped: $out"
+[ "$(IN sha256sum /etc/generals/node0/node.key)" = "$before" ] || fail "install.sh changed node0's key"
 
 # 5. Start: Type=notify, so start returns once READY=1 came.
 IN systemctl start "${units[@]}" || fail "systemctl start failed"
