@@ -209,6 +209,18 @@ impl LocalCluster {
         None
     }
 
+    /// SIGHUP: node `id` reloads its config. Whether the signal was sent.
+    pub fn hangup(&self, id: NodeId) -> bool {
+        let pid = self
+            .nodes
+            .get(id.index())
+            .and_then(|n| n.child.as_ref())
+            .and_then(|c| rustix::process::Pid::from_raw(c.id() as i32));
+        pid.is_some_and(|pid| {
+            rustix::process::kill_process(pid, rustix::process::Signal::HUP).is_ok()
+        })
+    }
+
     pub fn stop_all(&mut self) {
         for id in 0..self.nodes.len() {
             self.stop(NodeId(id as u16), Duration::from_secs(5));

@@ -6,14 +6,16 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use common::{await_decision, eventually, status, unstarted, WAIT};
+use common::{
+    await_decision, edit_config, eventually, log, spare_listener, status, unstarted, WAIT,
+};
 use generals_crypto::{InstanceId, NodeId, Order};
 use generals_node::cluster::LocalCluster;
 use generals_node::control::LinkState;
@@ -91,16 +93,11 @@ fn tamper_first_message(mut from: TcpStream, mut to: TcpStream, flips: &AtomicUs
     let _ = to.shutdown(Shutdown::Both);
 }
 
-/// A proxy on a free port in 30000..32768 (local clusters take ports below
-/// 30000, outgoing connections above 32767) that forwards each connection to
+/// A proxy on a spare port (see `common::spare_listener`) that forwards each connection to
 /// `target`, tampering with the dialer's first peer message on each one.
 /// Returns its address and the number of bytes it has flipped so far.
 fn start_proxy(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
-    let offset = std::process::id() % 2768;
-    let listener = (0..2768u32)
-        .map(|i| 30_000 + (offset + i) % 2768)
-        .find_map(|port| TcpListener::bind(("127.0.0.1", port as u16)).ok())
-        .expect("a free port below 32768 for the proxy");
+    let listener = spare_listener();
     let addr = listener.local_addr().unwrap();
     let flips = Arc::new(AtomicUsize::new(0));
     let counter = flips.clone();
@@ -121,22 +118,6 @@ fn start_proxy(target: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
         }
     });
     (addr, flips)
-}
-
-/// Replaces the one occurrence of `from` in node `id`'s config with `to`.
-fn edit_config(c: &LocalCluster, id: u16, from: &str, to: &str) {
-    let path = &c.node(NodeId(id)).unwrap().config;
-    let text = std::fs::read_to_string(path).unwrap();
-    assert_eq!(
-        text.matches(from).count(),
-        1,
-        "{from} in node {id}'s config"
-    );
-    std::fs::write(path, text.replace(from, to)).unwrap();
-}
-
-fn log(c: &LocalCluster, id: u16) -> String {
-    std::fs::read_to_string(&c.node(NodeId(id)).unwrap().log).unwrap()
 }
 
 /// The commander's link to node 2 runs through a proxy that flips one byte

@@ -15,14 +15,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::raw_peer::cluster_with_raw;
-use common::{eventually, eventually_or_not, status, unstarted, WAIT};
+use common::{eventually, eventually_or_not, log, status, unstarted, WAIT};
 use generals_crypto::{InstanceId, NodeId, Order};
 use generals_node::cluster::LocalCluster;
 use generals_wire::{InstanceSpec, OralBits, PeerMessage, Protocol, RoundBody, RoundFrame};
-
-fn log(c: &LocalCluster, id: u16) -> String {
-    std::fs::read_to_string(&c.node(NodeId(id)).unwrap().log).unwrap()
-}
 
 /// Puts `line` at the top of node `id`'s config, where top-level keys go.
 fn prepend_to_config(c: &LocalCluster, id: u16, line: &str) {

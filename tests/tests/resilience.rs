@@ -231,40 +231,6 @@ fn sigterm_mid_instance_finishes_the_instance_before_exiting() {
 }
 
 #[test]
-fn the_node_tells_systemd_when_it_is_ready_and_when_it_stops() {
-    use std::os::unix::net::UnixDatagram;
-    // Play systemd: a datagram socket in NOTIFY_SOCKET, as for Type=notify.
-    let c = generals_node::cluster::LocalCluster::create(
-        &bin(),
-        generals_node::cluster::ClusterOptions::new(4),
-    )
-    .unwrap();
-    let sock_path = c.dir.join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(WAIT)).unwrap();
-    let mut child = Command::new(bin())
-        .arg("node")
-        .arg("--config")
-        .arg(&c.node(NodeId(0)).unwrap().config)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut buf = [0u8; 512];
-    let n = sock.recv(&mut buf).unwrap();
-    let msg = String::from_utf8_lossy(&buf[..n]).to_string();
-    assert!(msg.lines().any(|l| l == "READY=1"), "{msg:?}");
-    assert!(msg.contains("STATUS=general 0 of 4"), "{msg:?}");
-    // Ready means the control socket answers.
-    c.status(NodeId(0)).unwrap();
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).unwrap();
-    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-    let n = sock.recv(&mut buf).unwrap();
-    assert_eq!(String::from_utf8_lossy(&buf[..n]).trim(), "STOPPING=1");
-    assert!(child.wait().unwrap().success());
-}
-
-#[test]
 fn missing_signing_state_refuses_to_start_and_names_the_flag() {
     let mut c = cluster(4, &[]);
     run(&c, 2, Protocol::Signed, 1, Order::Attack);

@@ -1,10 +1,16 @@
-//! The shipped systemd unit, `systemd/generals@.service`, checked three ways:
-//! `systemd-analyze verify` accepts it; it keeps the hardening and the command
-//! line that docs/OPERATIONS.md describes; and its command line and
-//! `Environment=` overrides are accepted by the current CLI and config loader.
+//! The shipped systemd files: `systemd/generals@.service` and
+//! `generals.target` are accepted by `systemd-analyze verify`; the service
+//! keeps the hardening, reload, watchdog and command line that
+//! docs/OPERATIONS.md describes, and its command line and `Environment=`
+//! overrides are accepted by the current CLI and config loader; the
+//! sysusers.d and tmpfiles.d files, applied by `systemd-sysusers` and
+//! `systemd-tmpfiles` to a scratch root, give the user, owners and modes the
+//! service needs.
 //!
 //! Nothing here starts systemd or talks to a service manager: `verify` only
-//! parses the file (and the units it names) offline.
+//! parses the files (and the units they name) offline, and the sysusers and
+//! tmpfiles runs touch only the scratch root (`--root`).
+//! `systemd/test-under-nspawn.sh` runs them under a real systemd.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -16,6 +22,10 @@ use generals_config::{generate_testnet, NodeConfig, TestnetOptions};
 
 /// The unit as shipped.
 const UNIT: &str = include_str!("../../systemd/generals@.service");
+/// The target every node of a host is enabled into.
+const TARGET: &str = include_str!("../../systemd/generals.target");
+const SYSUSERS: &str = include_str!("../../systemd/sysusers.d/generals.conf");
+const TMPFILES: &str = include_str!("../../systemd/tmpfiles.d/generals.conf");
 /// The instance the tests verify: `systemd-analyze verify` needs a concrete
 /// instance name to resolve `%i`.
 const INSTANCE: &str = "node0";
@@ -49,22 +59,23 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_generals-e2e")
 }
 
-/// `systemd-analyze`, or a failure that says what to install. The test must
-/// not pass vacuously: CI runs on machines where it is present.
-fn systemd_analyze() -> PathBuf {
+/// A systemd tool (`systemd-analyze`, `systemd-sysusers`, ...), or a
+/// failure that says what to install. The tests must not pass vacuously: CI
+/// runs on machines where the tools are present.
+fn systemd_tool(name: &str) -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
-        .map(|dir| dir.join("systemd-analyze"))
+        .map(|dir| dir.join(name))
         .find(|p| p.is_file());
     match on_path {
         Some(p) => p,
         None => panic!(
-            "systemd-analyze was not found on PATH or in /usr/bin: install the `systemd` \
+            "{name} was not found on PATH or in /usr/bin: install the `systemd` \
              package (e.g. `apt-get install systemd`) to run this test; it checks \
-             systemd/generals@.service and must not be skipped"
+             the files in systemd/ and must not be skipped"
         ),
     }
 }
@@ -112,16 +123,18 @@ fn unit_running(binary: &str) -> String {
 }
 
 /// Runs `systemd-analyze verify --man=no` on `unit`, saved as
-/// `generals@node0.service` in a fresh directory; returns (success, output
-/// lines that concern the unit, the whole output).
-fn verify(unit: &str, tag: &str) -> (bool, Vec<String>, String) {
+/// `generals@node0.service`, and `target`, saved as `generals.target`, in a
+/// fresh directory; returns (success, output lines that concern them, the
+/// whole output).
+fn verify(unit: &str, target: &str, tag: &str) -> (bool, Vec<String>, String) {
     let dir = TempDir::new(tag);
     let name = format!("generals@{INSTANCE}.service");
-    let path = dir.0.join(&name);
-    std::fs::write(&path, unit).unwrap();
-    let out = Command::new(systemd_analyze())
+    std::fs::write(dir.0.join(&name), unit).unwrap();
+    std::fs::write(dir.0.join("generals.target"), target).unwrap();
+    let out = Command::new(systemd_tool("systemd-analyze"))
         .args(["verify", "--man=no"])
-        .arg(&path)
+        .arg(&name)
+        .arg("generals.target")
         .current_dir(&dir.0)
         // Plain text, whatever the caller's terminal settings.
         .env("SYSTEMD_COLORS", "0")
@@ -135,7 +148,11 @@ fn verify(unit: &str, tag: &str) -> (bool, Vec<String>, String) {
     );
     let ours = text
         .lines()
-        .filter(|l| l.contains(&name) || l.contains(&*dir.0.to_string_lossy()))
+        .filter(|l| {
+            l.contains(&name)
+                || l.contains("generals.target")
+                || l.contains(&*dir.0.to_string_lossy())
+        })
         .map(str::to_owned)
         .collect();
     (out.status.success(), ours, text)
@@ -171,13 +188,13 @@ fn problems(lines: &[String]) -> Vec<String> {
 }
 
 #[test]
-fn systemd_analyze_verify_accepts_the_unit() {
-    let (ok, ours, all) = verify(&unit_running(bin()), "good");
+fn systemd_analyze_verify_accepts_the_unit_and_the_target() {
+    let (ok, ours, all) = verify(&unit_running(bin()), TARGET, "good");
     assert!(ok, "systemd-analyze verify failed:\n{all}");
     let bad = problems(&ours);
     assert!(
         bad.is_empty(),
-        "systemd-analyze verify reported problems with generals@.service:\n{}\n\nfull output:\n{all}",
+        "systemd-analyze verify reported problems with generals@.service or generals.target:\n{}\n\nfull output:\n{all}",
         bad.join("\n")
     );
 }
@@ -189,7 +206,8 @@ fn the_verify_check_catches_a_broken_unit() {
     let broken = unit_running(bin())
         .replace("ProtectSystem=strict", "ProtectSystem=strictly")
         .replace("UMask=0077", "UMask=0077\nNoSuchSetting=yes");
-    let (_, ours, all) = verify(&broken, "broken");
+    let broken_target = format!("{TARGET}\n[Unit]\nNoSuchTargetSetting=yes\n");
+    let (_, ours, all) = verify(&broken, &broken_target, "broken");
     let bad = problems(&ours);
     assert!(
         bad.iter().any(|l| l.contains("NoSuchSetting")),
@@ -198,6 +216,10 @@ fn the_verify_check_catches_a_broken_unit() {
     assert!(
         bad.iter().any(|l| l.contains("strictly")),
         "an invalid ProtectSystem= value was not reported:\n{all}"
+    );
+    assert!(
+        bad.iter().any(|l| l.contains("NoSuchTargetSetting")),
+        "an unknown key in the target was not reported:\n{all}"
     );
 }
 
@@ -238,8 +260,100 @@ fn the_unit_keeps_the_command_and_hardening_the_docs_describe() {
         "the unit must not override data_dir behind the CLI's back"
     );
     assert_eq!(env.get("NO_COLOR").map(String::as_str), Some("1"));
+    // Reload is SIGHUP (tests/reload.rs); the node pings the watchdog.
+    assert_eq!(one(&svc, "ExecReload"), "/bin/kill -HUP $MAINPID");
+    assert!(
+        one(&svc, "WatchdogSec")
+            .trim_end_matches('s')
+            .parse::<u32>()
+            .is_ok_and(|s| s >= 10),
+        "WatchdogSec= should leave the main loop at least 10 s"
+    );
+    // Enabled into generals.target, which starts and stops them together.
+    let unit = section(UNIT, "Unit");
+    assert_eq!(one(&unit, "PartOf"), "generals.target");
     let install = section(UNIT, "Install");
-    assert_eq!(one(&install, "WantedBy"), "multi-user.target");
+    assert_eq!(one(&install, "WantedBy"), "generals.target");
+    let target = section(TARGET, "Install");
+    assert_eq!(one(&target, "WantedBy"), "multi-user.target");
+}
+
+/// `systemd-sysusers` and `systemd-tmpfiles`, run on the shipped files with
+/// `--root` a scratch directory (node0's files already in place, with the
+/// wrong modes, as `generals testnet` and a copy leave them), create the
+/// user and group the unit runs as and give every path its owner and mode.
+#[test]
+fn sysusers_and_tmpfiles_give_the_user_owners_and_modes_the_unit_needs() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !rustix::process::geteuid().is_root() {
+        // Owners cannot be set otherwise; CI runs as root.
+        eprintln!("SKIPPED: not root, and systemd-tmpfiles must chown in the scratch root");
+        return;
+    }
+    let root = TempDir::new("tmpfiles");
+    let conf = root.0.join("conf");
+    std::fs::create_dir_all(&conf).unwrap();
+    std::fs::write(conf.join("sysusers.conf"), SYSUSERS).unwrap();
+    std::fs::write(conf.join("tmpfiles.conf"), TMPFILES).unwrap();
+    let node0 = root.0.join("etc/generals/node0");
+    std::fs::create_dir_all(&node0).unwrap();
+    for (file, mode) in [("config.toml", 0o644), ("node.key", 0o644)] {
+        std::fs::write(node0.join(file), "x").unwrap();
+        std::fs::set_permissions(node0.join(file), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let run = |tool: &str, args: &[&str]| {
+        let out = Command::new(systemd_tool(tool))
+            .arg(format!("--root={}", root.0.display()))
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{tool} {args:?} failed:\n{stderr}");
+        stderr
+    };
+    run(
+        "systemd-sysusers",
+        &[conf.join("sysusers.conf").to_str().unwrap()],
+    );
+    let warnings = run(
+        "systemd-tmpfiles",
+        &["--create", conf.join("tmpfiles.conf").to_str().unwrap()],
+    );
+    assert!(warnings.is_empty(), "systemd-tmpfiles warned:\n{warnings}");
+
+    let passwd = std::fs::read_to_string(root.0.join("etc/passwd")).unwrap();
+    let user: Vec<&str> = passwd
+        .lines()
+        .find(|l| l.starts_with("generals:"))
+        .unwrap_or_else(|| panic!("no user generals in {passwd}"))
+        .split(':')
+        .collect();
+    let svc = section(UNIT, "Service");
+    assert_eq!(user[0], one(&svc, "User"));
+    assert_eq!(user[5], "/var/lib/generals");
+    assert_eq!(user[6], "/usr/sbin/nologin");
+    let uid: u32 = user[2].parse().unwrap();
+    let group = std::fs::read_to_string(root.0.join("etc/group")).unwrap();
+    let gid: u32 = group
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:x:", one(&svc, "Group"))))
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("no group generals in {group}"));
+
+    for (path, owner, mode) in [
+        ("etc/generals", (0, gid), 0o750),
+        ("etc/generals/node0/config.toml", (0, gid), 0o640),
+        ("etc/generals/node0/node.key", (uid, gid), 0o600),
+        ("var/lib/generals", (0, 0), 0o755),
+    ] {
+        let meta = std::fs::metadata(root.0.join(path)).unwrap();
+        assert_eq!(
+            ((meta.uid(), meta.gid()), meta.mode() & 0o7777),
+            (owner, mode),
+            "{path}: (uid, gid) and mode"
+        );
+    }
 }
 
 /// `Environment=` assignments; the unit uses no quoting, and this parser does

@@ -13,8 +13,11 @@ Example:
   generals node --config testnet/node0/config.toml
 
 On SIGTERM or SIGINT it drains: refuses new orders, finishes the instances in
-flight (for up to 4 s), then exits. Settings can be overridden with GENERALS_*
-environment variables, e.g. GENERALS_ROUND_TIMEOUT_MS=500 or GENERALS_LOG=debug.")]
+flight (for up to 4 s), then exits. On SIGHUP it reads the config again and
+applies peer addresses, `log` and the round timeouts (for new instances); it
+refuses any other change with a warning and runs on. Settings can be
+overridden with GENERALS_* environment variables, e.g.
+GENERALS_ROUND_TIMEOUT_MS=500 or GENERALS_LOG=debug.")]
 pub struct NodeArgs {
     /// The node's config.toml.
     #[arg(long)]

@@ -149,6 +149,19 @@ impl Driver {
         self.metrics.set_draining();
     }
 
+    /// A reload moved `peer` to `addr`: `status` shows the new address.
+    pub fn set_peer_addr(&mut self, peer: NodeId, addr: std::net::SocketAddr) {
+        if let Some(p) = self.peers.get_mut(peer.index()) {
+            p.addr = addr.to_string();
+        }
+    }
+
+    /// A reload changed the round timeouts: instances created from now on
+    /// take `round`, those in flight keep theirs.
+    pub fn set_round_limits(&mut self, round: crate::protocol::Limits) {
+        self.node.set_round_limits(round);
+    }
+
     /// When the driver must next wake up without input.
     pub fn next_deadline(&self) -> Option<Instant> {
         let wait = self.waiters.iter().map(|w| w.deadline);

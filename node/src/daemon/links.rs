@@ -27,7 +27,7 @@ use generals_wire::{CodecError, PeerMessage};
 use rand_core::{OsRng, RngCore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::codec::{FramedRead, FramedWrite};
 use tracing::{debug, info, warn};
 
@@ -128,7 +128,9 @@ pub enum LinkEvent {
 #[derive(Debug)]
 pub struct LinkContext {
     pub keys: Arc<Keyring>,
-    pub addrs: Vec<SocketAddr>,
+    /// Each peer's address, indexed by id; a reload may move one, and its
+    /// dialer follows (see [`LinkContext::set_addr`]).
+    addrs: Vec<watch::Sender<SocketAddr>>,
     pub max_frame: usize,
     pub send_queue: usize,
     pub events: mpsc::Sender<LinkEvent>,
@@ -149,7 +151,7 @@ impl LinkContext {
     ) -> Arc<LinkContext> {
         Arc::new(LinkContext {
             keys,
-            addrs,
+            addrs: addrs.into_iter().map(watch::Sender::new).collect(),
             max_frame,
             send_queue,
             events,
@@ -157,6 +159,14 @@ impl LinkContext {
             refusals: Mutex::new(LogLimiter::default()),
             bad_frames: Mutex::new(LogLimiter::default()),
         })
+    }
+
+    /// Moves `peer` to `addr`: its dialer (if this node dials it) drops a
+    /// link to the old address and dials the new one at once.
+    pub fn set_addr(&self, peer: NodeId, addr: SocketAddr) {
+        if let Some(a) = self.addrs.get(peer.index()) {
+            a.send_if_modified(|old| std::mem::replace(old, addr) != addr);
+        }
     }
 
     fn handshake(&self, role: Role, expected: Option<NodeId>) -> LinkHandshake {
@@ -219,9 +229,15 @@ pub async fn accept_loop(ctx: Arc<LinkContext>, listener: TcpListener) {
         };
         let ctx = ctx.clone();
         tokio::spawn(async move {
-            if let Err((reason, claimed)) =
-                establish(ctx.clone(), stream, addr, Role::Listener, None).await
-            {
+            let link = establish(
+                ctx.clone(),
+                stream,
+                addr,
+                Role::Listener,
+                None,
+                std::future::pending(),
+            );
+            if let Err((reason, claimed)) = link.await {
                 log_listener_refusal(&ctx, addr, claimed, &reason);
                 let event = LinkEvent::Refused {
                     addr,
@@ -235,20 +251,34 @@ pub async fn accept_loop(ctx: Arc<LinkContext>, listener: TcpListener) {
 }
 
 /// Authenticates a fresh connection and, if both ends accept, carries the
-/// link until it fails. A refusal comes back with the id the peer claimed.
+/// link until it fails or `until` completes. A refusal comes back with the
+/// id the peer claimed.
 async fn establish(
     ctx: Arc<LinkContext>,
     mut stream: TcpStream,
     addr: SocketAddr,
     role: Role,
     expected: Option<NodeId>,
+    until: impl std::future::Future<Output = ()>,
 ) -> Result<(), (HandshakeError, Option<NodeId>)> {
     let _ = stream.set_nodelay(true);
     let (link, rest) = handshake(&ctx, &mut stream, role, expected).await?;
     let peer = link.peer;
     info!(%peer, %addr, ?role, "link up (sealed)");
-    run_link(ctx, peer, stream, link, rest).await;
+    run_link(ctx, peer, stream, link, rest, until).await;
     Ok(())
+}
+
+fn log_moved(peer: NodeId, old: SocketAddr, target: &watch::Receiver<SocketAddr>) {
+    let new = *target.borrow();
+    info!(%peer, %old, %new, "peer address changed; dialling the new one");
+}
+
+/// Completes when `addr` is given a new value (never if it cannot be).
+async fn moved(addr: &mut watch::Receiver<SocketAddr>) {
+    if addr.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A listener logs a refusal at most once per backoff step per address and
@@ -273,18 +303,25 @@ fn log_listener_refusal(
 }
 
 /// Dials `peer` forever: backs off while it is unreachable or refuses, and
-/// logs each refusal once, with its reason and when it tries again.
+/// logs each refusal once, with its reason and when it tries again. When a
+/// reload moves the peer, the link to the old address is dropped and the
+/// new one dialled at once.
 pub async fn dial_loop(ctx: Arc<LinkContext>, peer: NodeId) {
-    let Some(&addr) = ctx.addrs.get(peer.index()) else {
+    let Some(mut target) = ctx.addrs.get(peer.index()).map(watch::Sender::subscribe) else {
         return;
     };
     let mut backoff = Backoff::default();
     let mut unreachable = 0u64;
     loop {
+        let addr = *target.borrow_and_update();
         let (attempt, refusal) = match TcpStream::connect(addr).await {
             Ok(stream) => {
                 unreachable = 0;
-                match establish(ctx.clone(), stream, addr, Role::Dialer, Some(peer)).await {
+                let until = async {
+                    moved(&mut target).await;
+                    log_moved(peer, addr, &target);
+                };
+                match establish(ctx.clone(), stream, addr, Role::Dialer, Some(peer), until).await {
                     Ok(()) => (Attempt::LinkRan, None),
                     Err((reason, _)) => (Attempt::Refused, Some(reason)),
                 }
@@ -314,7 +351,15 @@ pub async fn dial_loop(ctx: Arc<LinkContext>, peer: NodeId) {
         }
         // Full jitter in [delay/2, delay], so restarted clusters do not redial in lockstep.
         let jitter = OsRng.next_u64() % (delay.as_millis() as u64 / 2 + 1);
-        tokio::time::sleep(delay / 2 + Duration::from_millis(jitter)).await;
+        let pause = tokio::time::sleep(delay / 2 + Duration::from_millis(jitter));
+        tokio::select! {
+            _ = pause => {}
+            _ = moved(&mut target) => {
+                log_moved(peer, addr, &target);
+                backoff = Backoff::default();
+                unreachable = 0;
+            }
+        }
     }
 }
 
@@ -366,6 +411,7 @@ async fn run_link(
     stream: TcpStream,
     established: Established,
     rest: BytesMut,
+    until: impl std::future::Future<Output = ()>,
 ) {
     let link = ctx.next_link.fetch_add(1, Ordering::Relaxed);
     let (decoder, encoder) = established
@@ -423,6 +469,8 @@ async fn run_link(
     let reason = tokio::select! {
         r = read => r,
         w = write => w,
+        // A reload moved the peer: this link goes, the dialer redials.
+        _ = until => LinkDown::Replaced,
     };
     // A bad frame is the peer's or the path's fault; the rest is routine.
     // A peer that reconnects and sends bad frames again is logged on steps.

@@ -19,20 +19,32 @@
 
 use std::fmt;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 
 use generals_config::{LogFormat, NodeConfig};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layered, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Layer, Registry};
+use tracing_subscriber::{reload, EnvFilter, Layer, Registry};
+
+type Output = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// The installed filter, which a reload replaces (`set_filter`).
+static FILTER: OnceLock<reload::Handle<EnvFilter, Layered<Output, Registry>>> = OnceLock::new();
+
+/// Whether `RUST_LOG` chooses the filter, hiding the config's `log` key.
+pub fn rust_log_set() -> bool {
+    std::env::var_os("RUST_LOG").is_some()
+}
 
 /// Installs the global subscriber for `cfg.log` (or `RUST_LOG`) and
 /// `cfg.log_format`. A second call does nothing.
 pub fn init(cfg: &NodeConfig) {
     let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(&cfg.log));
+    let (filter, handle) = reload::Layer::new(filter);
     let journal = stderr_is_journal(
         std::env::var("JOURNAL_STREAM").ok().as_deref(),
         stderr_dev_ino(),
@@ -44,7 +56,7 @@ pub fn init(cfg: &NodeConfig) {
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
     let plain = tracing_subscriber::fmt::format();
-    let layer: Box<dyn Layer<Registry> + Send + Sync> = match (cfg.log_format, journal) {
+    let layer: Output = match (cfg.log_format, journal) {
         (LogFormat::Plain, false) => base.boxed(),
         (LogFormat::Plain, true) => base.event_format(Prefixed(plain.without_time())).boxed(),
         (LogFormat::Json, false) => base.json().boxed(),
@@ -53,10 +65,25 @@ pub fn init(cfg: &NodeConfig) {
             .event_format(Prefixed(plain.json().without_time()))
             .boxed(),
     };
-    let _ = tracing_subscriber::registry()
+    if tracing_subscriber::registry()
         .with(layer)
         .with(filter)
-        .try_init();
+        .try_init()
+        .is_ok()
+    {
+        let _ = FILTER.set(handle);
+    }
+}
+
+/// Replaces the log filter with `spec` (the `log` key's syntax), for a
+/// reload. An invalid spec changes nothing and says why.
+pub fn set_filter(spec: &str) -> Result<(), String> {
+    let filter =
+        EnvFilter::try_new(spec).map_err(|e| format!("{spec:?} is not a log filter: {e}"))?;
+    let handle = FILTER
+        .get()
+        .ok_or_else(|| "this process did not install the node's logger".to_owned())?;
+    handle.reload(filter).map_err(|e| e.to_string())
 }
 
 /// The syslog priority journald stores a line of `level` at: `<3>` error,

@@ -3,7 +3,8 @@
 //! [`links`] keeps one sealed TCP link per peer, [`driver`] owns every
 //! instance and carries out their effects, [`control_server`] answers the CLI
 //! on a Unix socket, [`metrics`] serves Prometheus metrics and `/healthz`,
-//! and [`storage`] makes decisions, evidence and the signing state durable.
+//! [`storage`] makes decisions, evidence and the signing state durable, and
+//! [`reload`] decides what a SIGHUP may change.
 
 pub mod calibrate;
 pub mod control_server;
@@ -12,10 +13,11 @@ pub mod links;
 pub mod log_limit;
 pub mod logging;
 pub mod metrics;
+pub mod reload;
 pub mod storage;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -94,6 +96,9 @@ fn fault_refusal(cfg: &NodeConfig, strategy: &str) -> String {
 }
 
 async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Handled from here on: SIGHUP's default action would kill the node.
+    let mut sighup = signal(SignalKind::hangup())?;
     let me = cfg.id;
     let key = Arc::new(NodeKey::load(cfg.key_path()).map_err(about(&cfg, "key_file"))?);
     let public = key.public();
@@ -175,6 +180,7 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     // Measured here, before the node is ready, so no round waits for it.
     let round = calibrate::limits(&cfg);
     calibrate::log(&cfg, &round);
+    let mut running = cfg.clone();
     let cfg = Arc::new(cfg);
     let limits = NodeLimits::new(round, cfg.max_instances, cfg.max_frame_bytes);
     let mut node = Node::new(keys, limits, sign, past);
@@ -185,16 +191,14 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     let mut driver = Driver::new(cfg.clone(), node, storage, delayed_tx, metrics);
     info!(id = %me, listen = %cfg.listen, n = cfg.n(), data_dir = %cfg.data_dir().display(), "node started");
     // Ready once peers can connect and the CLI can talk to us (Type=notify).
+    let status = format!("general {me} of {}, listening on {}", cfg.n(), cfg.listen);
     notify_systemd(&[
         sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status(&format!(
-            "general {me} of {}, listening on {}",
-            cfg.n(),
-            cfg.listen
-        )),
+        sd_notify::NotifyState::Status(&status),
     ]);
+    let mut watchdog = Watchdog::from_env();
 
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
     // On SIGTERM/SIGINT: refuse new orders, let in-flight instances finish
     // (their decisions are fsynced as they come), and exit by DRAIN_LIMIT.
     let mut draining: Option<Instant> = None;
@@ -238,13 +242,35 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
             }
             _ = tokio::signal::ctrl_c() => true,
             _ = sigterm.recv() => true,
+            _ = sighup.recv() => {
+                if draining.is_some() {
+                    warn!("SIGHUP ignored: the node is draining");
+                } else {
+                    reload_config(&opts.config, &mut running, &ctx, &mut driver);
+                    notify_systemd(&[
+                        sd_notify::NotifyState::Ready,
+                        sd_notify::NotifyState::Status(&status),
+                    ]);
+                }
+                false
+            }
+            // Sent from this loop, so a wedged loop stops it and systemd
+            // restarts the node.
+            _ = watchdog.tick() => {
+                notify_systemd(&[sd_notify::NotifyState::Watchdog]);
+                false
+            }
         };
         if signal && draining.is_none() {
-            info!(
-                active = driver.active_instances(),
-                "signal received; draining"
-            );
-            notify_systemd(&[sd_notify::NotifyState::Stopping]);
+            let active = driver.active_instances();
+            info!(active, "signal received; draining");
+            notify_systemd(&[
+                sd_notify::NotifyState::Stopping,
+                sd_notify::NotifyState::Status(&format!(
+                    "general {me} of {}, draining {active} instance(s)",
+                    cfg.n()
+                )),
+            ]);
             driver.start_draining();
             draining = Some(Instant::now());
         }
@@ -253,6 +279,102 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
     tasks.abort_all();
     let _ = std::fs::remove_file(crate::control::socket_path(&driver.data_dir()));
     Ok(())
+}
+
+/// SIGHUP: reads the config file again (same path, same environment) and
+/// applies what [`reload::plan`] allows, one log line per change; a file
+/// that does not load changes nothing. systemd hears RELOADING=1 first; the
+/// caller sends READY=1 after.
+fn reload_config(path: &Path, running: &mut NodeConfig, ctx: &LinkContext, driver: &mut Driver) {
+    let mut reloading = vec![sd_notify::NotifyState::Reloading];
+    // systemd 253 and newer want the time with RELOADING=1.
+    reloading.extend(sd_notify::NotifyState::monotonic_usec_now().ok());
+    notify_systemd(&reloading);
+    info!(file = %path.display(), "SIGHUP: reloading the config");
+    let new = match NodeConfig::load(path) {
+        Ok(new) => new,
+        Err(e) => {
+            warn!(error = %e, "reload refused: the config does not load; running on with the config as it was");
+            return;
+        }
+    };
+    let plan = reload::plan(running, &new, logging::rust_log_set());
+    for r in &plan.refused {
+        let c = &r.change;
+        warn!(
+            "reload refused {} ({} → {}): {}",
+            c.key, c.old, c.new, r.reason
+        );
+    }
+    for c in &plan.applied {
+        info!("reloaded {}: {} → {}", c.key, c.old, c.new);
+    }
+    if plan.peers_moved() {
+        for p in &plan.config.peers {
+            ctx.set_addr(p.id, p.addr);
+            driver.set_peer_addr(p.id, p.addr);
+        }
+    }
+    if plan.log_changed() {
+        if let Err(e) = logging::set_filter(&plan.config.log) {
+            warn!(error = %e, "the new log filter could not be installed");
+        }
+    }
+    if plan.rounds_changed() {
+        let round = calibrate::limits(&plan.config);
+        calibrate::log(&plan.config, &round);
+        driver.set_round_limits(round);
+    }
+    if plan.applied.is_empty() && plan.refused.is_empty() {
+        info!("reload: nothing changed");
+    }
+    *running = plan.config;
+}
+
+/// The systemd watchdog: when the unit sets `WatchdogSec=`, WATCHDOG=1 at
+/// half the interval systemd gives in `WATCHDOG_USEC`.
+#[derive(Debug)]
+struct Watchdog(Option<tokio::time::Interval>);
+
+impl Watchdog {
+    fn from_env() -> Watchdog {
+        let every = watchdog_interval(
+            std::env::var("WATCHDOG_USEC").ok().as_deref(),
+            std::env::var("WATCHDOG_PID").ok().as_deref(),
+            std::process::id(),
+        );
+        if let Some(every) = every {
+            info!(every_ms = every.as_millis() as u64, "systemd watchdog on");
+        }
+        Watchdog(every.map(|every| {
+            let mut i = tokio::time::interval(every);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        }))
+    }
+
+    async fn tick(&mut self) {
+        match &mut self.0 {
+            Some(i) => {
+                i.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// How often to send WATCHDOG=1: half of `WATCHDOG_USEC`, as sd_watchdog_enabled(3)
+/// reads it: the variable must be a positive number of microseconds, and
+/// `WATCHDOG_PID`, when set, must be this process (a child does not inherit
+/// its parent's watchdog).
+fn watchdog_interval(usec: Option<&str>, pid: Option<&str>, me: u32) -> Option<Duration> {
+    let usec: u64 = usec?.trim().parse().ok().filter(|&u| u > 0)?;
+    if let Some(pid) = pid {
+        if pid.trim().parse::<u32>().ok() != Some(me) {
+            return None;
+        }
+    }
+    Some(Duration::from_micros(usec) / 2)
 }
 
 /// A debug log (target `generals_node::daemon::timer`) each time the node's
@@ -286,5 +408,23 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watchdog_pings_at_half_the_interval_systemd_gives_this_process() {
+        let half = Some(Duration::from_millis(1500));
+        assert_eq!(watchdog_interval(Some("3000000"), Some("42"), 42), half);
+        assert_eq!(watchdog_interval(Some("3000000"), None, 42), half);
+        // Meant for another process (a parent's environment, inherited).
+        assert_eq!(watchdog_interval(Some("3000000"), Some("41"), 42), None);
+        for bad in ["", "0", "-5", "3s"] {
+            assert_eq!(watchdog_interval(Some(bad), None, 42), None, "{bad:?}");
+        }
+        assert_eq!(watchdog_interval(None, Some("42"), 42), None);
     }
 }

@@ -311,6 +311,11 @@ impl Instance {
         self.role
     }
 
+    /// The limits this instance was created with; it keeps them to the end.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// The round this node is in (m+2 once it has decided).
     pub fn round(&self) -> u8 {
         self.round

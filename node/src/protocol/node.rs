@@ -474,6 +474,12 @@ impl Node {
         self.draining = true;
     }
 
+    /// The round limits of instances created from now on (a config
+    /// reload); each instance in flight keeps the limits it started with.
+    pub fn set_round_limits(&mut self, round: Limits) {
+        self.limits.round = round;
+    }
+
     /// Each commander's share of the instance slots at this node.
     fn quota(&self) -> usize {
         (self.limits.max_instances / self.keys.n().max(1)).max(1)
@@ -625,7 +631,6 @@ impl Node {
     /// peer still counts them against our share.
     fn expire_own(&mut self, now: Instant) {
         let me = self.me();
-        let round = self.limits.round;
         let done: Vec<InstanceSpec> = self
             .instances
             .iter()
@@ -633,7 +638,7 @@ impl Node {
                 k.id.commander == me
                     && e.charged
                     && (e.reports.len() + 1 >= usize::from(k.n)
-                        || now >= e.opened + 2 * instance_span(&round, k))
+                        || now >= e.opened + 2 * instance_span(&e.inst.limits(), k))
             })
             .map(|(k, _)| *k)
             .collect();
@@ -1430,6 +1435,51 @@ mod tests {
             s.insert(q);
         }
         s
+    }
+
+    /// A reload's new round limits reach the instances a lieutenant joins
+    /// after it; an instance in flight keeps its own, in later rounds too.
+    #[test]
+    fn new_round_limits_apply_to_new_instances_only() {
+        let keys: Vec<Arc<generals_crypto::NodeKey>> = (0..4u8)
+            .map(|i| Arc::new(generals_crypto::NodeKey::from_seed([i + 1; 32])))
+            .collect();
+        let publics: Vec<PublicKey> = keys.iter().map(|k| k.public()).collect();
+        let second = Duration::from_secs(1);
+        let node = |id: u16| {
+            let ring = Keyring::new(NodeId(id), keys[usize::from(id)].clone(), publics.clone());
+            let limits = NodeLimits::new(Limits::new(second), 256, 1 << 20);
+            let sign = SignState::fresh(publics[usize::from(id)]);
+            Node::new(Arc::new(ring), limits, sign, Vec::new())
+        };
+        let (mut commander, mut lieutenant) = (node(0), node(1));
+        let t0 = Instant::now();
+        // The commander's round-1 frame of a new order, delivered to node 1.
+        let mut deliver = |lieutenant: &mut Node, value| {
+            commander
+                .order(t0, Protocol::Signed, 1, value, false)
+                .unwrap();
+            while let Some(out) = commander.poll_output() {
+                if let Output::Send {
+                    to: NodeId(1),
+                    msg: PeerMessage::Round(f),
+                    ..
+                } = out
+                {
+                    lieutenant.handle_frame(t0, NodeId(0), f);
+                }
+            }
+        };
+        deliver(&mut lieutenant, Order::Attack);
+        lieutenant.set_round_limits(Limits::new(5 * second));
+        deliver(&mut lieutenant, Order::Retreat);
+        // With the commander's frame in, a lieutenant is in round 2, which
+        // waits Δ·1.5 from its start: 1.5 s for the old instance, 7.5 s for
+        // the new one.
+        assert_eq!(lieutenant.poll_timeout(), Some(t0 + second * 3 / 2));
+        lieutenant.handle_timeout(t0 + second * 3 / 2);
+        assert_eq!(lieutenant.active_instances(), 1, "the old instance decided");
+        assert_eq!(lieutenant.poll_timeout(), Some(t0 + second * 15 / 2));
     }
 
     /// A commander's seqs in order fold into the floor: memory stays flat.

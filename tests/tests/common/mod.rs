@@ -162,3 +162,30 @@ pub fn eventually_or_not(mut check: impl FnMut() -> bool) -> bool {
 pub fn eventually(what: &str, check: impl FnMut() -> bool) {
     assert!(eventually_or_not(check), "timed out waiting until {what}");
 }
+
+/// A listener on a free port of 127.0.0.1 in 30000..32768: local clusters
+/// take ports below 30000, outgoing connections above 32767.
+pub fn spare_listener() -> std::net::TcpListener {
+    let offset = std::process::id() % 2768;
+    (0..2768u32)
+        .map(|i| 30_000 + (offset + i) % 2768)
+        .find_map(|port| std::net::TcpListener::bind(("127.0.0.1", port as u16)).ok())
+        .expect("a free port below 32768")
+}
+
+/// Replaces the one occurrence of `from` in node `id`'s config with `to`.
+pub fn edit_config(c: &LocalCluster, id: u16, from: &str, to: &str) {
+    let path = &c.node(NodeId(id)).unwrap().config;
+    let text = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "{from} in node {id}'s config"
+    );
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// Node `id`'s whole log so far.
+pub fn log(c: &LocalCluster, id: u16) -> String {
+    std::fs::read_to_string(&c.node(NodeId(id)).unwrap().log).unwrap()
+}
