@@ -592,12 +592,12 @@ pub fn markdown(r: &BenchReport) -> String {
             vec![
                 "bench: first order sent to last complete report".to_owned(),
                 us(t.run_us),
-                format!("{:.0}", t.instances_per_s),
+                rate(t.instances_per_s),
             ],
             vec![
                 "daemons: first order to last decision".to_owned(),
                 us(t.daemons_span_us),
-                format!("{:.0}", t.daemons_instances_per_s),
+                rate(t.daemons_instances_per_s),
             ],
         ],
     ));
@@ -613,6 +613,15 @@ pub fn markdown(r: &BenchReport) -> String {
         r.max_instances,
     ));
     s
+}
+
+/// Instances per second: whole above 10, two decimals below.
+fn rate(per_s: f64) -> String {
+    if per_s >= 10.0 {
+        format!("{per_s:.0}")
+    } else {
+        format!("{per_s:.2}")
+    }
 }
 
 /// A markdown table: the first column left-aligned, the others right.
@@ -697,6 +706,10 @@ mod tests {
         assert_eq!(group(999), "999");
         assert_eq!(fmt_ns(2_410_000), "2.41 ms");
         assert_eq!(fmt_ns(1_500), "1.5 µs");
+        assert_eq!(
+            (rate(145.4), rate(0.41)),
+            ("145".to_owned(), "0.41".to_owned())
+        );
         assert_eq!(utc(1_795_000_000), "2026-11-18 11:06 UTC");
     }
 
