@@ -23,9 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, ensure, Context};
 use clap::Parser;
 use generals_crypto::{InstanceId, NodeId, NodeKey, Order, PrefixCache, PublicKey, SignedOrder};
-use generals_node::cluster::{ClusterOptions, LocalCluster};
-use generals_node::control::ControlRequest;
-use generals_node::report::InstanceReport;
+use generals_node::bench::{
+    fmt_ns, group, markdown, markdown_table, percentile, utc, BenchReport, Workload,
+};
 use generals_node::sim::{formula, run, sim_key, SimConfig, SimReport};
 use generals_wire::Protocol;
 use serde::Serialize;
@@ -162,34 +162,6 @@ struct ReceiveRow {
 }
 
 #[derive(Debug, Serialize)]
-struct ClusterStart {
-    n: usize,
-    start_to_links_up_ns: u64,
-    status_round_trip_median_ns: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct LatencyRow {
-    n: usize,
-    m: u8,
-    protocol: String,
-    instances: usize,
-    median_ns: u64,
-    p90_ns: u64,
-    min_ns: u64,
-    max_ns: u64,
-    logical: u64,
-    frames: u64,
-    bytes: u64,
-}
-
-#[derive(Debug, Default, Serialize)]
-struct Daemons {
-    clusters: Vec<ClusterStart>,
-    latency: Vec<LatencyRow>,
-}
-
-#[derive(Debug, Serialize)]
 struct Results {
     machine: Machine,
     sim: Vec<SimCell>,
@@ -198,7 +170,8 @@ struct Results {
     signatures: SignatureCosts,
     prefix_cache: Vec<CacheRow>,
     receive: Vec<ReceiveRow>,
-    daemons: Option<Daemons>,
+    /// Section d: one `generals bench` run per protocol and cluster.
+    daemons: Option<Vec<BenchReport>>,
 }
 
 // ---------------------------------------------------------------- main
@@ -297,17 +270,8 @@ fn nanos(d: Duration) -> u64 {
 
 /// The median of unsorted samples (the upper one for an even count).
 fn median(samples: &mut [Duration]) -> Duration {
-    percentile(samples, 50)
-}
-
-/// Nearest-rank percentile of unsorted samples.
-fn percentile(samples: &mut [Duration], p: usize) -> Duration {
-    if samples.is_empty() {
-        return Duration::ZERO;
-    }
     samples.sort_unstable();
-    let rank = (samples.len() * p).div_ceil(100).max(1);
-    samples[rank - 1]
+    percentile(samples, 50)
 }
 
 /// Median time per call of `op`, in batches sized to ~1 ms, for at least
@@ -613,169 +577,32 @@ fn receive_row(n: usize, budget: Budget) -> anyhow::Result<ReceiveRow> {
 
 // ---------------------------------------------------------------- d) daemons
 
-const WAIT: Duration = Duration::from_secs(30);
-
-fn daemon_section(bin: &std::path::Path, budget: Budget) -> anyhow::Result<Daemons> {
-    let mut out = Daemons::default();
-    for (n, m) in [(4usize, 1u8), (7, 2)] {
-        progress(&format!("   cluster n={n}, OM({m}) and SM({m})"));
-        let (start, rows) = cluster_run(bin, n, m, budget.instances)
-            .with_context(|| format!("daemon cluster n={n}"))?;
-        out.clusters.push(start);
-        out.latency.extend(rows);
+/// `generals bench` for OM(m) and SM(m) at (4, 1) and (7, 2), one instance
+/// at a time, with the harness of the command (`generals_node::bench`).
+fn daemon_section(bin: &std::path::Path, budget: Budget) -> anyhow::Result<Vec<BenchReport>> {
+    let mut out = Vec::new();
+    for (i, (n, m)) in [(4usize, 1u8), (7, 2)].into_iter().enumerate() {
+        for (k, protocol) in [Protocol::Oral, Protocol::Signed].into_iter().enumerate() {
+            progress(&format!("   {protocol} m={m} on {n} daemons"));
+            let workload = Workload {
+                protocol,
+                nodes: n,
+                m,
+                instances: budget.instances,
+                in_flight: 1,
+                warmup: 1,
+                round_timeout_ms: 500,
+                base_port: 17_000 + 20 * (2 * i + k) as u16,
+                bin: bin.to_owned(),
+            };
+            let command = format!("examples/bench section d: {protocol} n={n} m={m}");
+            out.push(generals_node::bench::run(&workload, command)?);
+        }
     }
     Ok(out)
 }
 
-fn cluster_run(
-    bin: &std::path::Path,
-    n: usize,
-    m: u8,
-    count: usize,
-) -> anyhow::Result<(ClusterStart, Vec<LatencyRow>)> {
-    let mut cluster = LocalCluster::create(bin, ClusterOptions::new(n))?;
-    let t = Instant::now();
-    cluster.start_all()?;
-    cluster
-        .wait_connected(WAIT)
-        .context("waiting for the peer links")?;
-    let links_up = t.elapsed();
-    let rtt = status_round_trip(&cluster)?;
-
-    // One warm-up instance per protocol, not counted.
-    for protocol in [Protocol::Oral, Protocol::Signed] {
-        instance(&cluster, protocol, m)?;
-    }
-    let mut oral = Vec::with_capacity(count);
-    let mut signed = Vec::with_capacity(count);
-    // Interleaved, so that noise hits both protocols alike.
-    for _ in 0..count {
-        oral.push(instance(&cluster, Protocol::Oral, m)?);
-        signed.push(instance(&cluster, Protocol::Signed, m)?);
-    }
-    cluster.stop_all();
-    let start = ClusterStart {
-        n,
-        start_to_links_up_ns: nanos(links_up),
-        status_round_trip_median_ns: nanos(rtt),
-    };
-    let rows = vec![
-        latency_row(n, m, Protocol::Oral, oral),
-        latency_row(n, m, Protocol::Signed, signed),
-    ];
-    Ok((start, rows))
-}
-
-/// The floor under every latency below: one control request (a `status`),
-/// connect and answer included.
-fn status_round_trip(cluster: &LocalCluster) -> anyhow::Result<Duration> {
-    let mut samples = Vec::new();
-    for _ in 0..10 {
-        let t = Instant::now();
-        cluster.call(NodeId(0), ControlRequest::Status { instance: None })?;
-        samples.push(t.elapsed());
-    }
-    Ok(median(&mut samples))
-}
-
-/// One instance: `order` at the commander, then `wait` until every general
-/// has reported. Returns the latency and the report.
-fn instance(
-    cluster: &LocalCluster,
-    protocol: Protocol,
-    m: u8,
-) -> anyhow::Result<(Duration, InstanceReport)> {
-    let commander = NodeId(0);
-    let t = Instant::now();
-    let id = cluster.order(commander, protocol, m, Order::Attack)?;
-    let report = cluster.wait(commander, id, WAIT)?;
-    let latency = t.elapsed();
-    if report.complete != Some(true) || !(report.ic1 && report.ic2) {
-        bail!(
-            "instance {id} ({protocol} m={m}) did not complete cleanly \
-             (complete={:?} ic1={} ic2={}); commander log:\n{}",
-            report.complete,
-            report.ic1,
-            report.ic2,
-            cluster.log_tail(commander, 20)
-        );
-    }
-    Ok((latency, report))
-}
-
-fn latency_row(
-    n: usize,
-    m: u8,
-    protocol: Protocol,
-    runs: Vec<(Duration, InstanceReport)>,
-) -> LatencyRow {
-    let messages = runs
-        .last()
-        .map(|(_, r)| r.messages.clone())
-        .unwrap_or_default();
-    let mut samples: Vec<Duration> = runs.into_iter().map(|(t, _)| t).collect();
-    LatencyRow {
-        n,
-        m,
-        protocol: protocol.to_string(),
-        instances: samples.len(),
-        median_ns: nanos(median(&mut samples)),
-        p90_ns: nanos(percentile(&mut samples, 90)),
-        min_ns: nanos(samples.first().copied().unwrap_or_default()),
-        max_ns: nanos(samples.last().copied().unwrap_or_default()),
-        logical: messages.logical,
-        frames: messages.frames,
-        bytes: messages.bytes,
-    }
-}
-
 // ---------------------------------------------------------------- output
-
-fn fmt_ns(ns: u64) -> String {
-    let ns = ns as f64;
-    if ns < 1e3 {
-        format!("{ns:.0} ns")
-    } else if ns < 1e6 {
-        format!("{:.1} µs", ns / 1e3)
-    } else if ns < 1e9 {
-        format!("{:.2} ms", ns / 1e6)
-    } else {
-        format!("{:.2} s", ns / 1e9)
-    }
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM UTC` (proleptic Gregorian calendar).
-fn utc(unix: u64) -> String {
-    let (days, secs) = (unix / 86_400, unix % 86_400);
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 >= 0.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
-}
-
-/// 1234567 → "1,234,567".
-fn group(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn fmt_ratio(r: f64) -> String {
     if r >= 100.0 {
@@ -786,12 +613,7 @@ fn fmt_ratio(r: f64) -> String {
 }
 
 fn table(head: &[&str], rows: &[Vec<String>]) {
-    println!("| {} |", head.join(" | "));
-    println!("|---|{}", "---:|".repeat(head.len().saturating_sub(1)));
-    for row in rows {
-        println!("| {} |", row.join(" | "));
-    }
-    println!();
+    print!("{}", markdown_table(head, rows));
 }
 
 fn print_markdown(r: &Results) {
@@ -978,72 +800,34 @@ fn print_signatures(s: &SignatureCosts, cache: &[CacheRow], receive: &[ReceiveRo
     );
 }
 
-fn print_daemons(d: &Daemons) {
-    println!("## d) Daemons on loopback\n");
-    let rows: Vec<Vec<String>> = d
-        .clusters
-        .iter()
-        .map(|c| {
-            vec![
-                c.n.to_string(),
-                fmt_ns(c.start_to_links_up_ns),
-                fmt_ns(c.status_round_trip_median_ns),
-            ]
-        })
-        .collect();
-    table(&["n", "start → all links up", "status round trip"], &rows);
-    println!("### Latency per instance, `order` → complete `wait` at the commander\n");
-    let rows: Vec<Vec<String>> = d
-        .latency
-        .iter()
-        .map(|l| {
-            let proto = if l.protocol == Protocol::Oral.to_string() {
-                "OM"
-            } else {
-                "SM"
-            };
-            vec![
-                format!("{proto}({})", l.m),
-                l.n.to_string(),
-                l.instances.to_string(),
-                fmt_ns(l.median_ns),
-                fmt_ns(l.p90_ns),
-                fmt_ns(l.min_ns),
-                fmt_ns(l.max_ns),
-                group(l.logical),
-                group(l.frames),
-                group(l.bytes),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "algorithm",
-            "n",
-            "instances",
-            "median",
-            "p90",
-            "min",
-            "max",
-            "logical",
-            "frames",
-            "bytes",
-        ],
-        &rows,
-    );
-    let pairs: Vec<Vec<String>> = d
-        .latency
+fn print_daemons(runs: &[BenchReport]) {
+    println!("## d) Daemons on loopback (`generals bench`, one instance at a time)\n");
+    for r in runs {
+        println!("{}", markdown(r));
+    }
+    let pairs: Vec<Vec<String>> = runs
         .chunks(2)
         .filter_map(|p| match p {
-            [o, s] => Some(vec![
-                o.n.to_string(),
-                o.m.to_string(),
-                fmt_ratio(ratio(o.median_ns, s.median_ns)),
-                fmt_ratio(ratio(o.p90_ns, s.p90_ns)),
-            ]),
+            [o, s] => {
+                let (o, s) = (
+                    &o.latency.order_to_all_decided_us,
+                    &s.latency.order_to_all_decided_us,
+                );
+                Some(vec![
+                    runs_of(p).0.to_string(),
+                    runs_of(p).1.to_string(),
+                    fmt_ratio(ratio(o.p50, s.p50)),
+                    fmt_ratio(ratio(o.p90, s.p90)),
+                ])
+            }
             _ => None,
         })
         .collect();
-    println!("### Oral / signed daemon latency\n");
-    table(&["n", "m", "median", "p90"], &pairs);
+    println!("### Oral / signed daemon latency, order to all decided\n");
+    table(&["n", "m", "p50", "p90"], &pairs);
+}
+
+fn runs_of(pair: &[BenchReport]) -> (usize, u8) {
+    pair.first()
+        .map_or((0, 0), |r| (r.workload.nodes, r.workload.m))
 }

@@ -35,6 +35,10 @@ pub struct ClusterOptions {
     pub faults: BTreeMap<NodeId, Fault>,
     /// Keep the directory on drop (for debugging a failure).
     pub keep: bool,
+    /// Node i listens on `base_port + i`; `None`: a free range in 20000..30000.
+    pub base_port: Option<u16>,
+    /// `max_instances` for every node (`GENERALS_MAX_INSTANCES`); `None`: the default.
+    pub max_instances: Option<usize>,
 }
 
 impl ClusterOptions {
@@ -44,6 +48,8 @@ impl ClusterOptions {
             round_timeout_ms: 500,
             faults: BTreeMap::new(),
             keep: false,
+            base_port: None,
+            max_instances: None,
         }
     }
 }
@@ -87,6 +93,27 @@ fn free_base_port(n: usize) -> anyhow::Result<u16> {
     bail!("could not find {n} free consecutive ports on 127.0.0.1")
 }
 
+/// `base` if the `n` ports from it are free on 127.0.0.1.
+fn ports_free(base: u16, n: usize) -> anyhow::Result<u16> {
+    let last = usize::from(base) + n.saturating_sub(1);
+    if last > usize::from(u16::MAX) {
+        bail!(
+            "base port {base} leaves no room for {n} nodes; choose a base port below {}",
+            65_536 - n
+        );
+    }
+    for port in (0..n).map(|i| usize::from(base) + i) {
+        let port = u16::try_from(port)?;
+        if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
+            bail!(
+                "port {port} on 127.0.0.1 is taken ({e}): the cluster needs ports {base}..={last}; \
+                 choose another base port (below 32768, where outgoing connections take theirs)"
+            );
+        }
+    }
+    Ok(base)
+}
+
 impl LocalCluster {
     /// Writes a testnet for `opts.nodes` generals in a fresh temporary
     /// directory. `bin` is the `generals` binary to run.
@@ -97,7 +124,10 @@ impl LocalCluster {
         let dir =
             std::env::temp_dir().join(format!("generals-cluster-{}-{stamp}", std::process::id()));
         let mut testnet = TestnetOptions::new(opts.nodes, &dir);
-        testnet.base_port = free_base_port(opts.nodes)?;
+        testnet.base_port = match opts.base_port {
+            Some(base) => ports_free(base, opts.nodes)?,
+            None => free_base_port(opts.nodes)?,
+        };
         testnet.round_timeout_ms = opts.round_timeout_ms;
         // One measurement for every node: the same deadlines everywhere.
         testnet.work_ps = Some(crate::daemon::calibrate::testnet_costs(opts.nodes));
@@ -165,6 +195,9 @@ impl LocalCluster {
             .stderr(log);
         // Our own control client must not inherit overrides meant for a shell.
         cmd.env_remove("GENERALS_LISTEN");
+        if let Some(max) = self.opts.max_instances {
+            cmd.env("GENERALS_MAX_INSTANCES", max.to_string());
+        }
         node.child = Some(
             cmd.spawn()
                 .with_context(|| format!("starting {}", self.bin.display()))?,

@@ -138,6 +138,10 @@ pub struct InstanceStatus {
     /// Signed reports received (commander only).
     pub reports: usize,
     pub counters: MessageCounters,
+    /// When the instance ran here (`started_unix_us`, `decided_unix_us`,
+    /// `decided_after_us`), once it is decided.
+    #[serde(flatten)]
+    pub times: crate::protocol::InstanceTimes,
 }
 
 impl InstanceStatus {
@@ -154,6 +158,7 @@ impl InstanceStatus {
             evidence: r.evidence,
             reports,
             counters: r.counters,
+            times: r.times,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! network and [`picture`] draws one such run; the `generals` binary
 //! (src/main.rs, src/cli/) is the operator CLI.
 
+pub mod bench;
 pub mod cli;
 pub mod cluster;
 pub mod control;

@@ -21,6 +21,11 @@ pub struct GeneralReport {
     /// Daemons only: whether this general's signed report arrived.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reported: Option<bool>,
+    /// Daemons only: when this general decided, wall-clock unix µs (see
+    /// [`crate::protocol::InstanceTimes`]). A commander knows only its own;
+    /// `generals bench` asks every general's daemon for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_unix_us: Option<u64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +99,10 @@ pub struct InstanceReport {
     /// loyal commander.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reports_missing: Vec<NodeId>,
+    /// Daemons only: when the reporting node opened the instance (at the
+    /// commander: the order), wall-clock unix µs; known once it decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_us: Option<u64>,
 }
 
 impl MessageReport {

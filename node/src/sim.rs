@@ -579,6 +579,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
                 traitor,
                 decision,
                 reported: None,
+                decided_unix_us: None,
             }
         })
         .collect();
@@ -648,6 +649,7 @@ pub fn run_traced(cfg: &SimConfig) -> Result<(SimReport, Trace), SpecError> {
         late_frames_from: late.into_iter().collect(),
         spec_equivocation: spec_equivocated,
         reports_missing,
+        started_unix_us: None,
     };
     Ok((report, trace))
 }

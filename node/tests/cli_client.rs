@@ -203,6 +203,7 @@ fn canned_status() -> NodeStatus {
             evidence: false,
             reports: 3,
             counters: MessageCounters::default(),
+            times: Default::default(),
         }],
         counters,
     }

@@ -5,7 +5,7 @@
 //! that says what to do next.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
@@ -22,35 +22,60 @@ const ANSWER_SLACK: Duration = Duration::from_secs(30);
 /// Sends `req` to the daemon of the node configured in `config_path` and
 /// returns its answer (which may be [`ControlResponse::Error`]).
 pub async fn request(config_path: &Path, req: ControlRequest) -> anyhow::Result<ControlResponse> {
-    let cfg = NodeConfig::load(config_path)?;
-    let sock = socket_path(cfg.data_dir());
-    let stream = UnixStream::connect(&sock)
-        .await
-        .map_err(|e| connect_error(e, config_path, &sock))?;
-    let mut framed = Framed::new(stream, ClientCodec::default());
-    let talk = async {
-        framed.send(&req).await.context("sending the request")?;
-        match framed.next().await {
-            Some(answer) => answer.context("reading the answer"),
-            None => bail!("the daemon closed the connection without answering"),
+    Connection::open(config_path).await?.call(req).await
+}
+
+/// One open connection to a daemon's control socket, for a caller with many
+/// requests (`generals bench`): it answers them one at a time, in order.
+#[derive(Debug)]
+pub struct Connection {
+    framed: Framed<UnixStream, ClientCodec>,
+    config: PathBuf,
+    sock: PathBuf,
+}
+
+impl Connection {
+    /// Connects to the daemon of the node configured in `config_path`.
+    pub async fn open(config_path: &Path) -> anyhow::Result<Connection> {
+        let cfg = NodeConfig::load(config_path)?;
+        let sock = socket_path(cfg.data_dir());
+        let stream = UnixStream::connect(&sock)
+            .await
+            .map_err(|e| connect_error(e, config_path, &sock))?;
+        Ok(Connection {
+            framed: Framed::new(stream, ClientCodec::default()),
+            config: config_path.to_owned(),
+            sock,
+        })
+    }
+
+    /// Sends `req` and returns the answer (which may be [`ControlResponse::Error`]).
+    pub async fn call(&mut self, req: ControlRequest) -> anyhow::Result<ControlResponse> {
+        let limit = answer_timeout(&req);
+        let framed = &mut self.framed;
+        let talk = async {
+            framed.send(&req).await.context("sending the request")?;
+            match framed.next().await {
+                Some(answer) => answer.context("reading the answer"),
+                None => bail!("the daemon closed the connection without answering"),
+            }
+        };
+        match tokio::time::timeout(limit, talk).await {
+            Ok(answer) => answer.with_context(|| {
+                format!(
+                    "talking to the daemon of {} over {}",
+                    self.config.display(),
+                    self.sock.display()
+                )
+            }),
+            Err(_) => Err(anyhow!(
+                "the daemon of {} did not answer within {} s over {}; it may be overloaded or stuck \
+                 (check its log, or restart it)",
+                self.config.display(),
+                limit.as_secs(),
+                self.sock.display()
+            )),
         }
-    };
-    let limit = answer_timeout(&req);
-    match tokio::time::timeout(limit, talk).await {
-        Ok(answer) => answer.with_context(|| {
-            format!(
-                "talking to the daemon of {} over {}",
-                config_path.display(),
-                sock.display()
-            )
-        }),
-        Err(_) => Err(anyhow!(
-            "the daemon of {} did not answer within {} s over {}; it may be overloaded or stuck \
-             (check its log, or restart it)",
-            config_path.display(),
-            limit.as_secs(),
-            sock.display()
-        )),
     }
 }
 

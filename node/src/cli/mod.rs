@@ -5,6 +5,7 @@
 //! but IC1 or IC2 did not hold; 4 `order --wait` ended before every signed
 //! report arrived.
 
+mod bench;
 pub mod client;
 mod compare;
 mod config;
@@ -13,7 +14,7 @@ mod evidence;
 mod init;
 mod keygen;
 mod node;
-mod order;
+pub(crate) mod order;
 mod show_node_id;
 mod simulate;
 mod status;
@@ -64,6 +65,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// OM(m) against SM(m) on the same scenario, side by side; --sweep, --plot.
     Compare(compare::CompareArgs),
+    /// Latency and throughput of real daemons on loopback, measured inside them.
+    Bench(bench::BenchArgs),
     /// Write a new node key (mode 0600) and print its public key.
     Keygen(keygen::KeygenArgs),
     /// Write a testnet: a key and a config per general, on one host or several.
@@ -89,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Compare(args) => compare::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Keygen(args) => keygen::run(args),
         Command::Testnet(args) => testnet::run(args),
         Command::Init(args) => init::run(args),

@@ -139,7 +139,7 @@ const FALLBACK_WAIT_MS: u64 = 120_000;
 /// Twice the instance's span, the sum of its round deadlines (what a
 /// commander allows before it stops counting its instance against its
 /// share), and at least [`MIN_WAIT_MS`].
-fn default_wait_ms(deadlines_ms: &[u64]) -> u64 {
+pub(crate) fn default_wait_ms(deadlines_ms: &[u64]) -> u64 {
     if deadlines_ms.is_empty() {
         return FALLBACK_WAIT_MS;
     }
@@ -249,7 +249,7 @@ async fn wait(
 
 /// Refuses instances the cluster cannot run: m+2 > n always, oral n < 3m+1
 /// unless forced.
-fn check_bounds(protocol: Protocol, m: u8, n: usize, force: bool) -> anyhow::Result<()> {
+pub(crate) fn check_bounds(protocol: Protocol, m: u8, n: usize, force: bool) -> anyhow::Result<()> {
     let m_us = usize::from(m);
     let name = match protocol {
         Protocol::Oral => "OM",

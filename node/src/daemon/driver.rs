@@ -26,7 +26,7 @@ use crate::control::{
     ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkErrorKind, LinkState,
     NodeStatus, PeerStatus,
 };
-use crate::protocol::{Node, NodeEvent, Output, RejectKind};
+use crate::protocol::{DecisionRecord, InstanceTimes, Node, NodeEvent, Output, RejectKind};
 
 /// Decided instances `status` lists (undecided ones are always listed).
 const STATUS_RECENT: usize = 100;
@@ -72,12 +72,49 @@ pub struct Driver {
     /// every one).
     rejections: LogLimiter<(NodeId, RejectKind)>,
     metrics: Arc<Metrics>,
+    clock: WallClock,
 }
 
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+/// Wall-clock time for records other processes compare (`generals bench`
+/// takes every general's decision time from its own daemon): the Unix time
+/// read once at start, advanced by the monotonic clock, so a clock step
+/// during a run moves no decision before its order.
+#[derive(Clone, Copy, Debug)]
+struct WallClock {
+    at: Instant,
+    unix_us: u64,
+}
+
+impl WallClock {
+    fn now() -> WallClock {
+        let unix_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        WallClock {
+            at: Instant::now(),
+            unix_us,
+        }
+    }
+
+    fn unix_us(&self, t: Instant) -> u64 {
+        let after = t.saturating_duration_since(self.at).as_micros();
+        self.unix_us
+            .saturating_add(u64::try_from(after).unwrap_or(u64::MAX))
+    }
+
+    /// Fills in when `record`'s instance was opened here and decided (now).
+    fn stamp(&self, record: &mut DecisionRecord, opened: Option<Instant>) {
+        let decided = Instant::now();
+        let decided_us = self.unix_us(decided);
+        record.decided_unix_ms = decided_us / 1000;
+        record.times = InstanceTimes {
+            started_unix_us: opened.map(|o| self.unix_us(o)),
+            decided_unix_us: Some(decided_us),
+            decided_after_us: opened
+                .map(|o| u64::try_from(decided.saturating_duration_since(o).as_micros()))
+                .and_then(Result::ok),
+        };
+    }
 }
 
 impl Driver {
@@ -131,6 +168,7 @@ impl Driver {
             delayed_tx,
             rejections: LogLimiter::default(),
             metrics,
+            clock: WallClock::now(),
         }
     }
 
@@ -285,7 +323,8 @@ impl Driver {
                     }
                 }
                 Output::Decided { spec, mut record } => {
-                    record.decided_unix_ms = unix_ms();
+                    self.clock.stamp(&mut record, self.node.opened(&spec));
+                    self.node.record_persisted(&spec, &record);
                     recount = true;
                     if let Err(err) = self.storage.append_decision(&record) {
                         error!(instance = %spec.id, error = %err, "could not persist a decision; not reporting it");
@@ -712,6 +751,44 @@ mod tests {
         };
         d.on_link(up, Instant::now());
         (d, rx)
+    }
+
+    /// Stamps come from one anchor and the monotonic clock: the start is
+    /// never after the decision, and the wall-clock difference is the
+    /// monotonic one (to rounding).
+    #[test]
+    fn decisions_are_stamped_after_their_start_on_one_clock() {
+        let clock = WallClock::now();
+        let opened = Instant::now();
+        let mut record = DecisionRecord {
+            instance: InstanceId {
+                commander: NodeId(0),
+                seq: 1,
+            },
+            protocol: Protocol::Signed,
+            m: 1,
+            role: crate::report::Role::Commander,
+            decision: generals_crypto::Order::Attack,
+            values: Vec::new(),
+            evidence: false,
+            decided_unix_ms: 0,
+            counters: Default::default(),
+            times: InstanceTimes::default(),
+        };
+        clock.stamp(&mut record, Some(opened));
+        let t = record.times;
+        let (started, decided) = (t.started_unix_us.unwrap(), t.decided_unix_us.unwrap());
+        assert!(clock.unix_us <= started && started <= decided, "{t:?}");
+        assert!(
+            (decided - started).abs_diff(t.decided_after_us.unwrap()) <= 1,
+            "{t:?}"
+        );
+        assert_eq!(record.decided_unix_ms, decided / 1000);
+        // Without a known start, only the decision is stamped.
+        clock.stamp(&mut record, None);
+        assert!(record.times.decided_unix_us.is_some());
+        assert_eq!(record.times.started_unix_us, None);
+        assert_eq!(record.times.decided_after_us, None);
     }
 
     /// A full link queue holds frames back instead of dropping them: a

@@ -856,6 +856,7 @@ mod tests {
                 signatures_made: 1,
                 signatures_verified: 2,
             },
+            times: Default::default(),
         }
     }
 
@@ -868,6 +869,34 @@ mod tests {
 
     fn mode(path: &Path) -> u32 {
         fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    /// The times are flat fields of a decision line, and a line written
+    /// before they existed still reads (without them).
+    #[test]
+    fn decision_times_are_optional_flat_fields_of_the_log() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let (mut st, _, _) = Storage::open(&dir, ME, &key(), false).unwrap();
+        let old = record(0, 1, Order::Attack);
+        let line = serde_json::to_string(&old).unwrap();
+        assert!(!line.contains("unix_us"), "{line}");
+        let mut new = record(0, 2, Order::Attack);
+        new.times = crate::protocol::InstanceTimes {
+            started_unix_us: Some(1_700_000_000_000_100),
+            decided_unix_us: Some(1_700_000_000_002_500),
+            decided_after_us: Some(2_400),
+        };
+        let line = serde_json::to_string(&new).unwrap();
+        assert!(
+            line.contains(r#""started_unix_us":1700000000000100"#),
+            "{line}"
+        );
+        st.append_decision(&old).unwrap();
+        st.append_decision(&new).unwrap();
+        drop(st);
+        let (_, _, past) = Storage::open(&dir, ME, &key(), false).unwrap();
+        assert_eq!(past, vec![old, new]);
     }
 
     #[test]

@@ -20,7 +20,9 @@ use generals_crypto::{ChainError, ClusterId, InstanceId, NodeId, NodeKey, Public
 use generals_wire::OralBitsError;
 
 pub use instance::{round_deadline, Effect, Instance, Limits, Outcome, Role};
-pub use node::{DecisionRecord, Node, NodeEvent, NodeLimits, OrderError, Output, SignState};
+pub use node::{
+    DecisionRecord, InstanceTimes, Node, NodeEvent, NodeLimits, OrderError, Output, SignState,
+};
 
 /// What a node signs with and checks against: its own key and every
 /// configured peer's public key, indexed by id.

@@ -129,6 +129,33 @@ pub struct DecisionRecord {
     /// Filled in by whoever persists it (the core reads no clock).
     pub decided_unix_ms: u64,
     pub counters: MessageCounters,
+    /// Filled in by whoever persists it, like `decided_unix_ms`; absent in
+    /// lines written before these fields existed.
+    #[serde(flatten)]
+    pub times: InstanceTimes,
+}
+
+/// When an instance ran at one node, as its shell measured it (the core
+/// reads no clock). Fields of `decisions.log` lines and of `status`.
+///
+/// The two `_unix_us` fields are wall-clock microseconds since the Unix
+/// epoch, read once when the daemon started and advanced by its monotonic
+/// clock since, so they can be compared across the processes of one host
+/// (this is how `generals bench` measures order to all decided).
+/// `decided_after_us` is measured with the monotonic clock alone, inside
+/// one process: use it for anything within one node.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceTimes {
+    /// When this node opened the instance: the order at its commander, the
+    /// first accepted frame at a lieutenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_unix_us: Option<u64>,
+    /// When this node computed its decision, before it was made durable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_unix_us: Option<u64>,
+    /// From opened to decided at this node (monotonic clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_after_us: Option<u64>,
 }
 
 /// What the node asks its shell to do, in this order.
@@ -1121,6 +1148,7 @@ impl Node {
             evidence: outcome.evidence.is_some(),
             decided_unix_ms: 0,
             counters: e.counters,
+            times: InstanceTimes::default(),
         };
         e.record = Some(record.clone());
         if role == Role::Lieutenant {
@@ -1205,6 +1233,19 @@ impl Node {
         round_deadlines(&self.limits.round, spec)
     }
 
+    /// When this node opened `spec` (its order, or the frame that joined it).
+    pub fn opened(&self, spec: &InstanceSpec) -> Option<Instant> {
+        self.instances.get(spec).map(|e| e.opened)
+    }
+
+    /// Keeps `record` as the shell persisted it (with the times it filled
+    /// in), so `status` answers from memory what `decisions.log` holds.
+    pub fn record_persisted(&mut self, spec: &InstanceSpec, record: &DecisionRecord) {
+        if let Some(e) = self.instances.get_mut(spec) {
+            e.record = Some(record.clone());
+        }
+    }
+
     pub fn holds(&self, spec: &InstanceSpec) -> bool {
         self.instances.contains_key(spec)
     }
@@ -1272,6 +1313,7 @@ impl Node {
             evidence: e.outcome().is_some_and(|o| o.evidence.is_some()),
             reports: e.reports.len(),
             counters: e.counters,
+            times: e.record.as_ref().map(|r| r.times).unwrap_or_default(),
         });
         let past = self
             .past
@@ -1309,6 +1351,7 @@ impl Node {
         messages.add(&own, !faulty_me);
         let mut holders = Vec::new();
         let mut late: BTreeSet<NodeId> = e.late.clone();
+        let times = e.record.as_ref().map(|r| r.times).unwrap_or_default();
         for j in (0..spec.n).map(NodeId) {
             let role = if j == id.commander {
                 Role::Commander
@@ -1330,6 +1373,7 @@ impl Node {
                     traitor: faulty_me,
                     decision,
                     reported: Some(true),
+                    decided_unix_us: times.decided_unix_us,
                 });
                 continue;
             }
@@ -1350,6 +1394,7 @@ impl Node {
                 traitor,
                 decision: report.filter(|r| !r.faulty).map(|r| r.decision),
                 reported: Some(report.is_some()),
+                decided_unix_us: None,
             });
         }
         let traitors: Vec<NodeId> = generals
@@ -1421,6 +1466,7 @@ impl Node {
             late_frames_from: late.into_iter().collect(),
             spec_equivocation: self.spec_proofs.contains(&id),
             reports_missing: Vec::new(),
+            started_unix_us: times.started_unix_us,
         })
     }
 }
