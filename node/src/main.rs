@@ -10,7 +10,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let top = err.to_string();
-            eprintln!("error: {top}");
+            // Under systemd, a node that cannot start says why at priority err.
+            let p = generals_node::daemon::logging::exit_error_prefix();
+            eprintln!("{p}error: {top}");
             // Skip causes the message already quotes (thiserror errors often do).
             for cause in err
                 .chain()
@@ -18,7 +20,7 @@ fn main() -> ExitCode {
                 .map(|c| c.to_string())
                 .filter(|c| !top.contains(c.as_str()))
             {
-                eprintln!("  caused by: {cause}");
+                eprintln!("{p}  caused by: {cause}");
             }
             ExitCode::from(1)
         }

@@ -313,3 +313,41 @@ fn assert_flood_is_summarized(
         lines.join("\n")
     );
 }
+
+/// A node that cannot start, started as systemd starts it, says why at
+/// priority err (`<3>` on every line), not at journald's default info, so
+/// `journalctl -p err` shows it; on a terminal or in a file the same error
+/// has no prefix.
+#[test]
+fn under_journald_an_error_that_stops_the_node_is_at_priority_err() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.toml");
+    let run = |journal: bool| {
+        let path = dir.path().join(format!("stderr-{journal}.log"));
+        let file = File::create(&path).unwrap();
+        let meta = file.metadata().unwrap();
+        let mut cmd = Command::new(common::bin());
+        cmd.arg("node").arg("--config").arg(&missing);
+        cmd.env_remove("JOURNAL_STREAM");
+        if journal {
+            cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        }
+        let status = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(1));
+        std::fs::read_to_string(&path).unwrap()
+    };
+    let journal = run(true);
+    assert!(journal.starts_with("<3>error: "), "{journal}");
+    assert!(journal.contains("missing.toml"), "{journal}");
+    for line in journal.lines() {
+        assert!(line.starts_with("<3>"), "{line:?} in\n{journal}");
+    }
+    let plain = run(false);
+    assert!(plain.starts_with("error: "), "{plain}");
+    assert!(!plain.contains("<3>"), "{plain}");
+}

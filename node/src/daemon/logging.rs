@@ -111,6 +111,21 @@ pub fn stderr_is_journal(journal_stream: Option<&str>, stderr: Option<(u64, u64)
     stderr.is_none_or(|s| s == (dev, ino))
 }
 
+/// What goes in front of each line of an error the binary prints on its way
+/// out: `<3>` (err) when stderr is the journal, so that error is stored at
+/// the priority of the log's own errors, not at info; nothing elsewhere.
+pub fn exit_error_prefix() -> &'static str {
+    let journal = stderr_is_journal(
+        std::env::var("JOURNAL_STREAM").ok().as_deref(),
+        stderr_dev_ino(),
+    );
+    if journal {
+        "<3>"
+    } else {
+        ""
+    }
+}
+
 /// Device and inode of fd 2, as `JOURNAL_STREAM` spells them.
 fn stderr_dev_ino() -> Option<(u64, u64)> {
     use std::os::unix::fs::MetadataExt;
