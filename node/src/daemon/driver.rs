@@ -324,7 +324,7 @@ impl Driver {
                 }
                 Output::Decided { spec, mut record } => {
                     self.clock.stamp(&mut record, self.node.opened(&spec));
-                    self.node.record_persisted(&spec, &record);
+                    self.node.record_stamped(&spec, &record);
                     recount = true;
                     if let Err(err) = self.storage.append_decision(&record) {
                         error!(instance = %spec.id, error = %err, "could not persist a decision; not reporting it");

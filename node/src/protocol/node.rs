@@ -1238,9 +1238,10 @@ impl Node {
         self.instances.get(spec).map(|e| e.opened)
     }
 
-    /// Keeps `record` as the shell persisted it (with the times it filled
-    /// in), so `status` answers from memory what `decisions.log` holds.
-    pub fn record_persisted(&mut self, spec: &InstanceSpec, record: &DecisionRecord) {
+    /// Keeps `record` with the times the shell stamped on it (just before it
+    /// appends it to `decisions.log`), so `status` answers from memory what
+    /// the log holds.
+    pub fn record_stamped(&mut self, spec: &InstanceSpec, record: &DecisionRecord) {
         if let Some(e) = self.instances.get_mut(spec) {
             e.record = Some(record.clone());
         }
