@@ -21,7 +21,7 @@ use tracing::{debug, error, info, warn};
 use super::links::LinkEvent;
 use super::log_limit::LogLimiter;
 use super::metrics::{Equivocation, Metrics, Traffic};
-use super::storage::Storage;
+use super::storage::{Storage, StorageError};
 use crate::control::{
     ControlRequest, ControlResponse, EvidenceSummary, InstanceStatus, LinkErrorKind, LinkState,
     NodeStatus, PeerStatus,
@@ -300,6 +300,28 @@ impl Driver {
         self.flush();
     }
 
+    /// Counts a proof of equivocation and says where it was kept.
+    fn evidence_kept(
+        &self,
+        kind: Equivocation,
+        id: InstanceId,
+        saved: Result<PathBuf, StorageError>,
+    ) {
+        self.metrics.equivocation(kind);
+        let what = match kind {
+            Equivocation::Order => "the commander signed both ATTACK and RETREAT",
+            Equivocation::Spec => "the commander signed two different specs for one instance id",
+        };
+        match saved {
+            Ok(path) => {
+                warn!(instance = %id, commander = %id.commander, file = %path.display(), "EQUIVOCATION: {what}")
+            }
+            Err(err) => {
+                error!(instance = %id, error = %err, "could not save a proof that {what}")
+            }
+        }
+    }
+
     /// Carries out the node's outputs in order. An instance whose signing
     /// state or decision could not be made durable sends nothing more.
     fn flush(&mut self) {
@@ -332,26 +354,12 @@ impl Driver {
                     }
                 }
                 Output::Evidence(proof) => {
-                    self.metrics.equivocation(Equivocation::Order);
-                    match self.storage.save_evidence(&proof) {
-                        Ok(path) => {
-                            let id = proof.instance();
-                            warn!(instance = %id, commander = %id.commander, file = %path.display(), "EQUIVOCATION: the commander signed both ATTACK and RETREAT")
-                        }
-                        Err(err) => error!(error = %err, "could not save an equivocation proof"),
-                    }
+                    let saved = self.storage.save_evidence(&proof);
+                    self.evidence_kept(Equivocation::Order, proof.instance(), saved);
                 }
                 Output::SpecEvidence(proof) => {
-                    self.metrics.equivocation(Equivocation::Spec);
-                    match self.storage.save_spec_evidence(&proof) {
-                        Ok(path) => {
-                            let id = proof.instance();
-                            warn!(instance = %id, commander = %id.commander, file = %path.display(), "EQUIVOCATION: the commander signed two different specs for one instance id")
-                        }
-                        Err(err) => {
-                            error!(error = %err, "could not save a spec equivocation proof")
-                        }
-                    }
+                    let saved = self.storage.save_spec_evidence(&proof);
+                    self.evidence_kept(Equivocation::Spec, proof.instance(), saved);
                 }
                 Output::Send { to, msg, delay } => {
                     let id = match &msg {
