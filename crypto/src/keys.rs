@@ -108,6 +108,11 @@ impl NodeKey {
                     KeyFileError::Exists {
                         path: path.to_owned(),
                     }
+                } else if let Some(dir) = missing_dir(path, &e) {
+                    KeyFileError::NoDir {
+                        path: path.to_owned(),
+                        dir,
+                    }
                 } else {
                     io(e)
                 }
@@ -188,6 +193,11 @@ pub enum KeyFileError {
     #[error("key file {path} already exists; refusing to overwrite a key (move it away first)")]
     Exists { path: PathBuf },
     #[error(
+        "key file {path} cannot be written: its directory {dir} does not exist; create it first \
+         (e.g. `install -d -m 0750 {dir}`), or write the key elsewhere"
+    )]
+    NoDir { path: PathBuf, dir: PathBuf },
+    #[error(
         "key file {path} has mode {mode:04o}, so other users can read it; \
          run `chmod 600 {path}` (and replace the key if it may have leaked)"
     )]
@@ -200,6 +210,13 @@ pub enum KeyFileError {
         example = .path.join("node.key").display()
     )]
     NotAFile { path: PathBuf, what: &'static str },
+}
+
+/// The directory `path` should be in, when creating it failed because that
+/// directory does not exist.
+fn missing_dir(path: &Path, e: &io::Error) -> Option<PathBuf> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    (e.kind() == io::ErrorKind::NotFound && !dir.exists()).then(|| dir.to_owned())
 }
 
 /// What `meta` is, if it is not a regular file: a key must be one.
@@ -428,6 +445,22 @@ mod tests {
         assert_eq!(mode, 0o600);
         let loaded = NodeKey::load(&path).unwrap();
         assert_eq!(loaded.public(), key.public());
+    }
+
+    #[test]
+    fn save_into_a_missing_directory_names_the_directory() {
+        let d = dir();
+        let path = d.path().join("node0").join("node.key");
+        let err = NodeKey::generate().save(&path).unwrap_err();
+        assert!(matches!(err, KeyFileError::NoDir { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "install -d -m 0750 {}",
+                d.path().join("node0").display()
+            )),
+            "{text}"
+        );
     }
 
     #[test]
