@@ -250,6 +250,7 @@ pub fn init_node(opts: &InitOptions) -> Result<TestnetNode, ConfigError> {
         DEFAULT_ROUND_TIMEOUT_MS,
         None,
     );
+    let other = if opts.id.0 == 0 { 1 } else { 0 };
     let _ = write!(
         text,
         "\n# Add a [[peers]] entry for every other general (ids exactly 0..n-1),\n\
@@ -257,12 +258,16 @@ pub fn init_node(opts: &InitOptions) -> Result<TestnetNode, ConfigError> {
          #\n\
          # [[peers]]\n\
          # id = {other}\n\
-         # addr = \"10.0.0.{other}:{port}\"\n\
+         # addr = \"10.0.0.{host}:{port}\"\n\
          # pubkey = \"<64 hex digits>\"\n\
          #\n\
          # Then check it: generals config check --config {config}\n",
-        other = if opts.id.0 == 0 { 1 } else { 0 },
-        port = opts.addr.port(),
+        other = other,
+        // The layout of `testnet --hosts`: general I on 10.0.0.(I+1), port
+        // BASE+I; an example that repeated this node's address would be
+        // refused as a duplicate once filled in.
+        host = other + 1,
+        port = (opts.addr.port().saturating_sub(opts.id.0)).saturating_add(other),
         config = config_path.display(),
     );
     write_new(&config_path, &text)?;
