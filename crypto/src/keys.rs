@@ -207,7 +207,8 @@ pub enum KeyFileError {
     #[error(
         "key file {path} is {what}, not a key file; name the key's file instead (e.g. {example}), \
          or write one with `generals keygen --out {example}`",
-        example = .path.join("node.key").display()
+        // Components drop a trailing "." (`key_file = "."`): dir/node.key, not dir/./node.key.
+        example = .path.components().collect::<PathBuf>().join("node.key").display()
     )]
     NotAFile { path: PathBuf, what: &'static str },
 }
@@ -496,7 +497,7 @@ mod tests {
             assert!(!text.contains("chmod"), "{text}");
             assert!(text.contains("is a directory, not a key file"), "{text}");
             assert!(
-                text.contains(&path.join("node.key").display().to_string()),
+                text.contains(&format!("(e.g. {})", d.path().join("node.key").display())),
                 "{text}"
             );
         }
