@@ -130,10 +130,7 @@ impl NodeKey {
     /// Reads a key file. A file that others can read is refused: the key may
     /// already be compromised, and the operator has to decide, not us.
     pub fn load(path: &Path) -> Result<NodeKey, KeyFileError> {
-        let io = |source| KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io = |source| read_error(path, source);
         let meta = fs::metadata(path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 KeyFileError::Missing {
@@ -193,6 +190,12 @@ pub enum KeyFileError {
     #[error("key file {path} already exists; refusing to overwrite a key (move it away first)")]
     Exists { path: PathBuf },
     #[error(
+        "key file {path} cannot be read by this user (permission denied); the user that runs the \
+         node must own it, mode 0600: `chown generals:generals {path}` in the installed layout, \
+         or run this as the key's owner"
+    )]
+    Unreadable { path: PathBuf },
+    #[error(
         "key file {path} cannot be written: its directory {dir} does not exist; create it first \
          (e.g. `install -d -m 0750 {dir}`), or write the key elsewhere"
     )]
@@ -211,6 +214,21 @@ pub enum KeyFileError {
         example = .path.components().collect::<PathBuf>().join("node.key").display()
     )]
     NotAFile { path: PathBuf, what: &'static str },
+}
+
+/// Why reading the key file `path` failed. Permission denied is the usual
+/// case: a key left owned by root, for a node that runs as `generals`.
+fn read_error(path: &Path, source: io::Error) -> KeyFileError {
+    if source.kind() == io::ErrorKind::PermissionDenied {
+        KeyFileError::Unreadable {
+            path: path.to_owned(),
+        }
+    } else {
+        KeyFileError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
 }
 
 /// The directory `path` should be in, when creating it failed because that
@@ -462,6 +480,21 @@ mod tests {
             )),
             "{text}"
         );
+    }
+
+    #[test]
+    fn an_unreadable_key_names_its_owner_as_the_fix() {
+        // Root reads any file, so the error is made here rather than provoked.
+        let path = Path::new("/etc/generals/node0/node.key");
+        let err = read_error(path, io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(matches!(err, KeyFileError::Unreadable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("`chown generals:generals /etc/generals/node0/node.key`"),
+            "{text}"
+        );
+        let err = read_error(path, io::Error::from(io::ErrorKind::Interrupted));
+        assert!(matches!(err, KeyFileError::Io { .. }), "{err:?}");
     }
 
     #[test]
