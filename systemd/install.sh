@@ -200,7 +200,8 @@ if [ -n "$init" ]; then
         node_dir "$init"
         init_args=(init --home "$dest" --id "$id")
         [ -n "$addr" ] && init_args+=(--addr "$addr")
-        "$bin" "${init_args[@]}"
+        # init's own "next:" steps are this script's, printed at the end.
+        "$bin" "${init_args[@]}" | sed '/^next:/,$d'
         place_paths "$dest/config.toml" "$init"
     fi
     installed+=("$init")

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use generals_crypto::{NodeId, NodeKey, PublicKey};
@@ -40,6 +41,8 @@ pub struct HostView {
     pub data_dir: Option<PathBuf>,
     /// The public key `peers[id]` lists.
     pub listed: Option<PublicKey>,
+    /// The address `peers[id]` lists: where the other generals dial it.
+    pub addr: Option<SocketAddr>,
     /// Key -> the `GENERALS_*` variable that set it.
     pub overrides: BTreeMap<String, String>,
 }
@@ -52,6 +55,7 @@ impl HostView {
             key_file: None,
             data_dir: None,
             listed: None,
+            addr: None,
             overrides: BTreeMap::new(),
         }
     }
@@ -63,6 +67,7 @@ impl HostView {
             key_file: Some(cfg.key_path().to_owned()),
             data_dir: Some(cfg.data_dir().to_owned()),
             listed: cfg.peer(cfg.id).map(|me| me.pubkey),
+            addr: cfg.peer(cfg.id).map(|me| me.addr),
             overrides: cfg.overrides.clone(),
         }
     }
@@ -100,8 +105,20 @@ pub fn check_host(host: &HostView) -> Vec<ConfigError> {
 
 /// This node's key, if `key_file` holds the key `peers[id].pubkey` lists.
 pub fn own_key(cfg: &NodeConfig) -> Result<NodeKey, ConfigError> {
-    let key = NodeKey::load(cfg.key_path())?;
-    match key_mismatch(&HostView::of(cfg), cfg.key_path(), &key) {
+    own_key_on(&HostView::of(cfg), cfg.key_path())
+}
+
+/// [`own_key`] for a file that is not a valid config yet (the skeleton
+/// `generals init` writes lists only this node): `None` when it does not say
+/// which key file, or which key `peers[id]` lists.
+pub fn own_key_of(host: &HostView) -> Option<Result<NodeKey, ConfigError>> {
+    host.listed?;
+    Some(own_key_on(host, host.key_file.as_deref()?))
+}
+
+fn own_key_on(host: &HostView, key_file: &Path) -> Result<NodeKey, ConfigError> {
+    let key = NodeKey::load(key_file)?;
+    match key_mismatch(host, key_file, &key) {
         Some(e) => Err(e),
         None => Ok(key),
     }

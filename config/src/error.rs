@@ -49,18 +49,38 @@ fn range(min: &i64, max: &i64) -> String {
     }
 }
 
+/// The port an address example uses: the metrics endpoint's own, or a
+/// peer port, so that following the example does not make a clash.
+fn example_port(key: &str) -> u16 {
+    if key.starts_with("metrics") {
+        9464
+    } else {
+        7000
+    }
+}
+
 /// The largest id among `n` peers.
 fn last(n: &usize) -> usize {
     n.saturating_sub(1)
 }
 
+/// The fix for a config file that cannot be read. Permission denied is the
+/// usual case for the CLI: the installed file is root:generals 0640.
+fn read_fix(source: &io::Error) -> &'static str {
+    match source.kind() {
+        io::ErrorKind::PermissionDenied => {
+            "this user may not read it: run the command as the node's user (e.g. \
+             `sudo -u generals generals ...`) or as root, or fix the file's owner and mode \
+             (root:generals 0640 when installed)"
+        }
+        _ => "check the path and its permissions, or write a new one with `generals testnet`",
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    #[error(
-        "cannot read config file {path}: {source}; check the path and its permissions, \
-         or write a new one with `generals testnet`"
-    )]
+    #[error("cannot read config file {path}: {source}; {}", read_fix(.source))]
     Read { path: PathBuf, source: io::Error },
 
     #[error("config file {path} is not valid TOML: {message}\nfix the syntax at the line and column shown above")]
@@ -124,8 +144,9 @@ pub enum ConfigError {
 
     #[error(
         "{} is not an IP address and port ({reason}); \
-         write it like \"127.0.0.1:7000\" or \"[::1]:7000\" (host names are not accepted)",
-        origin(.path, .key, .env, Some(&quoted(.value)))
+         write it like \"127.0.0.1:{port}\" or \"[::1]:{port}\" (host names are not accepted)",
+        origin(.path, .key, .env, Some(&quoted(.value))),
+        port = example_port(.key)
     )]
     BadAddress {
         path: PathBuf,
@@ -226,7 +247,7 @@ pub enum ConfigError {
     #[error(
         "config file {path}: `peers[{id}].pubkey` is {listed}, but `key_file` {key_file} holds the key \
          of {actual}; point `key_file` at node {id}'s key, or, if this is node {id}'s new key, put its \
-         public key in `peers[{id}].pubkey` of every config (`generals show-node-id` prints it)"
+         public key in `peers[{id}].pubkey` of every config (`generals keygen --show {key_file}` prints it)"
     )]
     KeyMismatch {
         path: PathBuf,

@@ -43,7 +43,7 @@ mod node;
 pub mod ports;
 mod testnet;
 
-pub use check::{check_host, compare_peers, config_files, own_key, HostView, Rejected};
+pub use check::{check_host, compare_peers, config_files, own_key, own_key_of, HostView, Rejected};
 pub use error::ConfigError;
 pub use fault::{FaultConfig, FaultStrategy, UnknownFaultStrategy};
 pub use node::{

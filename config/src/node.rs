@@ -805,6 +805,7 @@ impl Ctx<'_> {
         // What this host can still be checked against when the file is not valid.
         let host = |found: Vec<ConfigError>| {
             let id = id.and_then(|i| u16::try_from(i).ok()).map(NodeId);
+            let own = valid_peers.iter().find(|p| Some(p.id) == id);
             Rejected {
                 problems: found,
                 host: Box::new(HostView {
@@ -812,10 +813,8 @@ impl Ctx<'_> {
                     id,
                     key_file: key_file.clone(),
                     data_dir: data_dir.clone(),
-                    listed: valid_peers
-                        .iter()
-                        .find(|p| Some(p.id) == id)
-                        .map(|p| p.pubkey),
+                    listed: own.map(|p| p.pubkey),
+                    addr: own.map(|p| p.addr),
                     overrides: self.overrides(),
                 }),
             }
@@ -912,7 +911,16 @@ impl Ctx<'_> {
                     "split the generals into smaller clusters"
                 },
             });
-            return (Vec::new(), false);
+            // The skeleton `generals init` writes lists only this node: its
+            // entry is still read, so that `config check` can check the key
+            // and `show-node-id` can print what the other hosts need.
+            let lone = raw.into_iter().next().filter(|_| n < MIN_GENERALS);
+            return (
+                lone.and_then(|r| self.lone_peer(r, p))
+                    .into_iter()
+                    .collect(),
+                false,
+            );
         }
         let before = p.0.len();
         let mut slots: Vec<Option<PeerConfig>> = vec![None; n];
@@ -938,17 +946,7 @@ impl Ctx<'_> {
                 continue;
             }
             let addr = addr.and_then(|a| p.keep(self.addr(&key("addr"), &a)));
-            let pubkey = pubkey.and_then(|k| {
-                p.keep(k.parse().map_err(|e| ConfigError::BadPubkey {
-                    path: self.path.to_owned(),
-                    key: key("pubkey"),
-                    id: node,
-                    reason: match e {
-                        PublicKeyError::NotHex => format!("{k:?} is not 64 hexadecimal digits"),
-                        PublicKeyError::NotOnCurve => "not a point on Ed25519".to_owned(),
-                    },
-                }))
-            });
+            let pubkey = pubkey.and_then(|k| p.keep(self.pubkey(&key("pubkey"), node, &k)));
             if let (Some(addr), Some(pubkey)) = (addr, pubkey) {
                 slots[slot] = Some(PeerConfig {
                     id: node,
@@ -993,6 +991,35 @@ impl Ctx<'_> {
         }
         let ok = p.0.len() == before;
         (peers, ok)
+    }
+
+    /// The only entry of a `[[peers]]` table too short to be a cluster, if
+    /// it is valid on its own.
+    fn lone_peer(&self, raw: RawPeer, p: &mut Problems) -> Option<PeerConfig> {
+        let key = |k: &str| format!("peers[0].{k}");
+        let id = p.keep(raw.id.ok_or_else(|| self.missing(&key("id"))))?;
+        let id = NodeId(u16::try_from(id).ok()?);
+        let addr = p.keep(raw.addr.ok_or_else(|| self.missing(&key("addr"))));
+        let addr = p.keep(self.addr(&key("addr"), &addr?));
+        let pubkey = p.keep(raw.pubkey.ok_or_else(|| self.missing(&key("pubkey"))));
+        let pubkey = p.keep(self.pubkey(&key("pubkey"), id, &pubkey?));
+        Some(PeerConfig {
+            id,
+            addr: addr?,
+            pubkey: pubkey?,
+        })
+    }
+
+    fn pubkey(&self, key: &str, id: NodeId, value: &str) -> Result<PublicKey, ConfigError> {
+        value.parse().map_err(|e| ConfigError::BadPubkey {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            id,
+            reason: match e {
+                PublicKeyError::NotHex => format!("{value:?} is not 64 hexadecimal digits"),
+                PublicKeyError::NotOnCurve => "not a point on Ed25519".to_owned(),
+            },
+        })
     }
 
     /// `[metrics] listen`: an address to bind that no link uses. A port

@@ -250,6 +250,7 @@ pub fn init_node(opts: &InitOptions) -> Result<TestnetNode, ConfigError> {
         DEFAULT_ROUND_TIMEOUT_MS,
         None,
     );
+    let other = if opts.id.0 == 0 { 1 } else { 0 };
     let _ = write!(
         text,
         "\n# Add a [[peers]] entry for every other general (ids exactly 0..n-1),\n\
@@ -257,12 +258,16 @@ pub fn init_node(opts: &InitOptions) -> Result<TestnetNode, ConfigError> {
          #\n\
          # [[peers]]\n\
          # id = {other}\n\
-         # addr = \"10.0.0.{other}:{port}\"\n\
+         # addr = \"10.0.0.{host}:{port}\"\n\
          # pubkey = \"<64 hex digits>\"\n\
          #\n\
          # Then check it: generals config check --config {config}\n",
-        other = if opts.id.0 == 0 { 1 } else { 0 },
-        port = opts.addr.port(),
+        other = other,
+        // The layout of `testnet --hosts`: general I on 10.0.0.(I+1), port
+        // BASE+I; an example that repeated this node's address would be
+        // refused as a duplicate once filled in.
+        host = other + 1,
+        port = (opts.addr.port().saturating_sub(opts.id.0)).saturating_add(other),
         config = config_path.display(),
     );
     write_new(&config_path, &text)?;
@@ -324,11 +329,16 @@ fn render_config(
          #                   of daemons sharing one core, with a margin\n\
          # work_ps_per_*     optional: fix the per-unit costs (eig_value, byte,\n\
          #                   signature) in picoseconds instead of measuring them\n\
-         # max_frame_bytes   largest frame accepted from a peer (1024..=1073741824)\n\
+         # max_frame_bytes   largest frame sent or accepted (1024..=1073741824); the\n\
+         #                   same on every node\n\
          # send_queue_frames bound of each peer's send queue, in frames (>= 1)\n\
-         # max_future_frames frames buffered for rounds that have not started (>= 1)\n\
-         # max_instances     instances (commander, sequence) running at once (>= 1)\n\
+         # max_future_frames accepted and ignored since wire version 2 (>= 1)\n\
+         # max_instances     undecided instances at once; each commander gets an equal\n\
+         #                   share (>= 1); the same on every node\n\
          # log               tracing filter, e.g. \"info\" or \"generals=debug\"\n\
+         # log_format        absent: \"plain\"; or \"json\", one object per line\n\
+         # [metrics]         absent: no endpoint; listen = \"127.0.0.1:9464\" serves\n\
+         #                   Prometheus /metrics and /healthz there\n\
          # [[peers]]         every general, this one included: id (exactly 0..n-1),\n\
          #                   addr (IP:port), pubkey (64 hex digits, `generals keygen`)\n\
          # [fault]           absent: traitor behaviour for tests, honoured only with\n\

@@ -418,6 +418,18 @@ fn missing_file_is_named_with_the_fix() {
         msg.contains("check the path") && msg.contains("generals testnet"),
         "{msg}"
     );
+    // A file this user may not read (the installed one is root:generals
+    // 0640) needs another user, not a new config. Root reads any file, so
+    // the error is made here rather than provoked.
+    let e = ConfigError::Read {
+        path: path.clone(),
+        source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+    };
+    let msg = e.to_string();
+    assert!(
+        msg.contains("run the command as the node's user") && !msg.contains("generals testnet"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -626,6 +638,13 @@ fn bad_addresses() {
     let (e, msg) = err(&cfg(2, 0, "", "").replacen("127.0.0.1:7001", "127.0.0.1:0", 1));
     assert!(matches!(e, ConfigError::BadAddress { .. }), "{e}");
     says(&msg, &["`peers[1].addr`", "port 0", "write it like"]);
+    // The metrics endpoint's example is a port of its own, not a peer's.
+    let (e, msg) = err(&cfg(2, 0, "", "[metrics]\nlisten = \"localhost:9464\"\n"));
+    assert!(matches!(e, ConfigError::BadAddress { .. }), "{e}");
+    says(
+        &msg,
+        &["`metrics.listen`", "write it like \"127.0.0.1:9464\""],
+    );
 }
 
 #[test]

@@ -108,6 +108,11 @@ impl NodeKey {
                     KeyFileError::Exists {
                         path: path.to_owned(),
                     }
+                } else if let Some(dir) = missing_dir(path, &e) {
+                    KeyFileError::NoDir {
+                        path: path.to_owned(),
+                        dir,
+                    }
                 } else {
                     io(e)
                 }
@@ -125,10 +130,7 @@ impl NodeKey {
     /// Reads a key file. A file that others can read is refused: the key may
     /// already be compromised, and the operator has to decide, not us.
     pub fn load(path: &Path) -> Result<NodeKey, KeyFileError> {
-        let io = |source| KeyFileError::Io {
-            path: path.to_owned(),
-            source,
-        };
+        let io = |source| read_error(path, source);
         let meta = fs::metadata(path).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 KeyFileError::Missing {
@@ -188,6 +190,17 @@ pub enum KeyFileError {
     #[error("key file {path} already exists; refusing to overwrite a key (move it away first)")]
     Exists { path: PathBuf },
     #[error(
+        "key file {path} cannot be read by this user (permission denied); the user that runs the \
+         node must own it, mode 0600: `chown generals:generals {path}` in the installed layout, \
+         or run this as the key's owner"
+    )]
+    Unreadable { path: PathBuf },
+    #[error(
+        "key file {path} cannot be written: its directory {dir} does not exist; create it first \
+         (e.g. `install -d -m 0750 {dir}`), or write the key elsewhere"
+    )]
+    NoDir { path: PathBuf, dir: PathBuf },
+    #[error(
         "key file {path} has mode {mode:04o}, so other users can read it; \
          run `chmod 600 {path}` (and replace the key if it may have leaked)"
     )]
@@ -197,9 +210,32 @@ pub enum KeyFileError {
     #[error(
         "key file {path} is {what}, not a key file; name the key's file instead (e.g. {example}), \
          or write one with `generals keygen --out {example}`",
-        example = .path.join("node.key").display()
+        // Components drop a trailing "." (`key_file = "."`): dir/node.key, not dir/./node.key.
+        example = .path.components().collect::<PathBuf>().join("node.key").display()
     )]
     NotAFile { path: PathBuf, what: &'static str },
+}
+
+/// Why reading the key file `path` failed. Permission denied is the usual
+/// case: a key left owned by root, for a node that runs as `generals`.
+fn read_error(path: &Path, source: io::Error) -> KeyFileError {
+    if source.kind() == io::ErrorKind::PermissionDenied {
+        KeyFileError::Unreadable {
+            path: path.to_owned(),
+        }
+    } else {
+        KeyFileError::Io {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// The directory `path` should be in, when creating it failed because that
+/// directory does not exist.
+fn missing_dir(path: &Path, e: &io::Error) -> Option<PathBuf> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    (e.kind() == io::ErrorKind::NotFound && !dir.exists()).then(|| dir.to_owned())
 }
 
 /// What `meta` is, if it is not a regular file: a key must be one.
@@ -431,6 +467,37 @@ mod tests {
     }
 
     #[test]
+    fn save_into_a_missing_directory_names_the_directory() {
+        let d = dir();
+        let path = d.path().join("node0").join("node.key");
+        let err = NodeKey::generate().save(&path).unwrap_err();
+        assert!(matches!(err, KeyFileError::NoDir { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!(
+                "install -d -m 0750 {}",
+                d.path().join("node0").display()
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_key_names_its_owner_as_the_fix() {
+        // Root reads any file, so the error is made here rather than provoked.
+        let path = Path::new("/etc/generals/node0/node.key");
+        let err = read_error(path, io::Error::from(io::ErrorKind::PermissionDenied));
+        assert!(matches!(err, KeyFileError::Unreadable { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains("`chown generals:generals /etc/generals/node0/node.key`"),
+            "{text}"
+        );
+        let err = read_error(path, io::Error::from(io::ErrorKind::Interrupted));
+        assert!(matches!(err, KeyFileError::Io { .. }), "{err:?}");
+    }
+
+    #[test]
     fn save_refuses_to_overwrite() {
         let d = dir();
         let path = d.path().join("node.key");
@@ -463,7 +530,7 @@ mod tests {
             assert!(!text.contains("chmod"), "{text}");
             assert!(text.contains("is a directory, not a key file"), "{text}");
             assert!(
-                text.contains(&path.join("node.key").display().to_string()),
+                text.contains(&format!("(e.g. {})", d.path().join("node.key").display())),
                 "{text}"
             );
         }

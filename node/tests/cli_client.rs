@@ -839,6 +839,36 @@ fn node_refusals_name_the_environment_variable_that_caused_them() {
         &out,
         "(`key_file` comes from environment variable GENERALS_KEY_FILE)",
     );
+
+    // An address this host does not have (TEST-NET-1) is named as such, not
+    // blamed on another process using the port.
+    let port = nodes[0].addr.port().to_string();
+    let out = node_with("GENERALS_LISTEN", &format!("192.0.2.1:{port}"));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_stderr_has(&out, "192.0.2.1 is not an address of this host");
+    assert_stderr_has(&out, "or 0.0.0.0 for all of them");
+    assert!(
+        !stderr(&out).contains("another process"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// `generals testnet | head` closes stdout early: the CLI exits quietly, as
+/// a tool killed by SIGPIPE does, instead of panicking with a backtrace.
+#[test]
+fn a_closed_stdout_ends_the_cli_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_generals"))
+        .args(["keygen", "--out", s(&dir.path().join("k"))])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 141, "{}", stderr(&out));
+    assert_eq!(stderr(&out), "");
 }
 
 /// What each traitor strategy does is said in `simulate --help` and in the
@@ -1339,13 +1369,23 @@ fn init_writes_a_node_and_refuses_to_overwrite_anything() {
     assert!(text.contains("generals config check --config"), "{text}");
     let mode = std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    // The skeleton is honest about what is missing.
+    // The skeleton is honest about what is missing, and its key is checked.
     let (c, report) = config_check(&home.join("config.toml"), &[], &[]);
     assert_eq!(c, 1, "{report}");
     one_problem(
         &report,
         &["`peers` lists 1 general(s)", "add a [[peers]] entry"],
     );
+    assert!(!report.contains("not checked"), "{report}");
+    // show-node-id prints what the other hosts need to complete it.
+    let config = home.join("config.toml");
+    let shown = generals(&["show-node-id", "--config", s(&config), "--json"]);
+    assert_eq!(code(&shown), 0, "{}", stderr(&shown));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(v["pubkey"], public);
+    assert_eq!(v["id"], 1);
+    assert_eq!(v["addr"], "10.0.0.2:23601");
+    assert_stderr_has(&shown, "cannot run yet (1 problem(s)");
 
     let before = std::fs::read(&key_path).unwrap();
     let again = generals(&args);
@@ -1387,5 +1427,13 @@ fn show_node_id_prints_the_id_address_and_key_it_checked() {
     let out = generals(&["show-node-id", "--config", config]);
     assert_eq!(code(&out), 1);
     assert_stderr_has(&out, "`peers[2].pubkey`");
+    // The fix names a command that prints the key, not show-node-id itself.
+    assert_stderr_has(
+        &out,
+        &format!(
+            "`generals keygen --show {}` prints it",
+            s(&nodes[2].key_path)
+        ),
+    );
     assert!(stdout(&out).is_empty());
 }

@@ -300,11 +300,17 @@ fn a_key_the_config_does_not_list_is_refused_with_backoff_at_both_ends() {
         "node 1 counts the refusals"
     );
     assert_eq!(two.peers[1].connects, 0);
-    // Node 2's log says its table and node 1's differ, and suspects node 1's
-    // entry for node 2.
+    // Node 2's log says its table and node 1's differ, suspects node 1's
+    // entry for node 2 first, and names the check that finds the entry (node
+    // 1's own table may be the stale one, as for node 1 and node 0 here).
     let two = log(&c, 2);
     assert!(
-        two.contains("perhaps node 1's config lists an old key for this node"),
+        two.contains("node 1's config may list an old key for this node"),
+        "node 2's log:\n{two}"
+    );
+    assert!(
+        two.contains("or one of the two configs an old key for a third general")
+            && two.contains("`generals config check --config FILE --peers OTHER_FILE`"),
         "node 2's log:\n{two}"
     );
 }

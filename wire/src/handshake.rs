@@ -201,9 +201,11 @@ impl fmt::Display for ClusterMismatch {
             f,
             "node {peer} belongs to another cluster: its peer table digests to {}, this \
              node's to {ours}. Its key {peer_key} is the one this node's config lists for it, \
-             so the tables differ elsewhere: perhaps node {peer}'s config lists an old key for \
-             this node (node {me}, whose key is {own_key}). Make the [[peers]] tables (ids and \
-             pubkeys) identical on every node",
+             so the tables differ elsewhere: node {peer}'s config may list an old key for \
+             this node (node {me}, whose key is {own_key}), or one of the two configs an old key \
+             for a third general, or they count different generals. `generals config check \
+             --config FILE --peers OTHER_FILE` names the entry that differs. Make the [[peers]] \
+             tables (ids and pubkeys) identical on every node",
             hex::encode(theirs)
         )
     }

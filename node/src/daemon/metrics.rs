@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use generals_config::NodeConfig;
 use generals_crypto::{NodeId, Order};
 use generals_wire::handshake::HandshakeErrorKind;
@@ -512,13 +511,14 @@ pub async fn bind(cfg: &NodeConfig) -> anyhow::Result<Option<TcpListener>> {
     let Some(addr) = cfg.metrics_listen else {
         return Ok(None);
     };
-    let listener = TcpListener::bind(addr).await.with_context(|| {
-        format!(
-            "cannot listen for metrics on {addr} (is another process using the port? change \
-             [metrics] listen in {}){}",
+    let listener = TcpListener::bind(addr).await.map_err(|e| {
+        let msg = format!(
+            "cannot listen for metrics on {addr} ({}change [metrics] listen in {}){}",
+            super::bind_hint(addr, &e),
             cfg.file.display(),
             super::set_by(cfg, "metrics.listen")
-        )
+        );
+        anyhow::Error::new(e).context(msg)
     })?;
     info!(%addr, "serving metrics on /metrics and health on /healthz");
     Ok(Some(listener))

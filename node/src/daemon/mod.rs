@@ -66,6 +66,24 @@ fn set_by(cfg: &NodeConfig, key: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What a failed bind most likely means, as the start of a sentence that
+/// ends with where to change the address.
+fn bind_hint(addr: std::net::SocketAddr, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "is another process using the port? ".to_owned(),
+        std::io::ErrorKind::AddrNotAvailable => format!(
+            "{} is not an address of this host: use one of its own, or {} for all of them; ",
+            addr.ip(),
+            if addr.is_ipv4() { "0.0.0.0" } else { "::" }
+        ),
+        std::io::ErrorKind::PermissionDenied => {
+            "a port below 1024 needs a privilege this node does not have: use a port >= 1024; "
+                .to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
 /// An error about `key`'s value, with [`set_by`]'s note when an override set it.
 fn about<'a, E>(cfg: &'a NodeConfig, key: &'a str) -> impl FnOnce(E) -> anyhow::Error + 'a
 where
@@ -140,18 +158,24 @@ async fn serve(cfg: NodeConfig, opts: DaemonOptions) -> anyhow::Result<()> {
             .map_err(about(&cfg, "data_dir"))?;
     let keys = Arc::new(Keyring::new(me, key, cfg.public_keys()));
 
-    let listener = TcpListener::bind(cfg.listen).await.with_context(|| {
+    let listener = TcpListener::bind(cfg.listen).await.map_err(|e| {
         // Inside the ephemeral range, the usual culprit is another
         // general's outgoing connection, not a second daemon.
-        let ephemeral = generals_config::ports::ephemeral_warning(cfg.listen.port()..=cfg.listen.port())
+        let ephemeral = (e.kind() == std::io::ErrorKind::AddrInUse)
+            .then(|| {
+                generals_config::ports::ephemeral_warning(cfg.listen.port()..=cfg.listen.port())
+            })
+            .flatten()
             .map(|w| format!("; {w}"))
             .unwrap_or_default();
-        format!(
-            "cannot listen on {} (is another process using the port? change `listen` in {}){}{ephemeral}",
+        let msg = format!(
+            "cannot listen on {} ({}change `listen` in {}){}{ephemeral}",
             cfg.listen,
+            bind_hint(cfg.listen, &e),
             cfg.file.display(),
             set_by(&cfg, "listen")
-        )
+        );
+        anyhow::Error::new(e).context(msg)
     })?;
     let control = control_server::bind(&crate::control::socket_path(cfg.data_dir()))?;
 
