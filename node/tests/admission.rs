@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use generals_crypto::{ClusterId, InstanceId, NodeId, NodeKey, Order, SignedOrder};
 use generals_node::protocol::{
-    DecisionRecord, Keyring, Limits, Node, NodeLimits, Output, SignState,
+    DecisionRecord, Keyring, Limits, Node, NodeEvent, NodeLimits, Output, SignState,
 };
 use generals_wire::{
     InstanceSpec, InstanceTicket, OralBits, PeerMessage, Protocol, RoundBody, RoundFrame,
@@ -53,6 +53,8 @@ struct Net {
     now: Instant,
     cut: Vec<(u16, u16)>,
     decided: Vec<(u16, InstanceSpec, DecisionRecord)>,
+    /// Each decision's round times, from `NodeEvent::Decided`.
+    rounds: Vec<(u16, InstanceSpec, Vec<Duration>)>,
     outputs: Vec<(u16, String)>,
 }
 
@@ -64,6 +66,7 @@ impl Net {
             now: Instant::now(),
             cut: Vec::new(),
             decided: Vec::new(),
+            rounds: Vec::new(),
             outputs: Vec::new(),
         }
     }
@@ -78,6 +81,9 @@ impl Net {
                         }
                     }
                     Output::Decided { spec, record } => self.decided.push((i as u16, spec, record)),
+                    Output::Event(NodeEvent::Decided { spec, rounds, .. }) => {
+                        self.rounds.push((i as u16, spec, rounds))
+                    }
                     other => self.outputs.push((i as u16, format!("{other:?}"))),
                 }
             }
@@ -1356,4 +1362,82 @@ fn equivocating_commander_and_silent_lieutenant_3() -> Net {
     net.nodes[0] = node(4, 0, limits()).with_coalition(coalition.clone(), "equivocate".into());
     net.nodes[3] = node(4, 3, limits()).with_coalition(coalition, "silent".into());
     net
+}
+
+/// A lieutenant's round times are one per round, each from entering the
+/// round to closing it: round 1 and a round whose frames all came at once
+/// take no time; a round closed by its deadline takes at least Δ. Mutants
+/// seen to fail it: `Instance::round_times` returning an empty or a
+/// one-element slice.
+#[test]
+fn round_times_are_one_per_round_and_a_deadline_shows_in_its_round() {
+    let mut net = Net::new(4, limits());
+    net.cut.push((1, 2));
+    let s = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    let rounds = |node: u16| -> Vec<Duration> {
+        let found: Vec<_> = net
+            .rounds
+            .iter()
+            .filter(|(i, sp, _)| *i == node && *sp == s)
+            .map(|(_, _, r)| r.clone())
+            .collect();
+        assert_eq!(found.len(), 1, "node {node} decided once: {found:?}");
+        found[0].clone()
+    };
+    assert_eq!(rounds(1), vec![Duration::ZERO, Duration::ZERO]);
+    let cut = rounds(2);
+    assert_eq!(cut.len(), 2, "{cut:?}");
+    assert_eq!(cut[0], Duration::ZERO);
+    assert!(cut[1] >= DELTA, "round 2 waited for its deadline: {cut:?}");
+    for l in 1..4 {
+        assert_eq!(net.decision(l, &s), Some(Order::Attack));
+    }
+}
+
+/// In OM an empty frame is a peer with no values to relay: its slot is
+/// filled (the values stay RETREAT) and the round closes without waiting,
+/// with nothing refused. OM makes and verifies no signatures. Mutants seen
+/// to fail it: the `(Oral, Empty)` arm of `Instance::deliver` deleted (the
+/// frame refused as `wrong_body_kind`), `Instance::signatures_made`
+/// returning 1.
+#[test]
+fn an_empty_oral_frame_fills_its_slot_and_om_signs_nothing() {
+    let mut net = Net::new(4, limits());
+    net.cut.push((3, 1));
+    let s = net.order(0, Protocol::Oral, 1, Order::Attack);
+    let ticket = InstanceTicket::issue(&key(0), &cluster(4), s);
+    net.frame(
+        3,
+        1,
+        RoundFrame {
+            ticket,
+            round: 2,
+            body: RoundBody::Empty,
+        },
+    );
+    net.run();
+    for l in 1..4 {
+        assert_eq!(net.decision(l, &s), Some(Order::Attack), "lieutenant {l}");
+    }
+    assert!(
+        net.nodes[1].counters().rejections.is_empty(),
+        "{:?}",
+        net.nodes[1].counters().rejections
+    );
+    let rounds: Vec<_> = net.rounds.iter().filter(|(i, _, _)| *i == 1).collect();
+    assert_eq!(rounds.len(), 1);
+    assert_eq!(
+        rounds[0].2,
+        vec![Duration::ZERO, Duration::ZERO],
+        "no deadline waited"
+    );
+    for g in 0..4 {
+        let c = net.nodes[g].instance_counters(&s).expect("held");
+        assert_eq!(
+            (c.signatures_made, c.signatures_verified),
+            (0, 0),
+            "general {g}"
+        );
+    }
 }

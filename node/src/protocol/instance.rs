@@ -677,6 +677,41 @@ mod tests {
         }
     }
 
+    /// OM's path index stops at MAX_ORAL_NODES generals; SM has no such
+    /// limit. Mutants seen to fail it: the protocol test made `!=`, the
+    /// size test made `==` or `>=`.
+    #[test]
+    fn oral_specs_stop_at_max_oral_nodes_and_signed_specs_do_not() {
+        let check = |protocol: Protocol, n: usize| {
+            // Seeds [i, 7, 0, ...]: n distinct keys.
+            let peers = (0..n)
+                .map(|i| {
+                    let mut seed = [0u8; 32];
+                    seed[0] = i as u8;
+                    seed[1] = 7;
+                    NodeKey::from_seed(seed).public()
+                })
+                .collect();
+            let ring = Keyring::new(NodeId(0), Arc::new(NodeKey::from_seed([9; 32])), peers);
+            let spec = InstanceSpec {
+                id: ID,
+                protocol,
+                m: 1,
+                n: n as u16,
+            };
+            validate(&spec, &ring)
+        };
+        assert_eq!(check(Protocol::Oral, MAX_ORAL_NODES), Ok(()));
+        assert_eq!(
+            check(Protocol::Oral, MAX_ORAL_NODES + 1),
+            Err(SpecError::TooManyNodes {
+                n: MAX_ORAL_NODES + 1,
+                max: MAX_ORAL_NODES
+            })
+        );
+        assert_eq!(check(Protocol::Signed, MAX_ORAL_NODES + 1), Ok(()));
+    }
+
     #[test]
     fn round_level_rejections() {
         let (mut l, all, now) = lieutenant(Protocol::Signed);
