@@ -91,6 +91,14 @@ pub enum StorageError {
     Io { path: PathBuf, source: io::Error },
 
     #[error(
+        "could not create the data dir {path}: {source} (create it by hand, e.g. \
+         `install -d -m 0700 -o USER {path}` for the user that runs the node, or point \
+         data_dir at a writable directory)",
+        path = .path.display()
+    )]
+    CreateDataDir { path: PathBuf, source: io::Error },
+
+    #[error(
         "another generals node is already running with data_dir {dir} (it holds {dir}/LOCK); \
          stop it first, or give this node another data_dir",
         dir = .dir.display()
@@ -205,7 +213,10 @@ impl Storage {
             .recursive(true)
             .mode(DIR_MODE)
             .create(dir)
-            .map_err(io_err(dir))?;
+            .map_err(|source| StorageError::CreateDataDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
         let lock = acquire_lock(dir)?;
 
         let sign_path = dir.join(SIGN_STATE_FILE);
@@ -897,6 +908,22 @@ mod tests {
         drop(st);
         let (_, _, past) = Storage::open(&dir, ME, &key(), false).unwrap();
         assert_eq!(past, vec![old, new]);
+    }
+
+    #[test]
+    fn a_data_dir_that_cannot_be_created_says_so_and_how_to_make_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a-file");
+        fs::write(&file, b"").unwrap();
+        let dir = file.join("data");
+        let err = Storage::open(&dir, ME, &key(), false).unwrap_err();
+        assert!(matches!(err, StorageError::CreateDataDir { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("could not create the data dir {}", dir.display())),
+            "{text}"
+        );
+        assert!(text.contains("install -d -m 0700"), "{text}");
     }
 
     #[test]
