@@ -439,6 +439,35 @@ mod tests {
         );
     }
 
+    /// A relay frame to `j` carries, in path order, this tree's value of
+    /// every path of the round before that avoids `j`, read independently
+    /// through [`OralTree::value`]. Mutant seen to fail it: `value_at`'s
+    /// `own[last] += 1` made `*=` (every relay repeats a block's first value).
+    #[test]
+    fn relay_frames_carry_each_paths_stored_value_in_path_order() {
+        let (n, m, me) = (7usize, 3u8, 2u8);
+        let t = filled_with(n, m, me, &seeded(1, 2));
+        let mut seen = Vec::new();
+        for round in 2..=m + 1 {
+            let len = usize::from(round) - 1;
+            let frames = t.frames(round);
+            assert_eq!(frames.len(), n - 2, "round {round}");
+            for (j, bits) in &frames {
+                let mut want = Vec::new();
+                for_each_path(n, 0, bit(me) | bit(*j), len, &mut |p, _| {
+                    want.push(t.value(p).expect("a path of this tree"));
+                });
+                let got: Vec<Order> = (0..bits.len())
+                    .map(|i| Order::from_bit(bits.get(i as usize)))
+                    .collect();
+                assert_eq!(got, want, "round {round}, frame to {j}");
+                seen.extend(want);
+            }
+        }
+        // Values that vary, or a relay of the wrong path could pass.
+        assert!(seen.contains(&Order::Attack) && seen.contains(&Order::Retreat));
+    }
+
     #[test]
     fn value_reads_what_was_received_then_the_majorities() {
         let (n, m, me) = (5usize, 2u8, 2u8);
