@@ -180,6 +180,8 @@ installed=()
 place_paths() { # config node
     sed -i -e "s|^data_dir = .*|data_dir = \"/var/lib/generals/$2\"|" \
         -e "s|^key_file = .*|key_file = \"node.key\"|" "$1"
+    # With --root, paths the file mentions (init's comments) are the image's.
+    [ -z "$root" ] || sed -i -e "s|$root/etc/generals/|/etc/generals/|g" "$1"
     grep -q "^data_dir = \"/var/lib/generals/$2\"\$" "$1" ||
         die "$1 has no top-level data_dir line to point at /var/lib/generals/$2; add data_dir = \"/var/lib/generals/$2\""
 }
