@@ -16,7 +16,7 @@ mod keygen;
 mod node;
 pub(crate) mod order;
 mod show_node_id;
-mod simulate;
+pub(crate) mod simulate;
 mod status;
 mod testnet;
 
