@@ -28,10 +28,9 @@ Examples:
   generals bench --protocol signed --nodes 4 --m 1 --instances 20 --traitors 0 --strategy equivocate
       # a commander that signs both orders: every loyal lieutenant RETREAT, with the proof
   generals bench --protocol signed --nodes 100 --m 33 --instances 3 --warmup 1 \\
-      --traitors 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32 \\
-      --strategy late-reveal --seed 0
+      --traitors $(seq -s, 0 32) --strategy late-reveal --seed 0
       # SM(33) with m traitors: the commander's second order revealed to general 99,
-      # 32 traitor lieutenants holding their relays back to round m+1
+      # 32 traitor lieutenants relaying nothing before round m+1
   generals bench --idle 10 --nodes 4
       # every daemon's RSS and CPU ticks over 10 s without orders
 
@@ -94,7 +93,8 @@ pub struct BenchArgs {
     /// Comma-separated traitor ids, e.g. 0,5 (0 is the commander).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     pub traitors: Vec<u16>,
-    /// What the traitors do (`generals simulate --help` says what each does).
+    /// What the traitors do: the names of `generals simulate` and of a
+    /// config's [fault] strategy.
     #[arg(long, default_value = "flip", requires = "traitors",
           value_parser = super::simulate::strategy_parser())]
     pub strategy: Strategy,
