@@ -594,9 +594,20 @@ fn daemon_section(bin: &std::path::Path, budget: Budget) -> anyhow::Result<Vec<B
                 round_timeout_ms: 500,
                 base_port: 17_000 + 20 * (2 * i + k) as u16,
                 bin: bin.to_owned(),
+                traitors: Vec::new(),
+                strategy: None,
+                targets: Vec::new(),
+                seed: 0,
             };
             let command = format!("examples/bench section d: {protocol} n={n} m={m}");
-            out.push(generals_node::bench::run(&workload, command)?);
+            let report = generals_node::bench::run(&workload, command)?;
+            // A loyal run that breaks IC1 or IC2 is wrong: the bench stops.
+            anyhow::ensure!(
+                report.agreement.held(),
+                "{protocol} n={n} m={m}: {}",
+                report.agreement.violations.join("; ")
+            );
+            out.push(report);
         }
     }
     Ok(out)

@@ -12,12 +12,19 @@
 //! measures (order sent to complete report back, the run's span) uses its own
 //! monotonic clock.
 //!
+//! With traitors (`[fault]` sections, nodes started with --allow-faults),
+//! order to all decided counts the loyal generals only, and each instance's
+//! IC1 (and IC2 under a loyal commander) is counted in [`Agreement`].
+//!
 //! Speed is measured, never asserted: a run fails only when it is wrong (a
-//! general without a decision, IC1 or IC2 broken, an incomplete report) or
-//! cannot run.
+//! loyal general without a decision, IC1 or IC2 broken, an incomplete report)
+//! or cannot run.
+//!
+//! [`idle`] measures the other end: every daemon's memory and CPU ticks
+//! while no order comes.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -27,9 +34,10 @@ use generals_wire::Protocol;
 use serde::{Deserialize, Serialize};
 
 use crate::cli::client::{check, unexpected, Connection};
-use crate::cluster::{ClusterOptions, LocalCluster};
+use crate::cluster::{ClusterOptions, Fault, LocalCluster};
 use crate::control::{ControlRequest, ControlResponse, InstanceStatus};
-use crate::report::InstanceReport;
+use crate::protocol::adversary::Strategy;
+use crate::report::{InstanceReport, Role};
 
 /// The commander of every measured instance.
 const COMMANDER: NodeId = NodeId(0);
@@ -57,6 +65,25 @@ pub struct Workload {
     pub base_port: u16,
     /// The `generals` binary the nodes run.
     pub bin: PathBuf,
+    /// Generals that run `strategy` (a `[fault]` section each, started with
+    /// --allow-faults); empty in a loyal run. General 0 commands.
+    #[serde(default)]
+    pub traitors: Vec<NodeId>,
+    /// What the traitors do; `None` in a loyal run.
+    #[serde(default)]
+    pub strategy: Option<Strategy>,
+    /// Receivers split and partial single out (empty: the odd ids).
+    #[serde(default)]
+    pub targets: Vec<NodeId>,
+    /// Every traitor's `[fault] seed`.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl Workload {
+    fn traitor_set(&self) -> BTreeSet<NodeId> {
+        self.traitors.iter().copied().collect()
+    }
 }
 
 /// Nearest-rank percentiles of one measure, in microseconds.
@@ -138,7 +165,54 @@ pub struct InstanceRun {
     pub all_decided_us: u64,
     /// Order sent to complete report back, at the bench.
     pub complete_report_us: u64,
+    /// Every general's report, the traitors marked as the bench configured
+    /// them (their decisions blanked) and IC1/IC2 computed from that.
     pub report: InstanceReport,
+    /// What each traitor's daemon recorded for this instance.
+    #[serde(default)]
+    pub traitors_recorded: Vec<TraitorRecord>,
+}
+
+/// What a traitor's daemon recorded: its core runs the loyal algorithm on
+/// what reaches it and logs that decision, while it lies in what it sends.
+/// That decision binds nobody, so it is in no latency and no IC check; it is
+/// listed so that nothing is hidden.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TraitorRecord {
+    pub id: NodeId,
+    /// `None` if the daemon had not decided (or never heard of the instance)
+    /// when asked after the run.
+    pub decision: Option<Order>,
+    pub decided_unix_us: Option<u64>,
+}
+
+/// IC1 and IC2 over the measured instances, from the loyal lieutenants'
+/// decisions.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Agreement {
+    pub instances: usize,
+    /// Instances whose loyal lieutenants all decided the same (IC1).
+    pub ic1_held: usize,
+    pub ic1_violations: usize,
+    /// Instances with a loyal commander: IC2 (every loyal lieutenant obeys)
+    /// applies to those only.
+    pub ic2_instances: usize,
+    pub ic2_held: usize,
+    pub ic2_violations: usize,
+    /// Loyal lieutenants' decisions, summed over the instances.
+    pub loyal_attack: u64,
+    pub loyal_retreat: u64,
+    /// Instances in which some loyal general holds a proof that the
+    /// commander signed both orders.
+    pub evidence_instances: usize,
+    /// Each violation: the instance and what broke.
+    pub violations: Vec<String>,
+}
+
+impl Agreement {
+    pub fn held(&self) -> bool {
+        self.ic1_violations == 0 && self.ic2_violations == 0
+    }
 }
 
 /// What `generals bench --json` prints.
@@ -164,6 +238,9 @@ pub struct BenchReport {
     pub frames: u64,
     pub bytes: u64,
     pub instances: Vec<InstanceRun>,
+    /// IC1 and IC2 over `instances`; a violation makes the exit status 3.
+    #[serde(default)]
+    pub agreement: Agreement,
 }
 
 /// Checks what can be checked before any process starts.
@@ -179,10 +256,20 @@ pub fn validate(w: &Workload) -> anyhow::Result<()> {
         w.in_flight
     );
     crate::cli::order::check_bounds(w.protocol, w.m, w.nodes, false)?;
+    let ids: Vec<u16> = w.traitors.iter().chain(&w.targets).map(|t| t.0).collect();
+    crate::cli::simulate::check_ids(&ids, w.nodes)?;
     ensure!(
-        w.bin.is_file(),
+        w.traitors.is_empty() || w.strategy.is_some(),
+        "--traitors needs a --strategy"
+    );
+    check_bin(&w.bin)
+}
+
+fn check_bin(bin: &Path) -> anyhow::Result<()> {
+    ensure!(
+        bin.is_file(),
         "{} is not a file: the nodes run the generals binary; pass --bin PATH",
-        w.bin.display()
+        bin.display()
     );
     Ok(())
 }
@@ -205,17 +292,18 @@ pub fn run(w: &Workload, command: String) -> anyhow::Result<BenchReport> {
     if max_instances != DEFAULT_MAX_INSTANCES {
         opts.max_instances = Some(max_instances);
     }
-    let mut cluster = LocalCluster::create(&w.bin, opts)?;
-    let t = Instant::now();
-    cluster.start_all()?;
-    cluster.wait_connected(CONNECT_WAIT).with_context(|| {
-        format!(
-            "starting {} nodes; node 0 log:\n{}",
-            w.nodes,
-            cluster.log_tail(COMMANDER, 20)
-        )
-    })?;
-    let links_up = t.elapsed();
+    if let Some(strategy) = w.strategy {
+        opts.faults = w
+            .traitors
+            .iter()
+            .map(|&t| {
+                let targets = w.targets.clone();
+                (t, Fault { strategy, targets })
+            })
+            .collect();
+        opts.fault_seed = w.seed;
+    }
+    let (mut cluster, links_up) = start(&w.bin, opts)?;
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -238,6 +326,22 @@ pub fn run(w: &Workload, command: String) -> anyhow::Result<BenchReport> {
         links_up,
         max_instances,
     ))
+}
+
+/// Writes and starts the cluster; returns it with the time from the spawn to
+/// every link authenticated.
+fn start(bin: &Path, opts: ClusterOptions) -> anyhow::Result<(LocalCluster, Duration)> {
+    let nodes = opts.nodes;
+    let mut cluster = LocalCluster::create(bin, opts)?;
+    let t = Instant::now();
+    cluster.start_all()?;
+    cluster.wait_connected(CONNECT_WAIT).with_context(|| {
+        format!(
+            "starting {nodes} nodes; node 0 log:\n{}",
+            cluster.log_tail(COMMANDER, 20)
+        )
+    })?;
+    Ok((cluster, t.elapsed()))
 }
 
 /// One instance as the bench saw it.
@@ -275,10 +379,15 @@ async fn measure(
         (Some(a), Some(b)) => b.saturating_duration_since(a),
         _ => Duration::ZERO,
     };
-    let times = decision_times(cluster, &samples).await?;
+    let traitors = w.traitor_set();
+    let times = decision_times(cluster, &samples, &traitors).await?;
     let runs = samples
         .into_iter()
-        .map(|s| instance_run(s, &times))
+        .map(|mut s| {
+            // The configured traitors, not only those that said so.
+            cluster.annotate(&mut s.report);
+            instance_run(s, &times, &traitors)
+        })
         .collect::<anyhow::Result<_>>()?;
     Ok((runs, span))
 }
@@ -324,16 +433,27 @@ async fn instance(conn: &mut Connection, w: &Workload) -> anyhow::Result<Sample>
         other => return Err(unexpected("wait", &other)),
     };
     let done = Instant::now();
-    if report.complete != Some(true) {
+    // A traitor may keep its report back; a loyal general's must arrive.
+    let traitors = w.traitor_set();
+    let missing: Vec<NodeId> = report
+        .generals
+        .iter()
+        .filter(|g| g.reported != Some(true) && !traitors.contains(&g.id))
+        .map(|g| g.id)
+        .collect();
+    if !missing.is_empty() {
+        let hint = match w.strategy {
+            // A silent (or partial, hog...) commander never sends some
+            // lieutenants a frame: they never learn the instance exists.
+            Some(strategy) if traitors.contains(&COMMANDER) => format!(
+                "the commander is a traitor ({strategy}) and these generals may never have heard \
+                 of the instance; the bench measures only instances every loyal general decides"
+            ),
+            _ => "raise --round-timeout-ms or lower --in-flight".to_owned(),
+        };
         bail!(
-            "instance {id} has no complete report: some general's signed report did not arrive \
-             ({:?}); raise --round-timeout-ms or lower --in-flight",
-            report
-                .generals
-                .iter()
-                .filter(|g| g.reported != Some(true))
-                .map(|g| g.id)
-                .collect::<Vec<_>>()
+            "instance {id} has no complete report: the signed report of loyal general(s) \
+             {missing:?} did not arrive; {hint}"
         );
     }
     Ok(Sample {
@@ -349,6 +469,7 @@ async fn instance(conn: &mut Connection, w: &Workload) -> anyhow::Result<Sample>
 async fn decision_times(
     cluster: &LocalCluster,
     samples: &[Sample],
+    traitors: &BTreeSet<NodeId>,
 ) -> anyhow::Result<BTreeMap<(NodeId, InstanceId), InstanceStatus>> {
     let ids: Vec<InstanceId> = samples.iter().map(|s| s.id).collect();
     let asks = cluster.nodes.iter().map(|node| {
@@ -363,12 +484,13 @@ async fn decision_times(
                     Ok(other) => return Err(unexpected("status", &other)),
                     Err(e) => return Err(e.context(format!("node {}: instance {id}", node.id))),
                 };
-                let line = status
-                    .instances
-                    .into_iter()
-                    .find(|s| s.instance == id)
-                    .with_context(|| format!("node {} does not list instance {id}", node.id))?;
-                found.push(((node.id, id), line));
+                let line = status.instances.into_iter().find(|s| s.instance == id);
+                match line {
+                    Some(line) => found.push(((node.id, id), line)),
+                    // A traitor need not have joined the instance at all.
+                    None if traitors.contains(&node.id) => {}
+                    None => bail!("node {} does not list instance {id}", node.id),
+                }
             }
             anyhow::Ok(found)
         }
@@ -381,9 +503,12 @@ async fn decision_times(
 }
 
 /// Fills every general's decision time into the report and checks it.
+/// Traitors' records are listed apart and count in no time; IC1 and IC2 are
+/// left in the report for [`agreement`] to count.
 fn instance_run(
     s: Sample,
     times: &BTreeMap<(NodeId, InstanceId), InstanceStatus>,
+    traitors: &BTreeSet<NodeId>,
 ) -> anyhow::Result<InstanceRun> {
     let Sample {
         id,
@@ -391,15 +516,8 @@ fn instance_run(
         done,
         mut report,
     } = s;
-    if let Some(v) = report.violation() {
-        bail!("instance {id}: {v}");
-    }
-    ensure!(
-        report.ic1 && report.ic2,
-        "instance {id}: IC1 {} / IC2 {} in a run without traitors",
-        report.ic1,
-        report.ic2
-    );
+    // The commander's daemon stamps the order even when it is a traitor:
+    // its event loop takes the order like any other.
     let commander = times
         .get(&(COMMANDER, id))
         .with_context(|| format!("instance {id}: no status from its commander"))?;
@@ -407,7 +525,17 @@ fn instance_run(
         format!("instance {id}: its commander has no start time; is it an older daemon?")
     })?;
     let mut last = started;
+    let mut traitors_recorded = Vec::new();
     for g in &mut report.generals {
+        if traitors.contains(&g.id) {
+            let status = times.get(&(g.id, id));
+            traitors_recorded.push(TraitorRecord {
+                id: g.id,
+                decision: status.and_then(|s| s.decision),
+                decided_unix_us: status.and_then(|s| s.times.decided_unix_us),
+            });
+            continue;
+        }
         let status = times
             .get(&(g.id, id))
             .with_context(|| format!("instance {id}: no status from general {}", g.id))?;
@@ -437,7 +565,52 @@ fn instance_run(
         all_decided_us: last - started,
         complete_report_us: micros(done.saturating_duration_since(sent)),
         report,
+        traitors_recorded,
     })
+}
+
+/// Counts IC1 and IC2 over the instances' (annotated) reports.
+pub fn agreement(instances: &[InstanceRun]) -> Agreement {
+    let mut a = Agreement {
+        instances: instances.len(),
+        ..Agreement::default()
+    };
+    for run in instances {
+        let r = &run.report;
+        if r.ic1 {
+            a.ic1_held += 1;
+        } else {
+            a.ic1_violations += 1;
+            a.violations
+                .push(format!("{}: IC1: loyal lieutenants disagree", run.instance));
+        }
+        if !r.traitors.contains(&r.commander) {
+            a.ic2_instances += 1;
+            if r.ic2 {
+                a.ic2_held += 1;
+            } else {
+                a.ic2_violations += 1;
+                a.violations.push(format!(
+                    "{}: IC2: a loyal lieutenant disobeyed the loyal commander's {}",
+                    run.instance, r.order
+                ));
+            }
+        }
+        for g in &r.generals {
+            if g.traitor || g.role != Role::Lieutenant {
+                continue;
+            }
+            match g.decision {
+                Some(Order::Attack) => a.loyal_attack += 1,
+                Some(Order::Retreat) => a.loyal_retreat += 1,
+                None => {}
+            }
+        }
+        if r.evidence.iter().any(|e| !e.holders.is_empty()) {
+            a.evidence_instances += 1;
+        }
+    }
+    a
 }
 
 fn summarize(
@@ -482,6 +655,7 @@ fn summarize(
         logical: messages.logical,
         frames: messages.frames,
         bytes: messages.bytes,
+        agreement: agreement(&instances),
         instances,
     }
 }
@@ -532,6 +706,223 @@ fn machine(load_before: [f64; 3], load_after: [f64; 3]) -> Machine {
     }
 }
 
+// ---------------------------------------------------------------- idle
+
+/// What `generals bench --idle` runs: a loyal cluster that gets no order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdleWorkload {
+    pub nodes: usize,
+    /// How long the cluster is left alone between the two readings.
+    pub seconds: u64,
+    pub round_timeout_ms: u64,
+    pub base_port: u16,
+    pub bin: PathBuf,
+}
+
+/// One daemon's readings from /proc before and after the idle period.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdleNode {
+    pub id: NodeId,
+    pub pid: u32,
+    /// `VmRSS` of /proc/PID/status, in KiB.
+    pub rss_kib_before: u64,
+    pub rss_kib_after: u64,
+    /// `utime + stime` of /proc/PID/stat, in clock ticks.
+    pub cpu_ticks_before: u64,
+    pub cpu_ticks_after: u64,
+    /// `cpu_ticks_after - cpu_ticks_before`: the CPU the idle period cost.
+    pub cpu_ticks_idle: u64,
+}
+
+/// What `generals bench --idle SECONDS --json` prints.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdleReport {
+    pub command: String,
+    pub version: String,
+    pub commit: String,
+    pub machine: Machine,
+    pub workload: IdleWorkload,
+    pub links_up_ms: u64,
+    /// The idle period as measured between the two readings.
+    pub idle_ms: u64,
+    /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of the ticks.
+    pub clock_ticks_per_s: u64,
+    /// Over the daemons, after the idle period: the median and largest RSS.
+    pub rss_kib_p50: u64,
+    pub rss_kib_max: u64,
+    /// Over the daemons: the most ticks one daemon used while idle, and the sum.
+    pub cpu_ticks_idle_max: u64,
+    pub cpu_ticks_idle_total: u64,
+    pub nodes: Vec<IdleNode>,
+}
+
+/// A process's resident memory (KiB) and CPU time (ticks) from /proc.
+fn proc_sample(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status_path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&status_path)
+        .with_context(|| format!("reading {status_path}: has the daemon exited?"))?;
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("{status_path} has no VmRSS line"))?;
+    let stat_path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&stat_path)
+        .with_context(|| format!("reading {stat_path}: has the daemon exited?"))?;
+    // The command name in parentheses may hold spaces; the fields after the
+    // last ')' start with field 3 (state), so utime (14) and stime (15) are
+    // the 12th and 13th of them.
+    let after = stat.rsplit_once(')').map_or("", |(_, a)| a);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let (Some(utime), Some(stime)) = (tick(11), tick(12)) else {
+        bail!("{stat_path} has no utime and stime fields");
+    };
+    Ok((rss, utime + stime))
+}
+
+/// Starts a loyal cluster, waits for its links, and reads every daemon's
+/// RSS and CPU ticks before and after `seconds` without orders.
+pub fn idle(w: &IdleWorkload, command: String) -> anyhow::Result<IdleReport> {
+    ensure!(
+        (1..=3600).contains(&w.seconds),
+        "--idle must be between 1 and 3600 seconds; it is {}",
+        w.seconds
+    );
+    ensure!(
+        (2..=usize::from(u16::MAX)).contains(&w.nodes),
+        "--nodes must be at least 2; it is {}",
+        w.nodes
+    );
+    check_bin(&w.bin)?;
+    let load_before = load_average();
+    let mut opts = ClusterOptions::new(w.nodes);
+    opts.round_timeout_ms = w.round_timeout_ms;
+    opts.base_port = Some(w.base_port);
+    let (mut cluster, links_up) = start(&w.bin, opts)?;
+    let pids: Vec<(NodeId, u32)> = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            cluster
+                .pid(n.id)
+                .map(|p| (n.id, p))
+                .with_context(|| format!("node {} is not running", n.id))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let before: Vec<(u64, u64)> = pids
+        .iter()
+        .map(|&(_, p)| proc_sample(p))
+        .collect::<anyhow::Result<_>>()?;
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(w.seconds));
+    let after: Vec<(u64, u64)> = pids
+        .iter()
+        .map(|&(_, p)| proc_sample(p))
+        .collect::<anyhow::Result<_>>()?;
+    let idle_for = t.elapsed();
+    cluster.stop_all();
+    let load_after = load_average();
+    let nodes: Vec<IdleNode> = pids
+        .iter()
+        .zip(before.iter().zip(&after))
+        .map(|(&(id, pid), (&(rss0, cpu0), &(rss1, cpu1)))| IdleNode {
+            id,
+            pid,
+            rss_kib_before: rss0,
+            rss_kib_after: rss1,
+            cpu_ticks_before: cpu0,
+            cpu_ticks_after: cpu1,
+            cpu_ticks_idle: cpu1.saturating_sub(cpu0),
+        })
+        .collect();
+    let mut rss: Vec<u64> = nodes.iter().map(|n| n.rss_kib_after).collect();
+    rss.sort_unstable();
+    Ok(IdleReport {
+        command,
+        version: format!("generals {}", crate::cli::version_text()),
+        commit: env!("GENERALS_COMMIT").to_owned(),
+        machine: machine(load_before, load_after),
+        workload: w.clone(),
+        links_up_ms: u64::try_from(links_up.as_millis()).unwrap_or(u64::MAX),
+        idle_ms: u64::try_from(idle_for.as_millis()).unwrap_or(u64::MAX),
+        clock_ticks_per_s: rustix::param::clock_ticks_per_second(),
+        rss_kib_p50: percentile(&rss, 50),
+        rss_kib_max: rss.last().copied().unwrap_or_default(),
+        cpu_ticks_idle_max: nodes.iter().map(|n| n.cpu_ticks_idle).max().unwrap_or(0),
+        cpu_ticks_idle_total: nodes.iter().map(|n| n.cpu_ticks_idle).sum(),
+        nodes,
+    })
+}
+
+/// The idle report as markdown: a summary, and each daemon up to 16 of them.
+pub fn idle_markdown(r: &IdleReport) -> String {
+    let w = &r.workload;
+    let mib = |kib: u64| format!("{:.1} MiB", kib as f64 / 1024.0);
+    let mut s = format!(
+        "#### Idle daemons, n = {}: {} s without orders\n\n{}",
+        w.nodes,
+        w.seconds,
+        preamble(&r.command, &r.version, &r.machine)
+    );
+    s.push_str(&markdown_table(
+        &["per daemon", "median", "max", "sum"],
+        &[
+            vec![
+                "RSS after the idle period".to_owned(),
+                mib(r.rss_kib_p50),
+                mib(r.rss_kib_max),
+                mib(r.nodes.iter().map(|n| n.rss_kib_after).sum()),
+            ],
+            vec![
+                format!("CPU ticks in {} s", w.seconds),
+                {
+                    let mut t: Vec<u64> = r.nodes.iter().map(|n| n.cpu_ticks_idle).collect();
+                    t.sort_unstable();
+                    percentile(&t, 50).to_string()
+                },
+                r.cpu_ticks_idle_max.to_string(),
+                r.cpu_ticks_idle_total.to_string(),
+            ],
+        ],
+    ));
+    if r.nodes.len() <= 16 {
+        let rows: Vec<Vec<String>> = r
+            .nodes
+            .iter()
+            .map(|n| {
+                vec![
+                    n.id.to_string(),
+                    mib(n.rss_kib_before),
+                    mib(n.rss_kib_after),
+                    n.cpu_ticks_before.to_string(),
+                    n.cpu_ticks_after.to_string(),
+                    n.cpu_ticks_idle.to_string(),
+                ]
+            })
+            .collect();
+        s.push_str(&markdown_table(
+            &[
+                "general",
+                "RSS before",
+                "RSS after",
+                "CPU ticks before",
+                "CPU ticks after",
+                "CPU ticks idle",
+            ],
+            &rows,
+        ));
+    }
+    s.push_str(&format!(
+        "RSS is VmRSS (/proc/PID/status); CPU ticks are utime + stime (/proc/PID/stat), \
+         {} per second; \"before\" includes the start-up. Links up {} ms after the spawn; \
+         measured idle {} ms; round timeout {} ms.\n",
+        r.clock_ticks_per_s, r.links_up_ms, r.idle_ms, w.round_timeout_ms
+    ));
+    s
+}
+
 // ---------------------------------------------------------------- output
 
 /// The report as markdown, the way docs/BENCHMARKS.md records it.
@@ -542,24 +933,19 @@ pub fn markdown(r: &BenchReport) -> String {
         Protocol::Oral => "OM",
         Protocol::Signed => "SM",
     };
-    let load = |l: &[f64; 3]| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]);
+    let traitors = match w.strategy {
+        Some(strategy) if !w.traitors.is_empty() => {
+            format!(", traitors {} ({strategy})", id_list(&w.traitors))
+        }
+        _ => String::new(),
+    };
     let mut s = format!(
-        "#### {name}({m}), n = {n}: {k} instances, {j} in flight\n\n\
-         `{cmd}`\n\n\
-         {version}; {cpus} CPUs, {cpu}, Linux {kernel}; {when}; \
-         load average {before} before, {after} after.\n\n",
+        "#### {name}({m}), n = {n}: {k} instances, {j} in flight{traitors}\n\n{}",
+        preamble(&r.command, &r.version, mc),
         m = w.m,
         n = w.nodes,
         k = w.instances,
         j = w.in_flight,
-        cmd = r.command,
-        version = r.version,
-        cpus = mc.cpus,
-        cpu = mc.cpu,
-        kernel = mc.kernel,
-        when = utc(mc.unix_time),
-        before = load(&mc.load_before),
-        after = load(&mc.load_after),
     );
     let us = |v: u64| fmt_ns(v.saturating_mul(1000));
     let row = |what: &str, p: &Percentiles| {
@@ -612,7 +998,94 @@ pub fn markdown(r: &BenchReport) -> String {
         w.warmup,
         r.max_instances,
     ));
+    s.push_str(&agreement_text(r));
     s
+}
+
+/// The command, the version and the machine: the lines under a heading.
+fn preamble(command: &str, version: &str, mc: &Machine) -> String {
+    let load = |l: &[f64; 3]| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]);
+    format!(
+        "`{command}`\n\n\
+         {version}; {cpus} CPUs, {cpu}, Linux {kernel}; {when}; \
+         load average {before} before, {after} after.\n\n",
+        cpus = mc.cpus,
+        cpu = mc.cpu,
+        kernel = mc.kernel,
+        when = utc(mc.unix_time),
+        before = load(&mc.load_before),
+        after = load(&mc.load_after),
+    )
+}
+
+/// IC1, IC2 and (with traitors) what the traitors were and did.
+fn agreement_text(r: &BenchReport) -> String {
+    let a = &r.agreement;
+    let w = &r.workload;
+    let mut s = format!(
+        "\nAgreement: IC1 held in {} of {} instances; ",
+        a.ic1_held, a.instances
+    );
+    if a.ic2_instances == 0 {
+        s.push_str("IC2 does not apply (the commander is a traitor).");
+    } else {
+        s.push_str(&format!(
+            "IC2 held in {} of {} (loyal commander).",
+            a.ic2_held, a.ic2_instances
+        ));
+    }
+    s.push_str(&format!(
+        " Loyal lieutenants decided ATTACK {} times, RETREAT {} times",
+        a.loyal_attack, a.loyal_retreat
+    ));
+    if a.evidence_instances > 0 {
+        s.push_str(&format!(
+            "; proof of an equivocating commander in {} instance(s)",
+            a.evidence_instances
+        ));
+    }
+    s.push_str(".\n");
+    for v in &a.violations {
+        s.push_str(&format!("VIOLATION {v}\n"));
+    }
+    if let (Some(strategy), false) = (w.strategy, w.traitors.is_empty()) {
+        let recorded = r
+            .instances
+            .iter()
+            .flat_map(|i| &i.traitors_recorded)
+            .filter(|t| t.decision.is_some())
+            .count();
+        let targets = if w.targets.is_empty() {
+            String::new()
+        } else {
+            format!(", targets {}", id_list(&w.targets))
+        };
+        s.push_str(&format!(
+            "\nTraitors {} run `{strategy}` (seed {}{targets}, --allow-faults); order to all \
+             decided counts the loyal generals only. A traitor's daemon logs what its loyal \
+             core decided from what reached it, which binds nobody: {recorded} of {} such \
+             records (--json `traitors_recorded`), in no time and no IC count.\n",
+            id_list(&w.traitors),
+            w.seed,
+            w.traitors.len() * r.instances.len(),
+        ));
+        if w.traitors.len() > usize::from(w.m) {
+            s.push_str(&format!(
+                "Note: {} traitors, more than m = {}: the algorithm promises nothing.\n",
+                w.traitors.len(),
+                w.m
+            ));
+        }
+    }
+    s
+}
+
+/// 0,5,7
+fn id_list(ids: &[NodeId]) -> String {
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Instances per second: whole above 10, two decimals below.
@@ -714,6 +1187,14 @@ mod tests {
     }
 
     #[test]
+    fn proc_sample_reads_this_process() {
+        let (rss, _ticks) = proc_sample(std::process::id()).unwrap();
+        assert!(rss > 0);
+        let e = proc_sample(u32::MAX).unwrap_err().to_string();
+        assert!(e.contains("has the daemon exited"), "{e}");
+    }
+
+    #[test]
     fn in_flight_raises_max_instances_only_when_needed() {
         let mut w = Workload {
             protocol: Protocol::Signed,
@@ -725,6 +1206,10 @@ mod tests {
             round_timeout_ms: 1000,
             base_port: 17_000,
             bin: PathBuf::from("/nonexistent"),
+            traitors: Vec::new(),
+            strategy: None,
+            targets: Vec::new(),
+            seed: 0,
         };
         assert_eq!(max_instances(&w), DEFAULT_MAX_INSTANCES);
         w.in_flight = 100;

@@ -39,6 +39,8 @@ pub struct ClusterOptions {
     pub base_port: Option<u16>,
     /// `max_instances` for every node (`GENERALS_MAX_INSTANCES`); `None`: the default.
     pub max_instances: Option<usize>,
+    /// Every traitor's `[fault] seed` (random strategies, late-reveal's timing).
+    pub fault_seed: u64,
 }
 
 impl ClusterOptions {
@@ -50,6 +52,7 @@ impl ClusterOptions {
             keep: false,
             base_port: None,
             max_instances: None,
+            fault_seed: 0,
         }
     }
 }
@@ -139,9 +142,10 @@ impl LocalCluster {
                 let mut f = OpenOptions::new().append(true).open(&node.config_path)?;
                 writeln!(
                     f,
-                    "\n[fault]\nstrategy = \"{}\"\ntargets = [{}]",
+                    "\n[fault]\nstrategy = \"{}\"\ntargets = [{}]\nseed = {}",
                     fault.strategy,
-                    targets.join(", ")
+                    targets.join(", "),
+                    opts.fault_seed
                 )?;
             }
             nodes.push(LocalNode {
@@ -210,6 +214,14 @@ impl LocalCluster {
             self.start(NodeId(id as u16))?;
         }
         Ok(())
+    }
+
+    /// The process id of node `id`, while it runs.
+    pub fn pid(&self, id: NodeId) -> Option<u32> {
+        self.nodes
+            .get(id.index())
+            .and_then(|n| n.child.as_ref())
+            .map(Child::id)
     }
 
     /// SIGKILL: the node gets no chance to clean up.

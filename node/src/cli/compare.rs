@@ -253,12 +253,7 @@ fn source(a: &CompareArgs) -> anyhow::Result<Source> {
     let traitors = a.traitors.iter().map(|&t| (NodeId(t), strategy)).collect();
     let Some(dir) = &a.cluster else {
         if let Some(n) = a.nodes {
-            if let Some(t) = a.traitors.iter().find(|&&t| usize::from(t) >= n) {
-                bail!(
-                    "general {t} does not exist (ids are 0..{})",
-                    n.saturating_sub(1)
-                );
-            }
+            super::simulate::check_ids(&a.traitors, n)?;
         }
         return Ok(Source::Sim(traitors));
     };

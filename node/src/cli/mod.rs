@@ -16,7 +16,7 @@ mod keygen;
 mod node;
 pub(crate) mod order;
 mod show_node_id;
-mod simulate;
+pub(crate) mod simulate;
 mod status;
 mod testnet;
 
@@ -65,7 +65,8 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// OM(m) against SM(m) on the same scenario, side by side; --sweep, --plot.
     Compare(compare::CompareArgs),
-    /// Latency and throughput of real daemons on loopback, measured inside them.
+    /// Latency, throughput and IC1/IC2 of real daemons on loopback, measured
+    /// inside them, traitors optional; or (--idle) their RSS and CPU ticks.
     Bench(bench::BenchArgs),
     /// Write a new node key (mode 0600) and print its public key.
     Keygen(keygen::KeygenArgs),

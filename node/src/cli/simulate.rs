@@ -84,7 +84,7 @@ fn parse_protocol(s: &str) -> Result<Protocol, String> {
 }
 
 /// Every strategy name, with what it does as its help.
-fn strategy_parser() -> impl clap::builder::TypedValueParser<Value = Strategy> {
+pub(crate) fn strategy_parser() -> impl clap::builder::TypedValueParser<Value = Strategy> {
     use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
     let values = Strategy::ALL.map(|s| PossibleValue::new(s.as_str()).help(s.description()));
     PossibleValuesParser::new(values).try_map(|name| name.parse::<Strategy>())
@@ -149,11 +149,7 @@ fn validate(a: &SimulateArgs) -> anyhow::Result<SimConfig> {
             a.nodes - 1
         );
     }
-    for &id in a.traitors.iter().chain(&a.targets) {
-        if usize::from(id) >= a.nodes {
-            bail!("general {id} does not exist (ids are 0..{})", a.nodes - 1);
-        }
-    }
+    check_ids(a.traitors.iter().chain(&a.targets), a.nodes)?;
     if a.protocol == Protocol::Oral {
         let tree = crate::protocol::oral::logical_formula(a.nodes, a.m).unwrap_or(u64::MAX);
         if tree > 200_000_000 {
@@ -176,6 +172,20 @@ fn validate(a: &SimulateArgs) -> anyhow::Result<SimConfig> {
     cfg.targets = a.targets.iter().copied().map(NodeId).collect();
     cfg.round_timeout = Duration::from_millis(100);
     Ok(cfg)
+}
+
+/// Refuses a traitor or target id that names no general of `nodes`.
+pub(crate) fn check_ids<'a>(
+    ids: impl IntoIterator<Item = &'a u16>,
+    nodes: usize,
+) -> anyhow::Result<()> {
+    if let Some(id) = ids.into_iter().find(|&&id| usize::from(id) >= nodes) {
+        bail!(
+            "general {id} does not exist (ids are 0..{})",
+            nodes.saturating_sub(1)
+        );
+    }
+    Ok(())
 }
 
 /// The human-readable report.
