@@ -179,10 +179,11 @@ impl SignedState {
             .collect()
     }
 
-    /// choice(V_i): the single value, else RETREAT.
+    /// choice(V_i): the single value, else RETREAT. `values` is indexed
+    /// [RETREAT, ATTACK], so only V = {ATTACK} gives ATTACK; {RETREAT}, the
+    /// empty set and both values give RETREAT.
     pub fn decide(&self) -> Order {
         match &self.values {
-            [Some(_), None] => Order::Retreat,
             [None, Some(_)] => Order::Attack,
             _ => Order::Retreat,
         }
