@@ -1441,3 +1441,38 @@ fn an_empty_oral_frame_fills_its_slot_and_om_signs_nothing() {
         );
     }
 }
+
+/// A lieutenant's record holds V, the set of values it accepted: {ATTACK}
+/// from a loyal commander, both values (in RETREAT, ATTACK order) from one
+/// that equivocates. Mutants seen to fail it: `SignedState::values`
+/// returning nothing or one default value.
+#[test]
+fn a_decision_record_holds_the_values_the_lieutenant_accepted() {
+    let values = |net: &Net, s: &InstanceSpec, l: u16| -> Vec<Order> {
+        let found: Vec<_> = net
+            .decided
+            .iter()
+            .filter(|(i, sp, _)| *i == l && sp == s)
+            .collect();
+        assert_eq!(found.len(), 1, "lieutenant {l} decided once");
+        found[0].2.values.clone()
+    };
+    let mut net = Net::new(4, limits());
+    let s = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    for l in 1..4 {
+        assert_eq!(values(&net, &s, l), vec![Order::Attack], "lieutenant {l}");
+    }
+
+    let mut net = equivocating_commander_and_silent_lieutenant_3();
+    let s = net.order(0, Protocol::Signed, 1, Order::Attack);
+    net.run();
+    for l in 1..3 {
+        assert_eq!(
+            values(&net, &s, l),
+            vec![Order::Retreat, Order::Attack],
+            "lieutenant {l}"
+        );
+        assert_eq!(net.decision(l, &s), Some(Order::Retreat));
+    }
+}
