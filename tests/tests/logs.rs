@@ -11,11 +11,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::raw_peer::cluster_with_raw;
-use common::{eventually, eventually_or_not, log, status, unstarted, WAIT};
+use common::{eventually, eventually_or_not, log, status, unstarted, Killed, WAIT};
 use generals_crypto::{InstanceId, NodeId, Order};
 use generals_node::cluster::LocalCluster;
 use generals_wire::{InstanceSpec, OralBits, PeerMessage, Protocol, RoundBody, RoundFrame};
@@ -87,16 +87,6 @@ fn stranger(addr: std::net::SocketAddr) -> bool {
     let mut sink = Vec::new();
     let _ = s.read_to_end(&mut sink);
     true
-}
-
-/// Kills the node this test started by hand, even when the test fails.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Node 0 started as systemd starts it: stderr is the journal's stream, and

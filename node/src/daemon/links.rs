@@ -218,15 +218,16 @@ async fn handshake(
 
 /// Accepts connections forever; each one is authenticated in its own task.
 pub async fn accept_loop(ctx: Arc<LinkContext>, listener: TcpListener) {
+    let mut backoff = super::accept::AcceptBackoff::new("peer");
     loop {
         let (stream, addr) = match listener.accept().await {
             Ok(x) => x,
             Err(e) => {
-                warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                backoff.failed(&e).await;
                 continue;
             }
         };
+        backoff.succeeded();
         let ctx = ctx.clone();
         tokio::spawn(async move {
             let link = establish(

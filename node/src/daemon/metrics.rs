@@ -32,7 +32,7 @@ use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::control::LinkErrorKind;
 use crate::protocol::RejectKind;
@@ -527,16 +527,16 @@ pub async fn bind(cfg: &NodeConfig) -> anyhow::Result<Option<TcpListener>> {
 /// Answers scrapes until the task is aborted.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = super::accept::AcceptBackoff::new("metrics");
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
-                // Out of file descriptors, say: wait rather than spin.
-                warn!(error = %e, "metrics: accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                backoff.failed(&e).await;
                 continue;
             }
         };
+        backoff.succeeded();
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             debug!(%peer, "metrics: too many connections; closing this one");
             continue;

@@ -6,6 +6,7 @@
 //! [`storage`] makes decisions, evidence and the signing state durable, and
 //! [`reload`] decides what a SIGHUP may change.
 
+pub mod accept;
 pub mod calibrate;
 pub mod control_server;
 pub mod driver;

@@ -189,3 +189,13 @@ pub fn edit_config(c: &LocalCluster, id: u16, from: &str, to: &str) {
 pub fn log(c: &LocalCluster, id: u16) -> String {
     std::fs::read_to_string(&c.node(NodeId(id)).unwrap().log).unwrap()
 }
+
+/// A process a test started by hand, killed when the test ends, passed or not.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
