@@ -257,6 +257,111 @@ mod tests {
     use generals_crypto::{InstanceId, NodeId, NodeKey, Order, SignedOrder};
     use generals_wire::{OralBits, PeerMessage, RoundBody, RoundFrame};
 
+    /// Every field of a round's work, worked out by hand. Mutants seen to
+    /// fail it: `RoundWork::of`'s fields dropped or their products made
+    /// sums or quotients, the last-round test inverted, `n < 2` made `==`
+    /// or `<=`.
+    #[test]
+    fn round_work_is_exact_field_by_field() {
+        let (f, o, sb, c, l) = (
+            FRAME_BYTES,
+            ORAL_BODY_BYTES,
+            SIGNED_BODY_BYTES,
+            CHAIN_BYTES,
+            LINK_BYTES,
+        );
+        // OM(2) at n = 7, the last round: 5 frames of 4 values each way (the
+        // paths 0,k of length 2 that avoid sender and receiver), and the
+        // majority reads every stored value below the root: (1 + 4) * 5.
+        assert_eq!(
+            RoundWork::of(Protocol::Oral, 7, 2, 3),
+            RoundWork {
+                frames_in: 5,
+                frames_out: 5,
+                values_in: 20,
+                values_out: 20,
+                values_resolved: 25,
+                bytes_in: 5 * (f + o + 1),
+                bytes_out: 5 * (f + o + 1),
+                signatures_verified: 0,
+                signatures_made: 0,
+            }
+        );
+        // Round 1 of OM(2): the commander's one value, nothing resolved yet.
+        assert_eq!(
+            RoundWork::of(Protocol::Oral, 7, 2, 1),
+            RoundWork {
+                frames_in: 1,
+                values_in: 1,
+                bytes_in: f + o + 1,
+                ..RoundWork::default()
+            }
+        );
+        // OM(3) at n = 12, round 3: 10 frames of 9 values, two bytes each.
+        let w = RoundWork::of(Protocol::Oral, 12, 3, 3);
+        assert_eq!(
+            (w.values_in, w.bytes_in, w.values_resolved),
+            (90, 10 * (f + o + 2), 0)
+        );
+        // SM(2) at n = 7, round 3: chains of 3 links, at most 2 a frame.
+        let frame = f + sb + 2 * (c + 3 * l);
+        assert_eq!(
+            RoundWork::of(Protocol::Signed, 7, 2, 3),
+            RoundWork {
+                frames_in: 5,
+                frames_out: 5,
+                bytes_in: 5 * frame,
+                bytes_out: 5 * frame,
+                signatures_verified: 5 * 2 * 3,
+                signatures_made: 2,
+                ..RoundWork::default()
+            }
+        );
+        assert_eq!(
+            RoundWork::of(Protocol::Signed, 7, 2, 1),
+            RoundWork {
+                frames_in: 1,
+                bytes_in: f + sb + 2 * (c + l),
+                signatures_verified: 2,
+                ..RoundWork::default()
+            }
+        );
+        // Outside the rounds, and clusters too small to have lieutenants.
+        for (n, m, round) in [(7, 2, 0), (7, 2, 4), (1, 0, 1)] {
+            assert_eq!(
+                RoundWork::of(Protocol::Signed, n, m, round),
+                RoundWork::default()
+            );
+        }
+        assert_eq!(RoundWork::of(Protocol::Signed, 2, 0, 1).frames_in, 1);
+    }
+
+    /// The two prices, with distinct primes so that any term dropped,
+    /// swapped or miscombined shows. Mutants seen to fail it: every
+    /// operator of `send_picos` and `receive_picos`, and both returning
+    /// constants.
+    #[test]
+    fn work_costs_price_each_kind_of_work_once() {
+        let costs = WorkCosts {
+            ps_per_value: 3,
+            ps_per_byte: 5,
+            ps_per_signature: 7,
+        };
+        let w = RoundWork {
+            frames_in: 1_000,
+            frames_out: 2_000,
+            values_in: 3_000,
+            values_out: 11,
+            values_resolved: 23,
+            bytes_in: 13,
+            bytes_out: 17,
+            signatures_verified: 29,
+            signatures_made: 19,
+        };
+        assert_eq!(costs.send_picos(&w), 11 * 3 + (13 + 17) * 5 + 19 * 7);
+        assert_eq!(costs.receive_picos(&w), 23 * 3 + 29 * 7);
+    }
+
     /// Costs of the order this machine measures (release build), for tests
     /// that need realistic magnitudes rather than exact ones.
     const TYPICAL: WorkCosts = WorkCosts {
