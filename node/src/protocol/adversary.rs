@@ -732,3 +732,68 @@ pub fn other_instance(id: InstanceId) -> InstanceId {
         seq: id.seq.wrapping_add(1_000_000),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use generals_crypto::InstanceId;
+    use generals_wire::Protocol;
+
+    fn coalition() -> Coalition {
+        let key = |i: u8| Arc::new(NodeKey::from_seed([i + 1; 32]));
+        Coalition::new(
+            [(NodeId(0), Strategy::Split), (NodeId(3), Strategy::Silent)].into(),
+            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
+            0,
+        )
+    }
+
+    /// Mutants seen to fail it: `is_traitor` constant, `traitors` empty.
+    #[test]
+    fn the_coalition_knows_exactly_its_traitors() {
+        let c = coalition();
+        let traitors: Vec<NodeId> = c.traitors().collect();
+        assert_eq!(traitors, [NodeId(0), NodeId(3)]);
+        for i in 0..5 {
+            assert_eq!(c.is_traitor(NodeId(i)), i == 0 || i == 3, "general {i}");
+        }
+        assert_eq!(c.strategy_of(NodeId(3)), Some(Strategy::Silent));
+        assert_eq!(c.strategy_of(NodeId(1)), None);
+    }
+
+    /// The log keeps what each traitor would have sent and what it sent,
+    /// and is emptied by being taken; without `with_log` it keeps nothing.
+    /// Mutant seen to fail it: `take_log` returning nothing.
+    #[test]
+    fn the_rewrite_log_keeps_the_honest_and_the_sent_body() {
+        let spec = InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(1),
+                seq: 1,
+            },
+            protocol: Protocol::Signed,
+            m: 1,
+            n: 4,
+        };
+        let mut c = coalition().with_log();
+        c.rewrite(&spec, NodeId(3), NodeId(2), 2, RoundBody::Empty);
+        c.rewrite(&spec, NodeId(2), NodeId(0), 2, RoundBody::Empty);
+        let log = c.take_log();
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            (log[0].from, log[0].to, log[0].round),
+            (NodeId(3), NodeId(2), 2)
+        );
+        assert_eq!(log[0].honest, RoundBody::Empty);
+        assert_eq!(log[0].sent, None, "silent sends nothing");
+        assert_eq!(
+            log[1].sent,
+            Some(RoundBody::Empty),
+            "a loyal sender's frame passes"
+        );
+        assert!(c.take_log().is_empty());
+        let mut quiet = coalition();
+        quiet.rewrite(&spec, NodeId(3), NodeId(2), 2, RoundBody::Empty);
+        assert!(quiet.take_log().is_empty());
+    }
+}
