@@ -796,4 +796,37 @@ mod tests {
         quiet.rewrite(&spec, NodeId(3), NodeId(2), 2, RoundBody::Empty);
         assert!(quiet.take_log().is_empty());
     }
+
+    /// `split` inverts an OM commander's value for the odd ids, or for the
+    /// targets when there are any. Mutants seen to fail it: `singled_out`'s
+    /// `% 2 == 1` made `/` or `!=`.
+    #[test]
+    fn split_singles_out_odd_ids_or_the_targets() {
+        let spec = InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(0),
+                seq: 1,
+            },
+            protocol: Protocol::Oral,
+            m: 1,
+            n: 7,
+        };
+        let attack = || {
+            let mut bits = generals_wire::OralBits::zeros(1);
+            bits.set(0, true);
+            RoundBody::Oral(bits)
+        };
+        let sent = |c: &mut Coalition, to: u16| -> bool {
+            match c.rewrite(&spec, NodeId(0), NodeId(to), 1, attack()).body {
+                Some(RoundBody::Oral(bits)) => bits.get(0),
+                other => panic!("to {to}: {other:?}"),
+            }
+        };
+        let mut odd = coalition();
+        let got: Vec<bool> = (1..7).map(|to| sent(&mut odd, to)).collect();
+        assert_eq!(got, [false, true, false, true, false, true]);
+        let mut targeted = coalition().with_targets([NodeId(2), NodeId(5)]);
+        let got: Vec<bool> = (1..7).map(|to| sent(&mut targeted, to)).collect();
+        assert_eq!(got, [true, false, true, true, false, true]);
+    }
 }
