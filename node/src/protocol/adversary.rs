@@ -829,4 +829,36 @@ mod tests {
         let got: Vec<bool> = (1..7).map(|to| sent(&mut targeted, to)).collect();
         assert_eq!(got, [true, false, true, true, false, true]);
     }
+
+    /// `partial` sends nothing to the odd ids and the loyal frame, untouched,
+    /// to the rest. (Deleting the `Partial` arm for the rest is an
+    /// equivalent mutant: both protocol rewrites pass an unknown strategy's
+    /// frame through unchanged.)
+    #[test]
+    fn partial_is_silent_to_odd_ids_and_loyal_to_the_rest() {
+        let spec = InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(1),
+                seq: 1,
+            },
+            protocol: Protocol::Oral,
+            m: 1,
+            n: 7,
+        };
+        let key = Arc::new(NodeKey::from_seed([4; 32]));
+        let mut c = Coalition::new(
+            [(NodeId(3), Strategy::Partial)].into(),
+            [(NodeId(3), key)].into(),
+            0,
+        );
+        let mut bits = generals_wire::OralBits::zeros(1);
+        bits.set(0, true);
+        let body = RoundBody::Oral(bits);
+        for to in [0u16, 2, 4, 5, 6] {
+            let out = c.rewrite(&spec, NodeId(3), NodeId(to), 2, body.clone());
+            let want = (to % 2 == 0).then(|| body.clone());
+            assert_eq!(out.body, want, "to {to}");
+            assert_eq!(out.delay, Duration::ZERO);
+        }
+    }
 }
