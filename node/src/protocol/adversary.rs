@@ -861,4 +861,35 @@ mod tests {
             assert_eq!(out.delay, Duration::ZERO);
         }
     }
+
+    /// `delay` sends the loyal frame, late by the coalition's delay; `hog`
+    /// and `precreate` relay loyally, on time. Mutant seen to fail it: the
+    /// `Delay` arm deleted (its frames then left on time). Deleting the
+    /// `Hog | Precreate` arm is equivalent: the protocol rewrites pass an
+    /// unknown strategy's frame through unchanged.
+    #[test]
+    fn delay_sends_the_loyal_frame_late_and_hog_relays_on_time() {
+        let spec = InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(1),
+                seq: 1,
+            },
+            protocol: Protocol::Signed,
+            m: 1,
+            n: 4,
+        };
+        for (strategy, delay) in [
+            (Strategy::Delay, Duration::from_millis(2500)),
+            (Strategy::Hog, Duration::ZERO),
+            (Strategy::Precreate, Duration::ZERO),
+        ] {
+            let key = Arc::new(NodeKey::from_seed([4; 32]));
+            let mut c =
+                Coalition::new([(NodeId(3), strategy)].into(), [(NodeId(3), key)].into(), 0)
+                    .with_delay(Duration::from_millis(2500));
+            let out = c.rewrite(&spec, NodeId(3), NodeId(2), 2, RoundBody::Empty);
+            assert_eq!(out.body, Some(RoundBody::Empty), "{strategy:?}");
+            assert_eq!(out.delay, delay, "{strategy:?}");
+        }
+    }
 }
