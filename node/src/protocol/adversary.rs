@@ -739,6 +739,19 @@ mod tests {
     use generals_crypto::InstanceId;
     use generals_wire::Protocol;
 
+    /// Instance 1 of `commander`, with m = 1.
+    fn spec(commander: u16, protocol: Protocol, n: u16) -> InstanceSpec {
+        InstanceSpec {
+            id: InstanceId {
+                commander: NodeId(commander),
+                seq: 1,
+            },
+            protocol,
+            m: 1,
+            n,
+        }
+    }
+
     fn coalition() -> Coalition {
         let key = |i: u8| Arc::new(NodeKey::from_seed([i + 1; 32]));
         Coalition::new(
@@ -766,15 +779,7 @@ mod tests {
     /// Mutant seen to fail it: `take_log` returning nothing.
     #[test]
     fn the_rewrite_log_keeps_the_honest_and_the_sent_body() {
-        let spec = InstanceSpec {
-            id: InstanceId {
-                commander: NodeId(1),
-                seq: 1,
-            },
-            protocol: Protocol::Signed,
-            m: 1,
-            n: 4,
-        };
+        let spec = spec(1, Protocol::Signed, 4);
         let mut c = coalition().with_log();
         c.rewrite(&spec, NodeId(3), NodeId(2), 2, RoundBody::Empty);
         c.rewrite(&spec, NodeId(2), NodeId(0), 2, RoundBody::Empty);
@@ -802,15 +807,7 @@ mod tests {
     /// `% 2 == 1` made `/` or `!=`.
     #[test]
     fn split_singles_out_odd_ids_or_the_targets() {
-        let spec = InstanceSpec {
-            id: InstanceId {
-                commander: NodeId(0),
-                seq: 1,
-            },
-            protocol: Protocol::Oral,
-            m: 1,
-            n: 7,
-        };
+        let spec = spec(0, Protocol::Oral, 7);
         let attack = || {
             let mut bits = generals_wire::OralBits::zeros(1);
             bits.set(0, true);
@@ -836,15 +833,7 @@ mod tests {
     /// frame through unchanged.)
     #[test]
     fn partial_is_silent_to_odd_ids_and_loyal_to_the_rest() {
-        let spec = InstanceSpec {
-            id: InstanceId {
-                commander: NodeId(1),
-                seq: 1,
-            },
-            protocol: Protocol::Oral,
-            m: 1,
-            n: 7,
-        };
+        let spec = spec(1, Protocol::Oral, 7);
         let key = Arc::new(NodeKey::from_seed([4; 32]));
         let mut c = Coalition::new(
             [(NodeId(3), Strategy::Partial)].into(),
@@ -869,15 +858,7 @@ mod tests {
     /// unknown strategy's frame through unchanged.
     #[test]
     fn delay_sends_the_loyal_frame_late_and_hog_relays_on_time() {
-        let spec = InstanceSpec {
-            id: InstanceId {
-                commander: NodeId(1),
-                seq: 1,
-            },
-            protocol: Protocol::Signed,
-            m: 1,
-            n: 4,
-        };
+        let spec = spec(1, Protocol::Signed, 4);
         for (strategy, delay) in [
             (Strategy::Delay, Duration::from_millis(2500)),
             (Strategy::Hog, Duration::ZERO),
