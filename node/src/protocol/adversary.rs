@@ -873,4 +873,40 @@ mod tests {
             assert_eq!(out.delay, delay, "{strategy:?}");
         }
     }
+
+    /// A `hog` commander gives its order to the even ids only (the rest must
+    /// learn it from relays); a `hog` lieutenant relays to everyone. Mutants
+    /// seen to fail it: that guard made constant, its `&&` made `||`, its
+    /// `==` made `!=`.
+    #[test]
+    fn a_hog_commander_orders_the_even_ids_only_and_a_hog_lieutenant_relays_to_all() {
+        let key = |i: u8| Arc::new(NodeKey::from_seed([i + 1; 32]));
+        let mut c = Coalition::new(
+            [(NodeId(0), Strategy::Hog), (NodeId(3), Strategy::Hog)].into(),
+            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
+            0,
+        );
+        let s = spec(0, Protocol::Signed, 6);
+        let got: Vec<bool> = (1..6)
+            .map(|to| {
+                c.rewrite(&s, NodeId(0), NodeId(to), 1, RoundBody::Empty)
+                    .body
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [false, true, false, true, false],
+            "the commander, to 1..5"
+        );
+        let got: Vec<bool> = [1u16, 2, 4, 5]
+            .into_iter()
+            .map(|to| {
+                c.rewrite(&s, NodeId(3), NodeId(to), 2, RoundBody::Empty)
+                    .body
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(got, [true; 4], "lieutenant 3, to 1, 2, 4, 5");
+    }
 }
