@@ -909,4 +909,39 @@ mod tests {
             .collect();
         assert_eq!(got, [true; 4], "lieutenant 3, to 1, 2, 4, 5");
     }
+
+    /// `random` in OM picks per frame among flip, split, silent, forge and a
+    /// coin per value: over 64 frames of 64 values (seed 7), the frames that
+    /// keep their size carry both values in about equal numbers. Mutants seen to fail it:
+    /// the coin's `& 1` made `|` or `^` (nearly always RETREAT). Its `== 1`
+    /// made `!=` is equivalent: the other face of the same fair coin.
+    #[test]
+    fn random_om_values_are_a_fair_coin() {
+        let key = Arc::new(NodeKey::from_seed([4; 32]));
+        let mut c = Coalition::new(
+            [(NodeId(3), Strategy::Random)].into(),
+            [(NodeId(3), key)].into(),
+            7,
+        );
+        let s = spec(1, Protocol::Oral, 7);
+        let (mut attack, mut total) = (0u32, 0u32);
+        for _ in 0..64 {
+            let bits = generals_wire::OralBits::zeros(64);
+            if let Some(RoundBody::Oral(out)) = c
+                .rewrite(&s, NodeId(3), NodeId(2), 2, RoundBody::Oral(bits))
+                .body
+            {
+                if out.len() == 64 {
+                    attack += (0..64).filter(|&i| out.get(i)).count() as u32;
+                    total += 64;
+                }
+            }
+        }
+        assert!(
+            total >= 64 * 8,
+            "few frames kept their size: {total} values"
+        );
+        let share = f64::from(attack) / f64::from(total);
+        assert!((0.4..0.6).contains(&share), "{attack} ATTACK of {total}");
+    }
 }
