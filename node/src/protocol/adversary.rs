@@ -944,4 +944,33 @@ mod tests {
         let share = f64::from(attack) / f64::from(total);
         assert!((0.4..0.6).contains(&share), "{attack} ATTACK of {total}");
     }
+
+    /// `forge` in OM sends frames of a wrong size, 1 to 8 values too long,
+    /// never the right one (a frame of the right size would be a lie, not a
+    /// forgery). Mutants seen to fail it: the size's `+`s made `-` or `*`.
+    #[test]
+    fn forged_om_frames_are_one_to_eight_values_too_long() {
+        let key = Arc::new(NodeKey::from_seed([4; 32]));
+        let mut c = Coalition::new(
+            [(NodeId(3), Strategy::Forge)].into(),
+            [(NodeId(3), key)].into(),
+            0,
+        );
+        let s = spec(1, Protocol::Oral, 7);
+        let mut sizes = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let bits = generals_wire::OralBits::zeros(5);
+            match c
+                .rewrite(&s, NodeId(3), NodeId(2), 2, RoundBody::Oral(bits))
+                .body
+            {
+                Some(RoundBody::Oral(out)) => sizes.insert(out.len()),
+                other => panic!("{other:?}"),
+            };
+        }
+        assert_eq!(
+            sizes.into_iter().collect::<Vec<_>>(),
+            (6..=13).collect::<Vec<u32>>()
+        );
+    }
 }
