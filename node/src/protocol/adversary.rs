@@ -752,6 +752,16 @@ mod tests {
         }
     }
 
+    /// General 3, the only traitor, playing `strategy`.
+    fn lone_traitor_3(strategy: Strategy, seed: u64) -> Coalition {
+        let key = Arc::new(NodeKey::from_seed([4; 32]));
+        Coalition::new(
+            [(NodeId(3), strategy)].into(),
+            [(NodeId(3), key)].into(),
+            seed,
+        )
+    }
+
     fn coalition() -> Coalition {
         let key = |i: u8| Arc::new(NodeKey::from_seed([i + 1; 32]));
         Coalition::new(
@@ -834,12 +844,7 @@ mod tests {
     #[test]
     fn partial_is_silent_to_odd_ids_and_loyal_to_the_rest() {
         let spec = spec(1, Protocol::Oral, 7);
-        let key = Arc::new(NodeKey::from_seed([4; 32]));
-        let mut c = Coalition::new(
-            [(NodeId(3), Strategy::Partial)].into(),
-            [(NodeId(3), key)].into(),
-            0,
-        );
+        let mut c = lone_traitor_3(Strategy::Partial, 0);
         let mut bits = generals_wire::OralBits::zeros(1);
         bits.set(0, true);
         let body = RoundBody::Oral(bits);
@@ -864,10 +869,7 @@ mod tests {
             (Strategy::Hog, Duration::ZERO),
             (Strategy::Precreate, Duration::ZERO),
         ] {
-            let key = Arc::new(NodeKey::from_seed([4; 32]));
-            let mut c =
-                Coalition::new([(NodeId(3), strategy)].into(), [(NodeId(3), key)].into(), 0)
-                    .with_delay(Duration::from_millis(2500));
+            let mut c = lone_traitor_3(strategy, 0).with_delay(Duration::from_millis(2500));
             let out = c.rewrite(&spec, NodeId(3), NodeId(2), 2, RoundBody::Empty);
             assert_eq!(out.body, Some(RoundBody::Empty), "{strategy:?}");
             assert_eq!(out.delay, delay, "{strategy:?}");
@@ -917,12 +919,7 @@ mod tests {
     /// made `!=` is equivalent: the other face of the same fair coin.
     #[test]
     fn random_om_values_are_a_fair_coin() {
-        let key = Arc::new(NodeKey::from_seed([4; 32]));
-        let mut c = Coalition::new(
-            [(NodeId(3), Strategy::Random)].into(),
-            [(NodeId(3), key)].into(),
-            7,
-        );
+        let mut c = lone_traitor_3(Strategy::Random, 7);
         let s = spec(1, Protocol::Oral, 7);
         let (mut attack, mut total) = (0u32, 0u32);
         for _ in 0..64 {
@@ -950,12 +947,7 @@ mod tests {
     /// forgery). Mutants seen to fail it: the size's `+`s made `-` or `*`.
     #[test]
     fn forged_om_frames_are_one_to_eight_values_too_long() {
-        let key = Arc::new(NodeKey::from_seed([4; 32]));
-        let mut c = Coalition::new(
-            [(NodeId(3), Strategy::Forge)].into(),
-            [(NodeId(3), key)].into(),
-            0,
-        );
+        let mut c = lone_traitor_3(Strategy::Forge, 0);
         let s = spec(1, Protocol::Oral, 7);
         let mut sizes = std::collections::BTreeSet::new();
         for _ in 0..200 {
