@@ -736,8 +736,6 @@ pub fn other_instance(id: InstanceId) -> InstanceId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use generals_crypto::InstanceId;
-    use generals_wire::Protocol;
 
     /// Instance 1 of `commander`, with m = 1.
     fn spec(commander: u16, protocol: Protocol, n: u16) -> InstanceSpec {
@@ -964,5 +962,45 @@ mod tests {
             sizes.into_iter().collect::<Vec<_>>(),
             (6..=13).collect::<Vec<u32>>()
         );
+    }
+
+    /// An SM traitor lieutenant's relays: `split` relays to the even ids
+    /// only, `flip` relays the other value, `forge` never relays the genuine
+    /// frame as it was. Mutants seen to fail it: each of those arms of
+    /// `Coalition::signed` deleted (the loyal frame then went out).
+    #[test]
+    fn sm_lieutenant_strategies_change_what_they_relay() {
+        let s = spec(1, Protocol::Signed, 6);
+        let commander = NodeKey::from_seed([2; 32]);
+        let cluster = ClusterId([0; 32]);
+        let genuine = SignedOrder::new(&commander, &cluster, s.id, s.m, Order::Attack).extended(
+            &NodeKey::from_seed([4; 32]),
+            &cluster,
+            NodeId(3),
+        );
+        let body = RoundBody::Signed(vec![genuine.clone()]);
+        let relay = |strategy: Strategy, to: u16| {
+            lone_traitor_3(strategy, 0)
+                .rewrite(&s, NodeId(3), NodeId(to), 2, body.clone())
+                .body
+        };
+        assert_eq!(relay(Strategy::Split, 2), Some(body.clone()));
+        assert_eq!(relay(Strategy::Split, 5), Some(RoundBody::Empty));
+        let flipped = SignedOrder {
+            order: Order::Retreat,
+            ..genuine.clone()
+        };
+        assert_eq!(
+            relay(Strategy::Flip, 2),
+            Some(RoundBody::Signed(vec![flipped]))
+        );
+        // Kinds (round + to) mod 4 = 0 and 2; kind 3 needs a captured chain.
+        for to in [2, 4] {
+            let forged = relay(Strategy::Forge, to);
+            assert!(
+                forged.is_some() && forged != Some(body.clone()),
+                "to {to}: {forged:?}"
+            );
+        }
     }
 }
