@@ -1003,4 +1003,61 @@ mod tests {
             );
         }
     }
+
+    /// `random` in SM sometimes picks per-chain noise, which corrupts the
+    /// last signature's first bit. Mutant seen to fail it: the noise arm of
+    /// `Coalition::signed` deleted (the chain then went out untouched).
+    #[test]
+    fn sm_random_noise_corrupts_a_signature_bit() {
+        let s = spec(1, Protocol::Signed, 6);
+        let cluster = ClusterId([0; 32]);
+        let genuine = SignedOrder::new(
+            &NodeKey::from_seed([2; 32]),
+            &cluster,
+            s.id,
+            s.m,
+            Order::Attack,
+        )
+        .extended(&NodeKey::from_seed([4; 32]), &cluster, NodeId(3));
+        let mut corrupted = genuine.clone();
+        if let Some(l) = corrupted.links.last_mut() {
+            l.sig.0[0] ^= 0x80;
+        }
+        let mut c = lone_traitor_3(Strategy::Random, 0);
+        let noisy = (0..300)
+            .filter(|_| {
+                let body = RoundBody::Signed(vec![genuine.clone()]);
+                c.rewrite(&s, NodeId(3), NodeId(2), 2, body).body
+                    == Some(RoundBody::Signed(vec![corrupted.clone()]))
+            })
+            .count();
+        assert!(
+            noisy > 0,
+            "no chain came out with its signature bit flipped"
+        );
+    }
+
+    /// A `split` lieutenant withholds its relay from the odd ids even when
+    /// the commander is in its coalition: only the commander itself signs
+    /// the other value. Mutant seen to fail it: the `commander` guard of
+    /// the commander's arm in `Coalition::signed` made `true`.
+    #[test]
+    fn a_split_lieutenant_never_signs_as_its_commander() {
+        let key = |i: u8| Arc::new(NodeKey::from_seed([i + 1; 32]));
+        let mut c = Coalition::new(
+            [(NodeId(0), Strategy::Split), (NodeId(3), Strategy::Split)].into(),
+            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
+            0,
+        );
+        let s = spec(0, Protocol::Signed, 6);
+        let cluster = ClusterId([0; 32]);
+        let genuine = SignedOrder::new(&key(0), &cluster, s.id, s.m, Order::Attack).extended(
+            &key(3),
+            &cluster,
+            NodeId(3),
+        );
+        let body = RoundBody::Signed(vec![genuine]);
+        let out = c.rewrite(&s, NodeId(3), NodeId(5), 2, body).body;
+        assert_eq!(out, Some(RoundBody::Empty));
+    }
 }
