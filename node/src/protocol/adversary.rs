@@ -760,13 +760,21 @@ mod tests {
         )
     }
 
-    fn coalition() -> Coalition {
-        let key = |i: u8| Arc::new(NodeKey::from_seed([i + 1; 32]));
+    fn key(i: u8) -> Arc<NodeKey> {
+        Arc::new(NodeKey::from_seed([i + 1; 32]))
+    }
+
+    /// Generals 0 and 3, traitors playing `s0` and `s3`.
+    fn traitors_0_and_3(s0: Strategy, s3: Strategy) -> Coalition {
         Coalition::new(
-            [(NodeId(0), Strategy::Split), (NodeId(3), Strategy::Silent)].into(),
+            [(NodeId(0), s0), (NodeId(3), s3)].into(),
             [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
             0,
         )
+    }
+
+    fn coalition() -> Coalition {
+        traitors_0_and_3(Strategy::Split, Strategy::Silent)
     }
 
     /// Mutants seen to fail it: `is_traitor` constant, `traitors` empty.
@@ -880,12 +888,7 @@ mod tests {
     /// `==` made `!=`.
     #[test]
     fn a_hog_commander_orders_the_even_ids_only_and_a_hog_lieutenant_relays_to_all() {
-        let key = |i: u8| Arc::new(NodeKey::from_seed([i + 1; 32]));
-        let mut c = Coalition::new(
-            [(NodeId(0), Strategy::Hog), (NodeId(3), Strategy::Hog)].into(),
-            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
-            0,
-        );
+        let mut c = traitors_0_and_3(Strategy::Hog, Strategy::Hog);
         let s = spec(0, Protocol::Signed, 6);
         let got: Vec<bool> = (1..6)
             .map(|to| {
@@ -1043,12 +1046,7 @@ mod tests {
     /// the commander's arm in `Coalition::signed` made `true`.
     #[test]
     fn a_split_lieutenant_never_signs_as_its_commander() {
-        let key = |i: u8| Arc::new(NodeKey::from_seed([i + 1; 32]));
-        let mut c = Coalition::new(
-            [(NodeId(0), Strategy::Split), (NodeId(3), Strategy::Split)].into(),
-            [(NodeId(0), key(0)), (NodeId(3), key(3))].into(),
-            0,
-        );
+        let mut c = traitors_0_and_3(Strategy::Split, Strategy::Split);
         let s = spec(0, Protocol::Signed, 6);
         let cluster = ClusterId([0; 32]);
         let genuine = SignedOrder::new(&key(0), &cluster, s.id, s.m, Order::Attack).extended(
