@@ -1058,4 +1058,24 @@ mod tests {
         let out = c.rewrite(&s, NodeId(3), NodeId(5), 2, body).body;
         assert_eq!(out, Some(RoundBody::Empty));
     }
+
+    /// A `flip` commander signs the other value afresh (a valid chain), not
+    /// the genuine chain with its value changed (a forgery anyone refuses).
+    /// Mutant seen to fail it: the `commander` guard of `Flip` made `false`.
+    #[test]
+    fn a_flip_commander_signs_the_other_value_afresh() {
+        let mut c = traitors_0_and_3(Strategy::Flip, Strategy::Flip);
+        let s = spec(0, Protocol::Signed, 6);
+        let cluster = ClusterId([0; 32]);
+        let genuine = SignedOrder::new(&key(0), &cluster, s.id, s.m, Order::Attack);
+        let retreat = SignedOrder::new(&key(0), &cluster, s.id, s.m, Order::Retreat);
+        let out = c.rewrite(
+            &s,
+            NodeId(0),
+            NodeId(2),
+            1,
+            RoundBody::Signed(vec![genuine]),
+        );
+        assert_eq!(out.body, Some(RoundBody::Signed(vec![retreat])));
+    }
 }
