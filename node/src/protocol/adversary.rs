@@ -968,9 +968,11 @@ mod tests {
     }
 
     /// An SM traitor lieutenant's relays: `split` relays to the even ids
-    /// only, `flip` relays the other value, `forge` never relays the genuine
-    /// frame as it was. Mutants seen to fail it: each of those arms of
-    /// `Coalition::signed` deleted (the loyal frame then went out).
+    /// only, `flip` relays the other value, `forge` adds a forged chain of
+    /// the kind `(round + to) % 4` picks. Mutants seen to fail it: each of
+    /// those arms of `Coalition::signed` deleted (the loyal frame then went
+    /// out), `forge` returning nothing, its kind's arithmetic mutated, its
+    /// `(0, Some(c))` arm deleted.
     #[test]
     fn sm_lieutenant_strategies_change_what_they_relay() {
         let s = spec(1, Protocol::Signed, 6);
@@ -997,14 +999,32 @@ mod tests {
             relay(Strategy::Flip, 2),
             Some(RoundBody::Signed(vec![flipped]))
         );
-        // Kinds (round + to) mod 4 = 0 and 2; kind 3 needs a captured chain.
-        for to in [2, 4] {
-            let forged = relay(Strategy::Forge, to);
-            assert!(
-                forged.is_some() && forged != Some(body.clone()),
-                "to {to}: {forged:?}"
-            );
-        }
+        // Forgery kind (round + to) mod 4. To 2, kind 0: the genuine chain
+        // and beside it the same signatures under the other value.
+        let value_changed = SignedOrder {
+            order: Order::Retreat,
+            ..genuine.clone()
+        };
+        assert_eq!(
+            relay(Strategy::Forge, 2),
+            Some(RoundBody::Signed(vec![genuine.clone(), value_changed]))
+        );
+        // To 4, kind 2: beside it, the other value "signed by the commander"
+        // with the traitor's own key, then by the traitor.
+        let Some(RoundBody::Signed(chains)) = relay(Strategy::Forge, 4) else {
+            panic!("forge to 4 sent no chains");
+        };
+        assert_eq!(chains.len(), 2);
+        assert_eq!(chains[0], genuine);
+        let signers: Vec<NodeId> = chains[1].links.iter().map(|l| l.signer).collect();
+        assert_eq!(
+            (chains[1].order, signers),
+            (Order::Retreat, vec![NodeId(1), NodeId(3)])
+        );
+        assert_ne!(chains[1].links, genuine.links, "signed afresh, not kind 0");
+        // To 5, kind 3: a chain captured from another instance, and this
+        // coalition has none, so the genuine frame goes alone.
+        assert_eq!(relay(Strategy::Forge, 5), Some(body.clone()));
     }
 
     /// `random` in SM sometimes picks per-chain noise, which corrupts the
