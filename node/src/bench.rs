@@ -750,7 +750,9 @@ pub struct IdleReport {
     /// Over the daemons, after the idle period: the median and largest RSS.
     pub rss_kib_p50: u64,
     pub rss_kib_max: u64,
-    /// Over the daemons: the most ticks one daemon used while idle, and the sum.
+    /// Over the daemons: the median and most ticks one daemon used while
+    /// idle, and the sum.
+    pub cpu_ticks_idle_p50: u64,
     pub cpu_ticks_idle_max: u64,
     pub cpu_ticks_idle_total: u64,
     pub nodes: Vec<IdleNode>,
@@ -839,6 +841,8 @@ pub fn idle(w: &IdleWorkload, command: String) -> anyhow::Result<IdleReport> {
         .collect();
     let mut rss: Vec<u64> = nodes.iter().map(|n| n.rss_kib_after).collect();
     rss.sort_unstable();
+    let mut ticks: Vec<u64> = nodes.iter().map(|n| n.cpu_ticks_idle).collect();
+    ticks.sort_unstable();
     Ok(IdleReport {
         command,
         version: format!("generals {}", crate::cli::version_text()),
@@ -850,7 +854,8 @@ pub fn idle(w: &IdleWorkload, command: String) -> anyhow::Result<IdleReport> {
         clock_ticks_per_s: rustix::param::clock_ticks_per_second(),
         rss_kib_p50: percentile(&rss, 50),
         rss_kib_max: rss.last().copied().unwrap_or_default(),
-        cpu_ticks_idle_max: nodes.iter().map(|n| n.cpu_ticks_idle).max().unwrap_or(0),
+        cpu_ticks_idle_p50: percentile(&ticks, 50),
+        cpu_ticks_idle_max: ticks.last().copied().unwrap_or_default(),
         cpu_ticks_idle_total: nodes.iter().map(|n| n.cpu_ticks_idle).sum(),
         nodes,
     })
@@ -877,11 +882,7 @@ pub fn idle_markdown(r: &IdleReport) -> String {
             ],
             vec![
                 format!("CPU ticks in {} s", w.seconds),
-                {
-                    let mut t: Vec<u64> = r.nodes.iter().map(|n| n.cpu_ticks_idle).collect();
-                    t.sort_unstable();
-                    percentile(&t, 50).to_string()
-                },
+                r.cpu_ticks_idle_p50.to_string(),
                 r.cpu_ticks_idle_max.to_string(),
                 r.cpu_ticks_idle_total.to_string(),
             ],
