@@ -142,6 +142,22 @@ impl Net {
             .collect()
     }
 
+    /// The round times of `node`'s one decision of `spec`.
+    fn rounds_of(&self, node: u16, spec: &InstanceSpec) -> Vec<Duration> {
+        let found: Vec<_> = self
+            .rounds
+            .iter()
+            .filter(|(i, sp, _)| *i == node && sp == spec)
+            .map(|(_, _, r)| r.clone())
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "node {node} decided {spec:?} once: {found:?}"
+        );
+        found[0].clone()
+    }
+
     fn decision(&self, node: u16, spec: &InstanceSpec) -> Option<Order> {
         self.nodes[usize::from(node)]
             .outcome(spec)
@@ -1375,18 +1391,8 @@ fn round_times_are_one_per_round_and_a_deadline_shows_in_its_round() {
     net.cut.push((1, 2));
     let s = net.order(0, Protocol::Signed, 1, Order::Attack);
     net.run();
-    let rounds = |node: u16| -> Vec<Duration> {
-        let found: Vec<_> = net
-            .rounds
-            .iter()
-            .filter(|(i, sp, _)| *i == node && *sp == s)
-            .map(|(_, _, r)| r.clone())
-            .collect();
-        assert_eq!(found.len(), 1, "node {node} decided once: {found:?}");
-        found[0].clone()
-    };
-    assert_eq!(rounds(1), vec![Duration::ZERO, Duration::ZERO]);
-    let cut = rounds(2);
+    assert_eq!(net.rounds_of(1, &s), vec![Duration::ZERO, Duration::ZERO]);
+    let cut = net.rounds_of(2, &s);
     assert_eq!(cut.len(), 2, "{cut:?}");
     assert_eq!(cut[0], Duration::ZERO);
     assert!(cut[1] >= DELTA, "round 2 waited for its deadline: {cut:?}");
@@ -1425,10 +1431,8 @@ fn an_empty_oral_frame_fills_its_slot_and_om_signs_nothing() {
         "{:?}",
         net.nodes[1].counters().rejections
     );
-    let rounds: Vec<_> = net.rounds.iter().filter(|(i, _, _)| *i == 1).collect();
-    assert_eq!(rounds.len(), 1);
     assert_eq!(
-        rounds[0].2,
+        net.rounds_of(1, &s),
         vec![Duration::ZERO, Duration::ZERO],
         "no deadline waited"
     );
